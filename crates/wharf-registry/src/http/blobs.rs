@@ -1,0 +1,72 @@
+//! `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>` (end-2, end-10).
+
+use super::headers::{value, DOCKER_CONTENT_DIGEST};
+use super::range::{resolve, RangeAnswer};
+use crate::registry::{Registry, RegistryError, RegistryResult};
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, StatusCode};
+use wharf_oci::{Digest, ErrorCode, RepositoryName};
+
+pub async fn get(
+    registry: &Registry,
+    name: &RepositoryName,
+    digest: &Digest,
+    headers: &HeaderMap,
+    with_body: bool,
+) -> RegistryResult<Response> {
+    let blob = registry.blob(name, digest).await?;
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, range) = match resolve(range_header, blob.size) {
+        RangeAnswer::Full => (StatusCode::OK, 0..blob.size),
+        RangeAnswer::Partial(r) => (StatusCode::PARTIAL_CONTENT, r),
+        RangeAnswer::Unsatisfiable => {
+            let error = RegistryError::new(
+                ErrorCode::BlobUnknown,
+                format!(
+                    "range {:?} is not satisfiable for a blob of {} bytes",
+                    range_header.unwrap_or(""),
+                    blob.size
+                ),
+            )
+            .with_status(416);
+            let mut response = error.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, value(format!("bytes */{}", blob.size)));
+            return Ok(response);
+        }
+    };
+    let body = if with_body {
+        Body::from_stream(registry.blob_bytes(&blob, range.clone()).await?)
+    } else {
+        Body::empty()
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, value((range.end - range.start).to_string()));
+    h.insert(header::ACCEPT_RANGES, http::HeaderValue::from_static("bytes"));
+    h.insert(DOCKER_CONTENT_DIGEST, value(digest.to_string()));
+    h.insert(header::ETAG, value(format!("\"{digest}\"")));
+    h.insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("max-age=31536000"),
+    );
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            value(format!("bytes {}-{}/{}", range.start, range.end - 1, blob.size)),
+        );
+    }
+    Ok(response)
+}
+
+pub async fn delete(registry: &Registry, name: &RepositoryName, digest: &Digest) -> RegistryResult<Response> {
+    registry.delete_blob(name, digest).await?;
+    Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
+}

@@ -1,0 +1,96 @@
+//! Parses the path into an [`Endpoint`] and calls the handler for it and the method.
+
+use super::{blobs, listing, manifests, uploads, AppState};
+use crate::registry::{RegistryError, RegistryResult};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{header, Method, StatusCode};
+use wharf_oci::{Endpoint, EndpointError, ErrorCode};
+
+pub async fn dispatch(State(registry): State<AppState>, request: Request) -> Response {
+    match route(registry, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn endpoint_error(e: EndpointError) -> RegistryError {
+    match e {
+        EndpointError::NotFound(path) => RegistryError::new(
+            ErrorCode::NameUnknown,
+            format!("{path} is not an endpoint of the distribution API"),
+        )
+        .with_status(404),
+        EndpointError::Name(n) | EndpointError::Reference(n) => n.into(),
+        EndpointError::Digest(d) => d.into(),
+        EndpointError::Session(id) => RegistryError::new(
+            ErrorCode::BlobUploadUnknown,
+            format!("upload {id} is not known to this registry"),
+        ),
+    }
+}
+
+fn method_not_allowed(method: &Method, allow: &'static str) -> RegistryResult<Response> {
+    let error = RegistryError::unsupported(format!("{method} is not supported here; use {allow}"));
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, http::HeaderValue::from_static(allow));
+    Ok(response)
+}
+
+async fn route(registry: AppState, request: Request) -> RegistryResult<Response> {
+    let (parts, body): (_, Body) = request.into_parts();
+    let endpoint = Endpoint::parse(parts.uri.path()).map_err(endpoint_error)?;
+    if let Some(name) = endpoint.name() {
+        registry.admit_name(name)?;
+    }
+    let method = &parts.method;
+    let query = super::query::Query::parse(parts.uri.query());
+    let r = &registry;
+    match endpoint {
+        Endpoint::Base => match *method {
+            Method::GET | Method::HEAD => {
+                Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response())
+            }
+            _ => method_not_allowed(method, "GET, HEAD"),
+        },
+        Endpoint::Catalog => match *method {
+            Method::GET => listing::catalog(r, &query).await,
+            _ => method_not_allowed(method, "GET"),
+        },
+        Endpoint::Tags { name } => match *method {
+            Method::GET => listing::tags(r, &name, &query).await,
+            _ => method_not_allowed(method, "GET"),
+        },
+        Endpoint::Referrers { name, digest } => match *method {
+            Method::GET => listing::referrers(r, &name, &digest, &query).await,
+            _ => method_not_allowed(method, "GET"),
+        },
+        Endpoint::Blob { name, digest } => match *method {
+            Method::GET => blobs::get(r, &name, &digest, &parts.headers, true).await,
+            Method::HEAD => blobs::get(r, &name, &digest, &parts.headers, false).await,
+            Method::DELETE => blobs::delete(r, &name, &digest).await,
+            _ => method_not_allowed(method, "GET, HEAD, DELETE"),
+        },
+        Endpoint::Manifest { name, reference } => match *method {
+            Method::GET => manifests::get(r, &name, &reference, true).await,
+            Method::HEAD => manifests::get(r, &name, &reference, false).await,
+            Method::PUT => manifests::put(r, &name, &reference, &query, &parts.headers, body).await,
+            Method::DELETE => manifests::delete(r, &name, &reference).await,
+            _ => method_not_allowed(method, "GET, HEAD, PUT, DELETE"),
+        },
+        Endpoint::UploadStart { name } => match *method {
+            Method::POST => uploads::start(r, &name, &query, &parts.headers, body).await,
+            _ => method_not_allowed(method, "POST"),
+        },
+        Endpoint::Upload { name, session } => match *method {
+            Method::GET => uploads::status(r, &name, &session).await,
+            Method::PATCH => uploads::patch(r, &name, &session, &parts.headers, body).await,
+            Method::PUT => uploads::put(r, &name, &session, &query, &parts.headers, body).await,
+            Method::DELETE => uploads::cancel(r, &name, &session).await,
+            _ => method_not_allowed(method, "GET, PATCH, PUT, DELETE"),
+        },
+    }
+}

@@ -1,0 +1,27 @@
+//! wharf's registry as a library: an OCI Distribution v1.1 registry served by an axum
+//! [`Router`](axum::Router), over storage and metadata the application chooses.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wharf_registry::{meta::MemoryMetaStore, storage::MemoryBlobStore, Registry, RegistryConfig};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let registry = Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(MemoryMetaStore::new()), RegistryConfig::default());
+//! let app = axum::Router::new()
+//!     .route("/health", axum::routing::get(|| async { "ok" }))
+//!     .merge(wharf_registry::router(Arc::new(registry)));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! Layers, each in its own folder: [`http`] (routes, headers, error responses),
+//! [`registry`] (the protocol), [`storage`] (blob bytes) and [`meta`] (metadata).
+
+pub mod http;
+pub mod meta;
+pub mod registry;
+pub mod storage;
+
+pub use http::router;
+pub use registry::{Registry, RegistryConfig, RegistryError};

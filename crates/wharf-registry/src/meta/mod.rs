@@ -1,0 +1,135 @@
+//! Metadata: the [`MetaStore`] trait and its adapters.
+//!
+//! The metadata store says what each repository holds (which blobs are linked into it,
+//! its manifests and tags) and keeps upload sessions, so that any replica can continue
+//! an upload another one started. It never sees blob bytes.
+
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryMetaStore;
+pub use sqlite::SqliteMetaStore;
+
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
+use wharf_oci::{Algorithm, Digest, RepositoryName, Tag};
+
+/// A failure of the metadata backend (I/O, database), never of the client's input.
+#[derive(Debug, thiserror::Error)]
+#[error("metadata store: {0}")]
+pub struct MetaError(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl MetaError {
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> MetaError {
+        MetaError(e.into())
+    }
+}
+
+pub type MetaResult<T> = Result<T, MetaError>;
+
+/// What the registry records about a stored manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// `artifactType`, or for an image manifest without one its config's media type.
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// An unfinished blob upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadSession {
+    pub id: String,
+    pub repository: RepositoryName,
+    /// Bytes received so far.
+    pub offset: u64,
+    pub algorithm: Algorithm,
+    /// The hasher's saved state after `offset` bytes.
+    pub hasher_state: Vec<u8>,
+    /// Last time the session moved; idle sessions expire from here.
+    pub updated: SystemTime,
+}
+
+/// One page of a sorted listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<String>,
+    /// Whether entries follow the last one returned.
+    pub more: bool,
+}
+
+/// Where metadata lives.
+///
+/// Contract every adapter keeps (and the shared behavioural tests check):
+/// - each call is atomic: a manifest and its tags and links appear together or not;
+/// - listings are in byte ("ASCIIbetical") order, `after` exclusive;
+/// - a repository exists once something was linked or pushed into it.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Records that `repo` may serve blob `digest` of `size` bytes.
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()>;
+
+    /// The blob's size if it is linked into `repo`.
+    async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>>;
+
+    /// Sizes of those of `digests` that are linked into `repo`.
+    async fn linked_blobs(&self, repo: &RepositoryName, digests: &[Digest]) -> MetaResult<HashMap<Digest, u64>>;
+
+    /// Removes the link; `false` if there was none.
+    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool>;
+
+    /// The size of `digest` if any repository links it.
+    async fn known_blob(&self, digest: &Digest) -> MetaResult<Option<u64>>;
+
+    /// Whether any repository still links `digest` (a blob nobody links may be removed).
+    async fn blob_is_linked_anywhere(&self, digest: &Digest) -> MetaResult<bool>;
+
+    /// Stores a manifest record, links its bytes into `repo`, and points `tags` at it.
+    async fn put_manifest(&self, repo: &RepositoryName, manifest: &ManifestRecord, tags: &[Tag]) -> MetaResult<()>;
+
+    /// The manifest `digest` of `repo`.
+    async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>>;
+
+    /// The manifest `tag` of `repo` points at.
+    async fn tagged_manifest(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<Option<ManifestRecord>>;
+
+    /// Removes a manifest, every tag pointing at it and its link; `false` if absent.
+    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool>;
+
+    /// Removes a tag; `false` if absent.
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool>;
+
+    /// Tags of `repo` after `after`, at most `limit` (all when `None`).
+    async fn list_tags(&self, repo: &RepositoryName, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page>;
+
+    async fn repository_exists(&self, repo: &RepositoryName) -> MetaResult<bool>;
+
+    /// Repository names after `after`, at most `limit` (all when `None`).
+    async fn list_repositories(&self, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page>;
+
+    /// Manifests of `repo` whose subject is `subject`, optionally of one artifact type.
+    async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> MetaResult<Vec<ManifestRecord>>;
+
+    async fn create_upload(&self, session: &UploadSession) -> MetaResult<()>;
+
+    async fn upload(&self, id: &str) -> MetaResult<Option<UploadSession>>;
+
+    /// Moves a session from `expected_offset` to `session.offset` with its new hasher
+    /// state; `false` (and no change) if its offset was no longer `expected_offset`.
+    async fn advance_upload(&self, session: &UploadSession, expected_offset: u64) -> MetaResult<bool>;
+
+    /// Removes a session; `false` if absent.
+    async fn delete_upload(&self, id: &str) -> MetaResult<bool>;
+
+    /// Ids of sessions idle since before `cutoff`.
+    async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>>;
+}

@@ -1,0 +1,467 @@
+//! Metadata in an embedded SQLite database (WAL mode).
+//!
+//! One connection writes (SQLite allows a single writer); a few more read concurrently.
+//! Calls run on tokio's blocking pool. In durable mode every commit is fsynced
+//! (`synchronous=FULL`); in relaxed mode only WAL checkpoints are (`NORMAL`).
+
+use super::{ManifestRecord, MetaError, MetaResult, MetaStore, Page, UploadSession};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use wharf_oci::{Digest, RepositoryName, Tag};
+
+const READERS: usize = 4;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS repositories (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS links (
+    repo TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (repo, digest)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_by_digest ON links (digest);
+CREATE TABLE IF NOT EXISTS manifests (
+    repo TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+    artifact_type TEXT, subject TEXT, annotations TEXT,
+    PRIMARY KEY (repo, digest)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repo, subject) WHERE subject IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tags (
+    repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL,
+    PRIMARY KEY (repo, tag)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repo, digest);
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY, repo TEXT NOT NULL, offset INTEGER NOT NULL, algorithm TEXT NOT NULL,
+    hasher_state BLOB NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+/// A [`MetaStore`] in one SQLite file.
+pub struct SqliteMetaStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn db_err(e: rusqlite::Error) -> MetaError {
+    MetaError::new(e)
+}
+
+fn open_connection(path: &Path, durable: bool, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+    Ok(conn)
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub async fn open(path: impl Into<PathBuf>, durable: bool) -> MetaResult<SqliteMetaStore> {
+        let path = path.into();
+        let inner = tokio::task::spawn_blocking(move || -> rusqlite::Result<Inner> {
+            let writer = open_connection(&path, durable, OpenFlags::default())?;
+            writer.execute_batch(SCHEMA)?;
+            let readers = (0..READERS)
+                .map(|_| {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    open_connection(&path, durable, flags).map(Mutex::new)
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            })
+        })
+        .await
+        .map_err(MetaError::new)?
+        .map_err(db_err)?;
+        Ok(SqliteMetaStore { inner: Arc::new(inner) })
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> MetaResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(MetaError::new)?
+        .map_err(db_err)
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> MetaResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+        .map_err(MetaError::new)?
+        .map_err(db_err)
+    }
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Parses a column that wharf itself wrote; a value that no longer parses is reported
+/// as a conversion failure rather than trusted.
+fn parsed<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(idx)?;
+    text.parse()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+const MANIFEST_COLUMNS: &str = "digest, media_type, size, artifact_type, subject, annotations";
+
+fn manifest_from_row(row: &Row<'_>) -> rusqlite::Result<ManifestRecord> {
+    let subject: Option<String> = row.get(4)?;
+    let annotations: Option<String> = row.get(5)?;
+    Ok(ManifestRecord {
+        digest: parsed(row, 0)?,
+        media_type: row.get(1)?,
+        size: row.get::<_, i64>(2)? as u64,
+        artifact_type: row.get(3)?,
+        subject: subject.and_then(|s| s.parse().ok()),
+        annotations: annotations.and_then(|a| serde_json::from_str::<BTreeMap<String, String>>(&a).ok()),
+    })
+}
+
+fn ensure_repository(tx: &rusqlite::Transaction<'_>, repo: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO repositories (name) VALUES (?1)")?
+        .execute([repo])?;
+    Ok(())
+}
+
+/// Runs a sorted listing query that takes (`after`, `limit`) and fetches one extra row
+/// to learn whether more follow.
+fn page(
+    conn: &Connection,
+    sql: &str,
+    key: Option<&str>,
+    after: Option<&str>,
+    limit: Option<usize>,
+) -> rusqlite::Result<Page> {
+    let fetch = limit.map(|l| l as i64 + 1).unwrap_or(-1);
+    let after = after.unwrap_or("");
+    let mut stmt = conn.prepare_cached(sql)?;
+    let column = |r: &Row<'_>| r.get::<_, String>(0);
+    let mut items = match key {
+        Some(k) => stmt
+            .query_map(params![k, after, fetch], column)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => stmt
+            .query_map(params![after, fetch], column)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    let more = limit.is_some_and(|l| items.len() > l);
+    if let Some(l) = limit {
+        items.truncate(l);
+    }
+    Ok(Page { items, more })
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.write(move |tx| {
+            ensure_repository(tx, &repo)?;
+            tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
+                .execute(params![repo, digest, size as i64])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.read(move |c| {
+            c.prepare_cached("SELECT size FROM links WHERE repo = ?1 AND digest = ?2")?
+                .query_row(params![repo, digest], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|s| s.map(|s| s as u64))
+        })
+        .await
+    }
+
+    async fn linked_blobs(&self, repo: &RepositoryName, digests: &[Digest]) -> MetaResult<HashMap<Digest, u64>> {
+        let repo = repo.to_string();
+        let digests = digests.to_vec();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT size FROM links WHERE repo = ?1 AND digest = ?2")?;
+            let mut found = HashMap::new();
+            for d in digests {
+                if let Some(size) = stmt
+                    .query_row(params![repo, d.to_string()], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    found.insert(d, size as u64);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
+                .execute(params![repo, digest])?
+                > 0)
+        })
+        .await
+    }
+
+    async fn known_blob(&self, digest: &Digest) -> MetaResult<Option<u64>> {
+        let digest = digest.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT size FROM links WHERE digest = ?1 LIMIT 1")?
+                .query_row([digest], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|s| s.map(|s| s as u64))
+        })
+        .await
+    }
+
+    async fn blob_is_linked_anywhere(&self, digest: &Digest) -> MetaResult<bool> {
+        Ok(self.known_blob(digest).await?.is_some())
+    }
+
+    async fn put_manifest(&self, repo: &RepositoryName, m: &ManifestRecord, tags: &[Tag]) -> MetaResult<()> {
+        let repo = repo.to_string();
+        let m = m.clone();
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        let annotations = m
+            .annotations
+            .as_ref()
+            .map(|a| serde_json::to_string(a).unwrap_or_default());
+        self.write(move |tx| {
+            ensure_repository(tx, &repo)?;
+            let digest = m.digest.to_string();
+            tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
+                .execute(params![repo, digest, m.size as i64])?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                repo,
+                digest,
+                m.media_type,
+                m.size as i64,
+                m.artifact_type,
+                m.subject.as_ref().map(|s| s.to_string()),
+                annotations
+            ])?;
+            let mut tag_stmt =
+                tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?1, ?2, ?3)")?;
+            for tag in &tags {
+                tag_stmt.execute(params![repo, tag, digest])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo = ?1 AND digest = ?2"
+            ))?
+            .query_row(params![repo, digest], manifest_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn tagged_manifest(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<Option<ManifestRecord>> {
+        let (repo, tag) = (repo.to_string(), tag.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo = ?1 AND digest =
+                 (SELECT digest FROM tags WHERE repo = ?1 AND tag = ?2)"
+            ))?
+            .query_row(params![repo, tag], manifest_from_row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.write(move |tx| {
+            let removed = tx
+                .prepare_cached("DELETE FROM manifests WHERE repo = ?1 AND digest = ?2")?
+                .execute(params![repo, digest])?;
+            if removed == 0 {
+                return Ok(false);
+            }
+            tx.prepare_cached("DELETE FROM tags WHERE repo = ?1 AND digest = ?2")?
+                .execute(params![repo, digest])?;
+            tx.prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
+                .execute(params![repo, digest])?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
+        let (repo, tag) = (repo.to_string(), tag.to_string());
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2")?
+                .execute(params![repo, tag])?
+                > 0)
+        })
+        .await
+    }
+
+    async fn list_tags(&self, repo: &RepositoryName, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page> {
+        let repo = repo.to_string();
+        let after = after.map(str::to_string);
+        self.read(move |c| {
+            page(
+                c,
+                "SELECT tag FROM tags WHERE repo = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
+                Some(&repo),
+                after.as_deref(),
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn repository_exists(&self, repo: &RepositoryName) -> MetaResult<bool> {
+        let repo = repo.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT 1 FROM repositories WHERE name = ?1")?
+                .query_row([repo], |_| Ok(()))
+                .optional()
+                .map(|r| r.is_some())
+        })
+        .await
+    }
+
+    async fn list_repositories(&self, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page> {
+        let after = after.map(str::to_string);
+        self.read(move |c| {
+            page(
+                c,
+                "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+                None,
+                after.as_deref(),
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> MetaResult<Vec<ManifestRecord>> {
+        let (repo, subject) = (repo.to_string(), subject.to_string());
+        let artifact_type = artifact_type.map(str::to_string);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo = ?1 AND subject = ?2
+                 AND (?3 IS NULL OR artifact_type = ?3) ORDER BY digest"
+            ))?;
+            let rows = stmt.query_map(params![repo, subject, artifact_type], manifest_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn create_upload(&self, s: &UploadSession) -> MetaResult<()> {
+        let s = s.clone();
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO uploads (id, repo, offset, algorithm, hasher_state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![s.id, s.repository.to_string(), s.offset as i64, s.algorithm.as_str(), s.hasher_state, millis(s.updated)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload(&self, id: &str) -> MetaResult<Option<UploadSession>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, repo, offset, algorithm, hasher_state, updated_ms FROM uploads WHERE id = ?1")?
+                .query_row([id], |r| {
+                    Ok(UploadSession {
+                        id: r.get(0)?,
+                        repository: parsed(r, 1)?,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        algorithm: parsed(r, 3)?,
+                        hasher_state: r.get(4)?,
+                        updated: UNIX_EPOCH + Duration::from_millis(r.get::<_, i64>(5)? as u64),
+                    })
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn advance_upload(&self, s: &UploadSession, expected_offset: u64) -> MetaResult<bool> {
+        let s = s.clone();
+        self.write(move |tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE uploads SET offset = ?2, hasher_state = ?3, updated_ms = ?4 WHERE id = ?1 AND offset = ?5",
+                )?
+                .execute(params![
+                    s.id,
+                    s.offset as i64,
+                    s.hasher_state,
+                    millis(s.updated),
+                    expected_offset as i64
+                ])?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn delete_upload(&self, id: &str) -> MetaResult<bool> {
+        let id = id.to_string();
+        self.write(move |tx| Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])? > 0))
+            .await
+    }
+
+    async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>> {
+        let cutoff = millis(cutoff);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT id FROM uploads WHERE updated_ms < ?1")?;
+            let rows = stmt.query_map([cutoff], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+        .await
+    }
+}

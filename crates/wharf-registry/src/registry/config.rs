@@ -1,0 +1,43 @@
+//! What an operator may change about the protocol's behaviour.
+
+use regex::Regex;
+use std::time::Duration;
+
+/// Settings of the registry protocol (not of the server that carries it).
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Whether `DELETE /v2/<name>/blobs/<digest>` is allowed (else 405 UNSUPPORTED).
+    pub delete_blobs: bool,
+    /// Whether `DELETE /v2/<name>/manifests/<digest>` is allowed.
+    pub delete_manifests: bool,
+    /// Whether `DELETE /v2/<name>/manifests/<tag>` is allowed.
+    pub delete_tags: bool,
+    /// Largest manifest accepted, in bytes (413 above).
+    pub max_manifest_size: u64,
+    /// Advertised as `OCI-Chunk-Min-Length`; 0 advertises nothing.
+    pub chunk_min_length: u64,
+    /// Largest body of one PATCH or PUT chunk, in bytes (413 above); `None`: no limit.
+    pub chunk_max_length: Option<u64>,
+    /// A stricter pattern names must match, beyond the spec's grammar.
+    pub name_pattern: Option<Regex>,
+    /// How long an upload session may sit idle before the server removes it.
+    pub upload_ttl: Duration,
+    /// Whether a mount without `from` links a blob the registry already holds.
+    pub mount_without_from: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            delete_blobs: true,
+            delete_manifests: true,
+            delete_tags: true,
+            max_manifest_size: 4 * 1024 * 1024,
+            chunk_min_length: 0,
+            chunk_max_length: None,
+            name_pattern: None,
+            upload_ttl: Duration::from_secs(24 * 3600),
+            mount_without_from: true,
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The one error type of the protocol: a spec error code, its HTTP status and a message
+//! a person can act on. The HTTP layer turns it into a response in one place.
+
+use crate::meta::MetaError;
+use serde_json::Value;
+use std::io;
+use wharf_oci::{DigestError, ErrorCode, ManifestError, NameError};
+
+/// Where an upload stands, for answers that must tell the client how to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadPosition {
+    pub location: String,
+    pub offset: u64,
+}
+
+/// A failed registry operation.
+#[derive(Debug, Clone)]
+pub struct RegistryError {
+    /// `None` for a failure of the server itself (a 500 with no spec code).
+    pub code: Option<ErrorCode>,
+    pub status: u16,
+    pub message: String,
+    pub detail: Option<Box<Value>>,
+    /// Set on 416 answers to a chunk: the upload's current location and length.
+    pub upload: Option<Box<UploadPosition>>,
+}
+
+pub type RegistryResult<T> = Result<T, RegistryError>;
+
+impl RegistryError {
+    /// An error with the code's usual status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> RegistryError {
+        RegistryError {
+            code: Some(code),
+            status: code.default_status(),
+            message: message.into(),
+            detail: None,
+            upload: None,
+        }
+    }
+
+    pub fn with_status(mut self, status: u16) -> RegistryError {
+        self.status = status;
+        self
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> RegistryError {
+        self.detail = Some(Box::new(detail));
+        self
+    }
+
+    /// A server-side failure: logged in full, answered without internals.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> RegistryError {
+        tracing::error!(%error, "{context}");
+        RegistryError {
+            code: None,
+            status: 500,
+            message: format!("internal error while {context}; see the registry's log"),
+            detail: None,
+            upload: None,
+        }
+    }
+
+    /// 416 for a chunk that does not start where the upload ends.
+    pub fn out_of_order(position: UploadPosition, got_start: u64) -> RegistryError {
+        let message = format!(
+            "chunk starts at byte {got_start} but the upload holds {} bytes; send the chunk starting at {}",
+            position.offset, position.offset
+        );
+        RegistryError {
+            code: Some(ErrorCode::BlobUploadInvalid),
+            status: 416,
+            message,
+            detail: None,
+            upload: Some(Box::new(position)),
+        }
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> RegistryError {
+        RegistryError::new(ErrorCode::Unsupported, message)
+    }
+}
+
+impl From<MetaError> for RegistryError {
+    fn from(e: MetaError) -> Self {
+        RegistryError::internal("reading or writing metadata", e)
+    }
+}
+
+impl From<io::Error> for RegistryError {
+    fn from(e: io::Error) -> Self {
+        RegistryError::internal("reading or writing blob storage", e)
+    }
+}
+
+impl From<DigestError> for RegistryError {
+    fn from(e: DigestError) -> Self {
+        RegistryError::new(ErrorCode::DigestInvalid, e.to_string())
+    }
+}
+
+impl From<NameError> for RegistryError {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::InvalidDigest(d) => d.into(),
+            NameError::InvalidTag(_) => RegistryError::new(ErrorCode::TagInvalid, e.to_string()),
+            NameError::NameTooLong | NameError::InvalidName(_) => {
+                RegistryError::new(ErrorCode::NameInvalid, e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ManifestError> for RegistryError {
+    fn from(e: ManifestError) -> Self {
+        RegistryError::new(ErrorCode::ManifestInvalid, e.to_string())
+    }
+}

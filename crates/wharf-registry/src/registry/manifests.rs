@@ -1,0 +1,178 @@
+//! Pushing, pulling and deleting manifests.
+
+use super::{Registry, RegistryError, RegistryResult};
+use crate::meta::ManifestRecord;
+use crate::storage::read_blob_to_bytes;
+use bytes::Bytes;
+use serde_json::json;
+use wharf_oci::{Digest, ErrorCode, ParsedManifest, Reference, RepositoryName, Tag};
+
+/// The outcome of a manifest push.
+#[derive(Debug, Clone)]
+pub struct ManifestPut {
+    pub digest: Digest,
+    /// Tags now pointing at the manifest (the URL's tag and every `?tag=`).
+    pub tags: Vec<Tag>,
+    /// The `subject` the registry recorded, for the `OCI-Subject` header.
+    pub subject: Option<Digest>,
+}
+
+/// A manifest as stored: its record and exact bytes.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub record: ManifestRecord,
+    pub bytes: Bytes,
+}
+
+impl Registry {
+    /// Validates and stores a manifest pushed to `/v2/<name>/manifests/<reference>`
+    /// with extra `tags` from `?tag=` (end-7a, end-7b).
+    pub async fn put_manifest(
+        &self,
+        name: &RepositoryName,
+        reference: &Reference,
+        extra_tags: Vec<Tag>,
+        content_type: Option<&str>,
+        bytes: Bytes,
+    ) -> RegistryResult<ManifestPut> {
+        let parsed = ParsedManifest::parse(content_type, &bytes)?;
+        let digest = match reference {
+            Reference::Digest(expected) => {
+                let actual = Digest::of(expected.algorithm(), &bytes);
+                if &actual != expected {
+                    return Err(RegistryError::new(
+                        ErrorCode::DigestInvalid,
+                        format!("the manifest's bytes have digest {actual}, not {expected} as the URL says"),
+                    ));
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::sha256_of(&bytes),
+        };
+        self.check_references(name, &parsed).await?;
+
+        let mut tags = extra_tags;
+        if let Reference::Tag(tag) = reference {
+            tags.insert(0, tag.clone());
+        }
+        tags.dedup();
+        let record = ManifestRecord {
+            digest: digest.clone(),
+            media_type: parsed.kind.media_type().to_string(),
+            size: bytes.len() as u64,
+            artifact_type: parsed.artifact_type.clone(),
+            subject: parsed.subject.as_ref().map(|s| s.digest.clone()),
+            annotations: parsed.annotations.clone(),
+        };
+        self.blobs.put_blob(&digest, bytes).await?;
+        self.meta.put_manifest(name, &record, &tags).await?;
+        Ok(ManifestPut {
+            digest,
+            tags,
+            subject: record.subject,
+        })
+    }
+
+    /// MANIFEST_BLOB_UNKNOWN for every referenced blob or manifest `name` lacks;
+    /// MANIFEST_INVALID when a descriptor's size disagrees with the stored content.
+    async fn check_references(&self, name: &RepositoryName, manifest: &ParsedManifest) -> RegistryResult<()> {
+        let wanted: Vec<Digest> = manifest.required_references().map(|d| d.digest.clone()).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let present = self.meta.linked_blobs(name, &wanted).await?;
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|d| !present.contains_key(d))
+            .map(|d| d.to_string())
+            .collect();
+        if !missing.is_empty() {
+            let message = format!(
+                "the manifest references {} not pushed to repository {name}: {}",
+                plural(missing.len()),
+                missing.join(", ")
+            );
+            return Err(
+                RegistryError::new(ErrorCode::ManifestBlobUnknown, message).with_detail(json!({ "missing": missing }))
+            );
+        }
+        for descriptor in manifest.required_references() {
+            let stored = present[&descriptor.digest];
+            if stored != descriptor.size {
+                return Err(RegistryError::new(
+                    ErrorCode::ManifestInvalid,
+                    format!(
+                        "descriptor {} gives size {}, but the stored content has {stored} bytes",
+                        descriptor.digest, descriptor.size
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The record of the manifest `reference` names, without its bytes (HEAD).
+    pub async fn manifest_record(
+        &self,
+        name: &RepositoryName,
+        reference: &Reference,
+    ) -> RegistryResult<ManifestRecord> {
+        let found = match reference {
+            Reference::Digest(d) => self.meta.manifest(name, d).await?,
+            Reference::Tag(t) => self.meta.tagged_manifest(name, t).await?,
+        };
+        match found {
+            Some(record) => Ok(record),
+            None => {
+                self.require_repository(name).await?;
+                Err(RegistryError::new(
+                    ErrorCode::ManifestUnknown,
+                    format!("manifest {reference} is not in repository {name}"),
+                ))
+            }
+        }
+    }
+
+    /// The manifest `reference` names, with its exact bytes (GET).
+    pub async fn manifest(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<StoredManifest> {
+        let record = self.manifest_record(name, reference).await?;
+        let bytes = read_blob_to_bytes(self.blobs.as_ref(), &record.digest, record.size).await?;
+        Ok(StoredManifest { record, bytes })
+    }
+
+    /// Deletes a tag, or a manifest with every tag pointing at it (end-9).
+    pub async fn delete_manifest(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<()> {
+        let deleted = match reference {
+            Reference::Tag(tag) => {
+                if !self.config.delete_tags {
+                    return Err(RegistryError::unsupported("tag deletion is disabled on this registry"));
+                }
+                self.meta.delete_tag(name, tag).await?
+            }
+            Reference::Digest(digest) => {
+                if !self.config.delete_manifests {
+                    return Err(RegistryError::unsupported(
+                        "manifest deletion is disabled on this registry",
+                    ));
+                }
+                self.meta.delete_manifest(name, digest).await?
+            }
+        };
+        if deleted {
+            return Ok(());
+        }
+        self.require_repository(name).await?;
+        Err(RegistryError::new(
+            ErrorCode::ManifestUnknown,
+            format!("manifest {reference} is not in repository {name}"),
+        ))
+    }
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "1 blob or manifest".to_string()
+    } else {
+        format!("{n} blobs or manifests")
+    }
+}

@@ -1,0 +1,77 @@
+//! The protocol: uploads, blobs, manifests, tags, referrers, mounts and deletes.
+//!
+//! This layer knows the OCI rules and nothing of HTTP, SQL or file paths: it drives a
+//! [`BlobStore`] and a [`MetaStore`] and answers in [`RegistryError`]s.
+
+mod blobs;
+mod cleanup;
+mod config;
+mod error;
+mod hashing;
+mod listing;
+mod locks;
+mod manifests;
+mod referrers;
+mod uploads;
+
+pub use blobs::BlobInfo;
+pub use config::RegistryConfig;
+pub use error::{RegistryError, RegistryResult, UploadPosition};
+pub use listing::Listing;
+pub use manifests::{ManifestPut, StoredManifest};
+pub use uploads::{ChunkRange, StartUpload, Started};
+
+use crate::meta::MetaStore;
+use crate::storage::BlobStore;
+use locks::KeyedLocks;
+use std::sync::Arc;
+use wharf_oci::{ErrorCode, RepositoryName};
+
+/// A registry over one blob store and one metadata store. Cheap to share (`Arc`).
+pub struct Registry {
+    blobs: Arc<dyn BlobStore>,
+    meta: Arc<dyn MetaStore>,
+    config: RegistryConfig,
+    upload_locks: KeyedLocks,
+}
+
+impl Registry {
+    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, config: RegistryConfig) -> Registry {
+        Registry {
+            blobs,
+            meta,
+            config,
+            upload_locks: KeyedLocks::default(),
+        }
+    }
+
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Refuses names the operator's stricter pattern does not allow.
+    pub fn admit_name(&self, name: &RepositoryName) -> RegistryResult<()> {
+        match &self.config.name_pattern {
+            Some(p) if !p.is_match(name.as_str()) => Err(RegistryError::new(
+                ErrorCode::NameInvalid,
+                format!(
+                    "repository name {name:?} is not allowed by this registry's name pattern {:?}",
+                    p.as_str()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// NAME_UNKNOWN unless `name` holds something.
+    async fn require_repository(&self, name: &RepositoryName) -> RegistryResult<()> {
+        if self.meta.repository_exists(name).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::new(
+                ErrorCode::NameUnknown,
+                format!("repository {name} is not known to this registry"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Blob uploads: start (with mount and single-POST), chunks, status, finish, cancel.
+//!
+//! Bytes go from the request body through the hasher into the blob store in one pass.
+//! The session (offset and hasher state) is recorded only after its bytes are stored,
+//! so a broken request or a crash leaves the session as it was before that chunk.
+
+use super::hashing::{BodyFault, HashingBody};
+use super::{BlobInfo, Registry, RegistryError, RegistryResult, UploadPosition};
+use crate::meta::UploadSession;
+use crate::storage::ByteStream;
+use futures::TryStreamExt;
+use std::time::SystemTime;
+use wharf_oci::{Algorithm, Digest, DigestHasher, Endpoint, ErrorCode, RepositoryName};
+
+/// What a POST to `/v2/<name>/blobs/uploads/` asks for.
+pub struct StartUpload {
+    /// `?digest=`: the body is the whole blob (single POST).
+    pub digest: Option<Digest>,
+    /// `?digest-algorithm=`.
+    pub algorithm: Option<Algorithm>,
+    /// `?mount=` and `?from=`.
+    pub mount: Option<Digest>,
+    pub from: Option<RepositoryName>,
+    pub body: ByteStream,
+    pub content_length: Option<u64>,
+}
+
+/// How an upload start ended.
+pub enum Started {
+    /// The blob is in the repository (mounted, or pushed whole): 201.
+    Blob(BlobInfo),
+    /// A session is open: 202.
+    Session(UploadPosition),
+}
+
+/// The `Content-Range` of a chunk: first and last byte, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    pub first: u64,
+    pub last: u64,
+}
+
+fn upload_unknown(id: &str) -> RegistryError {
+    RegistryError::new(
+        ErrorCode::BlobUploadUnknown,
+        format!("upload {id} is not known (finished, cancelled, expired, or never started)"),
+    )
+}
+
+fn position(session: &UploadSession) -> UploadPosition {
+    let endpoint = Endpoint::Upload {
+        name: session.repository.clone(),
+        session: session.id.clone(),
+    };
+    UploadPosition {
+        location: endpoint.path(),
+        offset: session.offset,
+    }
+}
+
+impl Registry {
+    pub async fn start_upload(&self, name: &RepositoryName, start: StartUpload) -> RegistryResult<Started> {
+        if let Some(digest) = &start.mount {
+            if let Some(blob) = self.try_mount(name, digest, start.from.as_ref()).await? {
+                return Ok(Started::Blob(blob));
+            }
+        }
+        let algorithm = start
+            .digest
+            .as_ref()
+            .map(Digest::algorithm)
+            .or(start.algorithm)
+            .unwrap_or(Algorithm::Sha256);
+        let session = self.open_session(name, algorithm).await?;
+        match start.digest {
+            Some(digest) => {
+                let id = session.id.clone();
+                let blob = self
+                    .finish_upload(name, &id, Some(digest), None, start.content_length, start.body)
+                    .await?;
+                Ok(Started::Blob(blob))
+            }
+            None => Ok(Started::Session(position(&session))),
+        }
+    }
+
+    /// Links `digest` into `name` if `from` (or, when allowed, any repository) has it.
+    async fn try_mount(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        from: Option<&RepositoryName>,
+    ) -> RegistryResult<Option<BlobInfo>> {
+        let size = match from {
+            Some(from) => self.meta.linked_blob(from, digest).await?,
+            None if self.config.mount_without_from => self.meta.known_blob(digest).await?,
+            None => None,
+        };
+        let Some(size) = size else { return Ok(None) };
+        // The metadata may outlive bytes removed by an operator; mount only what is there.
+        if self.blobs.blob_size(digest).await?.is_none() {
+            return Ok(None);
+        }
+        self.meta.link_blob(name, digest, size).await?;
+        Ok(Some(BlobInfo {
+            digest: digest.clone(),
+            size,
+        }))
+    }
+
+    async fn open_session(&self, name: &RepositoryName, algorithm: Algorithm) -> RegistryResult<UploadSession> {
+        let session = UploadSession {
+            id: uuid::Uuid::new_v4().to_string(),
+            repository: name.clone(),
+            offset: 0,
+            algorithm,
+            hasher_state: algorithm.hasher().save_state(),
+            updated: SystemTime::now(),
+        };
+        self.blobs.create_upload(&session.id).await?;
+        self.meta.create_upload(&session).await?;
+        Ok(session)
+    }
+
+    async fn session(&self, name: &RepositoryName, id: &str) -> RegistryResult<UploadSession> {
+        match self.meta.upload(id).await? {
+            Some(s) if &s.repository == name => Ok(s),
+            _ => Err(upload_unknown(id)),
+        }
+    }
+
+    /// Where upload `id` stands (end-13).
+    pub async fn upload_status(&self, name: &RepositoryName, id: &str) -> RegistryResult<UploadPosition> {
+        Ok(position(&self.session(name, id).await?))
+    }
+
+    /// Appends one chunk (end-5).
+    pub async fn upload_chunk(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        range: Option<ChunkRange>,
+        content_length: Option<u64>,
+        body: ByteStream,
+    ) -> RegistryResult<UploadPosition> {
+        let _guard = self.upload_locks.lock(id).await;
+        let mut session = self.session(name, id).await?;
+        self.append(&mut session, range, content_length, body, None).await?;
+        Ok(position(&session))
+    }
+
+    /// Closes an upload with the digest of the whole blob, after an optional last chunk
+    /// (end-6, and single POST).
+    pub async fn finish_upload(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        digest: Option<Digest>,
+        range: Option<ChunkRange>,
+        content_length: Option<u64>,
+        body: ByteStream,
+    ) -> RegistryResult<BlobInfo> {
+        let _guard = self.upload_locks.lock(id).await;
+        let mut session = self.session(name, id).await?;
+        let digest = digest.ok_or_else(|| {
+            RegistryError::new(
+                ErrorCode::DigestInvalid,
+                "the closing PUT of an upload needs ?digest=<digest of the whole blob>",
+            )
+        })?;
+        if content_length != Some(0) {
+            let switch_to =
+                (session.offset == 0 && session.algorithm != digest.algorithm()).then(|| digest.algorithm());
+            self.append(&mut session, range, content_length, body, switch_to)
+                .await?;
+        }
+        let computed = if session.algorithm == digest.algorithm() {
+            self.restore_hasher(&session)?.finish()
+        } else {
+            self.rehash(&session, digest.algorithm()).await?
+        };
+        if computed != digest {
+            self.discard(id).await;
+            return Err(RegistryError::new(
+                ErrorCode::DigestInvalid,
+                format!(
+                    "the uploaded {} bytes have digest {computed}, not {digest}; the upload was discarded",
+                    session.offset
+                ),
+            ));
+        }
+        self.blobs.commit_upload(id, session.offset, &digest).await?;
+        self.meta.link_blob(name, &digest, session.offset).await?;
+        self.meta.delete_upload(id).await?;
+        Ok(BlobInfo {
+            digest,
+            size: session.offset,
+        })
+    }
+
+    /// Cancels an upload (end-14).
+    pub async fn cancel_upload(&self, name: &RepositoryName, id: &str) -> RegistryResult<()> {
+        let _guard = self.upload_locks.lock(id).await;
+        self.session(name, id).await?;
+        self.meta.delete_upload(id).await?;
+        self.blobs.delete_upload(id).await?;
+        Ok(())
+    }
+
+    /// Removes a session and its bytes, ignoring failures (they leave only garbage that
+    /// the expiry sweep removes later).
+    pub(super) async fn discard(&self, id: &str) {
+        if let Err(e) = self.meta.delete_upload(id).await {
+            tracing::warn!(upload = id, error = %e, "could not remove upload session");
+        }
+        if let Err(e) = self.blobs.delete_upload(id).await {
+            tracing::warn!(upload = id, error = %e, "could not remove upload bytes");
+        }
+    }
+
+    fn restore_hasher(&self, session: &UploadSession) -> RegistryResult<DigestHasher> {
+        DigestHasher::restore_state(session.algorithm, &session.hasher_state).ok_or_else(|| {
+            RegistryError::internal(
+                "restoring an upload's hash state",
+                format!("upload {} has a damaged hasher state", session.id),
+            )
+        })
+    }
+
+    /// Hashes the stored upload again with another algorithm (a client that announced
+    /// none and closes with a sha512 digest after sending chunks).
+    async fn rehash(&self, session: &UploadSession, algorithm: Algorithm) -> RegistryResult<Digest> {
+        let mut hasher = algorithm.hasher();
+        let mut stream = self.blobs.read_upload(&session.id, session.offset).await?;
+        while let Some(chunk) = stream.try_next().await? {
+            hasher.update(&chunk);
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Streams one chunk into the upload and records the new offset and hash state.
+    async fn append(
+        &self,
+        session: &mut UploadSession,
+        range: Option<ChunkRange>,
+        content_length: Option<u64>,
+        body: ByteStream,
+        switch_algorithm: Option<Algorithm>,
+    ) -> RegistryResult<()> {
+        let expected = match range {
+            Some(r) => {
+                if r.first != session.offset {
+                    return Err(RegistryError::out_of_order(position(session), r.first));
+                }
+                if r.last < r.first {
+                    return Err(RegistryError::out_of_order(position(session), r.first)
+                        .with_detail(serde_json::json!({"reason": "Content-Range ends before it starts"})));
+                }
+                let len = r.last - r.first + 1;
+                if content_length.is_some_and(|cl| cl != len) {
+                    return Err(RegistryError::new(
+                        ErrorCode::SizeInvalid,
+                        format!(
+                            "Content-Range {}-{} covers {len} bytes but Content-Length is {}",
+                            r.first,
+                            r.last,
+                            content_length.unwrap_or(0)
+                        ),
+                    ));
+                }
+                Some(len)
+            }
+            None => content_length,
+        };
+        let limit = self.config.chunk_max_length;
+        if let (Some(limit), Some(len)) = (limit, expected) {
+            if len > limit {
+                return Err(chunk_too_large(limit));
+            }
+        }
+        let hasher = match switch_algorithm {
+            Some(algorithm) => {
+                session.algorithm = algorithm;
+                algorithm.hasher()
+            }
+            None => self.restore_hasher(session)?,
+        };
+        let mut source = HashingBody::new(body, hasher, expected, limit);
+        let stored = self.blobs.append_upload(&session.id, session.offset, &mut source).await;
+        if let Some(fault) = source.fault.take() {
+            return Err(body_fault(fault));
+        }
+        let written = match stored {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(upload_unknown(&session.id)),
+            Err(e) => return Err(e.into()),
+        };
+        let previous = session.offset;
+        session.offset += written;
+        session.hasher_state = source.hasher.save_state();
+        session.updated = SystemTime::now();
+        if !self.meta.advance_upload(session, previous).await? {
+            return Err(RegistryError::new(
+                ErrorCode::BlobUploadInvalid,
+                "the upload was changed by another request at the same time; ask for its status and resume",
+            )
+            .with_status(409));
+        }
+        Ok(())
+    }
+}
+
+fn chunk_too_large(limit: u64) -> RegistryError {
+    RegistryError::new(
+        ErrorCode::SizeInvalid,
+        format!("a chunk may hold at most {limit} bytes on this registry; send smaller chunks"),
+    )
+    .with_status(413)
+}
+
+fn body_fault(fault: BodyFault) -> RegistryError {
+    match fault {
+        BodyFault::TooLong { expected } => RegistryError::new(
+            ErrorCode::SizeInvalid,
+            format!("the body holds more than the {expected} bytes announced; nothing was stored"),
+        ),
+        BodyFault::TooShort { expected, got } => RegistryError::new(
+            ErrorCode::SizeInvalid,
+            format!(
+                "the body ended after {got} of the {expected} bytes announced; nothing was stored, resend the chunk"
+            ),
+        ),
+        BodyFault::OverLimit { limit } => chunk_too_large(limit),
+        BodyFault::Interrupted(e) => RegistryError::new(
+            ErrorCode::BlobUploadInvalid,
+            format!("the request body could not be read ({e}); nothing was stored, resend the chunk"),
+        ),
+    }
+}

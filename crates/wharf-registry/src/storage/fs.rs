@@ -1,0 +1,237 @@
+//! Blobs as files under a data directory.
+//!
+//! Layout: `blobs/<algorithm>/<first two hex>/<hex>` for blobs, `uploads/<id>` for
+//! unfinished uploads and `tmp/` for small blobs being written. Every path is built from
+//! a validated digest or a registry-issued id, never from raw request text.
+//!
+//! A blob appears under its digest only by `rename` of a complete file, so a crash
+//! leaves either nothing or the whole blob. In durable mode the file is fsynced before
+//! the rename and its directory after, so what was acknowledged survives a power cut.
+
+use super::{AppendSource, BlobStore, ByteStream};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::io::{self, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use tokio::fs::{self, File, OpenOptions};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+use wharf_oci::{Algorithm, Digest};
+
+/// Size of the buffers blobs are read with: large enough to keep syscalls rare.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// A [`BlobStore`] on a local (or shared) filesystem.
+pub struct FsBlobStore {
+    root: PathBuf,
+    durable: bool,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a store under `root`. With `durable`, every commit is
+    /// fsynced (file and directory) before it is reported done.
+    pub async fn open(root: impl Into<PathBuf>, durable: bool) -> io::Result<FsBlobStore> {
+        let store = FsBlobStore {
+            root: root.into(),
+            durable,
+        };
+        for dir in [store.uploads_dir(), store.tmp_dir()] {
+            fs::create_dir_all(&dir).await?;
+        }
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            fs::create_dir_all(store.root.join("blobs").join(algorithm.as_str())).await?;
+        }
+        // Half-written small blobs of a previous run: never visible, safe to drop.
+        let mut tmp = fs::read_dir(store.tmp_dir()).await?;
+        while let Some(entry) = tmp.next_entry().await? {
+            let _ = fs::remove_file(entry.path()).await;
+        }
+        Ok(store)
+    }
+
+    fn uploads_dir(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn upload_path(&self, id: &str) -> io::Result<PathBuf> {
+        let safe = !id.is_empty()
+            && id.len() <= 128
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !safe {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid upload id"));
+        }
+        Ok(self.uploads_dir().join(id))
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    /// Moves a complete file to its blob path, durably in durable mode.
+    async fn publish(&self, file: &File, from: &Path, digest: &Digest) -> io::Result<()> {
+        if self.durable {
+            file.sync_data().await?;
+        }
+        let target = self.blob_path(digest);
+        let shard = target.parent().expect("blob paths have a parent");
+        if fs::metadata(shard).await.is_err() {
+            fs::create_dir_all(shard).await?;
+            if self.durable {
+                sync_dir(shard.parent().expect("shards have a parent")).await?;
+            }
+        }
+        fs::rename(from, &target).await?;
+        if self.durable {
+            sync_dir(shard).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes a directory's entries (a rename, a new file) durable.
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir).await?.sync_all().await
+}
+
+fn not_found_is_ok(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn blob_size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        match fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream> {
+        let mut file = File::open(self.blob_path(digest)).await?;
+        if range.start > 0 {
+            file.seek(SeekFrom::Start(range.start)).await?;
+        }
+        let limited = file.take(range.end.saturating_sub(range.start));
+        Ok(ReaderStream::with_capacity(limited, READ_BUFFER).boxed())
+    }
+
+    async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
+        if self.blob_size(digest).await?.is_some() {
+            return Ok(());
+        }
+        let tmp = self.tmp_dir().join(uuid::Uuid::new_v4().simple().to_string());
+        let mut file = File::create(&tmp).await?;
+        let written = async {
+            file.write_all(&bytes).await?;
+            file.flush().await?;
+            self.publish(&file, &tmp, digest).await
+        }
+        .await;
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp).await;
+        }
+        written
+    }
+
+    async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
+        not_found_is_ok(fs::remove_file(self.blob_path(digest)).await)
+    }
+
+    async fn create_upload(&self, id: &str) -> io::Result<()> {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.upload_path(id)?)
+            .await?;
+        Ok(())
+    }
+
+    async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
+        let mut file = OpenOptions::new().write(true).open(self.upload_path(id)?).await?;
+        let len = file.metadata().await?.len();
+        if len < offset {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("upload {id} holds {len} bytes, {offset} were recorded"),
+            ));
+        }
+        if len > offset {
+            file.set_len(offset).await?;
+        }
+        file.seek(SeekFrom::Start(offset)).await?;
+        let mut written = 0u64;
+        let result: io::Result<()> = async {
+            while let Some(chunk) = source.next().await {
+                let chunk = chunk?;
+                file.write_all(&chunk).await?;
+                written += chunk.len() as u64;
+            }
+            file.flush().await?;
+            if self.durable {
+                file.sync_data().await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = file.flush().await;
+            let _ = file.set_len(offset).await;
+            return Err(e);
+        }
+        Ok(written)
+    }
+
+    async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
+        let file = File::open(self.upload_path(id)?).await?;
+        Ok(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed())
+    }
+
+    async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
+        let path = self.upload_path(id)?;
+        if self.blob_size(digest).await?.is_some() {
+            return not_found_is_ok(fs::remove_file(&path).await);
+        }
+        let file = OpenOptions::new().write(true).open(&path).await?;
+        let actual = file.metadata().await?.len();
+        if actual < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("upload {id} is short"),
+            ));
+        }
+        if actual > len {
+            file.set_len(len).await?;
+        }
+        self.publish(&file, &path, digest).await
+    }
+
+    async fn delete_upload(&self, id: &str) -> io::Result<()> {
+        not_found_is_ok(fs::remove_file(self.upload_path(id)?).await)
+    }
+
+    async fn list_uploads(&self) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut dir = fs::read_dir(self.uploads_dir()).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            if let Some(name) = entry.file_name().to_str() {
+                ids.push(name.to_string());
+            }
+        }
+        Ok(ids)
+    }
+}

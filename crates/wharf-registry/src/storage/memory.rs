@@ -1,0 +1,107 @@
+//! Blobs in memory: for tests, and the model to follow when writing an adapter.
+
+use super::{AppendSource, BlobStore, ByteStream};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
+use std::sync::Mutex;
+use wharf_oci::Digest;
+
+/// A [`BlobStore`] that keeps everything in process memory. Nothing survives a restart.
+#[derive(Default)]
+pub struct MemoryBlobStore {
+    blobs: Mutex<HashMap<Digest, Bytes>>,
+    uploads: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryBlobStore {
+    pub fn new() -> MemoryBlobStore {
+        MemoryBlobStore::default()
+    }
+}
+
+fn no_upload(id: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("no upload {id}"))
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobStore {
+    async fn blob_size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        Ok(self.blobs.lock().unwrap().get(digest).map(|b| b.len() as u64))
+    }
+
+    async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream> {
+        let blob = self.blobs.lock().unwrap().get(digest).cloned();
+        let blob = blob.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such blob"))?;
+        let end = (range.end as usize).min(blob.len());
+        let start = (range.start as usize).min(end);
+        Ok(futures::stream::once(async move { Ok(blob.slice(start..end)) }).boxed())
+    }
+
+    async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
+        self.blobs.lock().unwrap().entry(digest.clone()).or_insert(bytes);
+        Ok(())
+    }
+
+    async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
+        self.blobs.lock().unwrap().remove(digest);
+        Ok(())
+    }
+
+    async fn create_upload(&self, id: &str) -> io::Result<()> {
+        self.uploads.lock().unwrap().insert(id.to_string(), Vec::new());
+        Ok(())
+    }
+
+    async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
+        // Collect first, so that a failing source leaves the upload untouched.
+        let mut incoming = Vec::new();
+        while let Some(chunk) = source.next().await {
+            incoming.extend_from_slice(&chunk?);
+        }
+        let mut uploads = self.uploads.lock().unwrap();
+        let data = uploads.get_mut(id).ok_or_else(|| no_upload(id))?;
+        if (data.len() as u64) < offset {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "upload is shorter than recorded",
+            ));
+        }
+        data.truncate(offset as usize);
+        data.extend_from_slice(&incoming);
+        Ok(incoming.len() as u64)
+    }
+
+    async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
+        let uploads = self.uploads.lock().unwrap();
+        let data = uploads.get(id).ok_or_else(|| no_upload(id))?;
+        let bytes = Bytes::copy_from_slice(&data[..(len as usize).min(data.len())]);
+        Ok(futures::stream::once(async move { Ok(bytes) }).boxed())
+    }
+
+    async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
+        let mut data = self.uploads.lock().unwrap().remove(id).ok_or_else(|| no_upload(id))?;
+        if (data.len() as u64) < len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upload is short"));
+        }
+        data.truncate(len as usize);
+        self.blobs
+            .lock()
+            .unwrap()
+            .entry(digest.clone())
+            .or_insert_with(|| Bytes::from(data));
+        Ok(())
+    }
+
+    async fn delete_upload(&self, id: &str) -> io::Result<()> {
+        self.uploads.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    async fn list_uploads(&self) -> io::Result<Vec<String>> {
+        Ok(self.uploads.lock().unwrap().keys().cloned().collect())
+    }
+}

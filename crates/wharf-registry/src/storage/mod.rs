@@ -1,0 +1,92 @@
+//! Blob bytes: the [`BlobStore`] trait and its adapters.
+//!
+//! A blob store keeps bytes under their digest and the bytes of unfinished uploads. It
+//! knows nothing of repositories or of the protocol: the registry decides what may be
+//! read, checks digests, and tells the store when an upload is complete.
+
+mod fs;
+mod memory;
+
+pub use fs::FsBlobStore;
+pub use memory::MemoryBlobStore;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+use wharf_oci::Digest;
+
+/// A stream of bytes, as blobs are read and written.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// A body being appended to an upload; borrowed so the caller can inspect what it
+/// observed (hash, length) once the store is done with it.
+pub type AppendSource<'a> = &'a mut (dyn Stream<Item = io::Result<Bytes>> + Send + Unpin);
+
+/// Where blob bytes live.
+///
+/// Contract every adapter keeps (and the shared behavioural tests check):
+/// - a blob is visible under a digest only once complete; `commit_upload` is atomic;
+/// - committing a digest that already exists keeps the existing bytes and discards the
+///   upload (content addressing makes them equal);
+/// - `append_upload` either appends the whole source or leaves the upload as it was at
+///   `offset`, so a broken request never leaves a session half-written;
+/// - uploads are identified by opaque ids of `[A-Za-z0-9_-]` chosen by the registry.
+///
+/// The upload primitive — append at a known offset, then commit under a digest — maps
+/// onto a file (append, fsync, rename) and onto object storage (multipart parts, small
+/// chunks staged until a part is full, complete, copy).
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// The size of a stored blob, or `None`.
+    async fn blob_size(&self, digest: &Digest) -> io::Result<Option<u64>>;
+
+    /// The bytes of a stored blob in `range` (end exclusive, within its size).
+    async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream>;
+
+    /// Stores a small blob given whole (manifests); the caller has checked its digest.
+    async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()>;
+
+    /// Removes a blob's bytes. Removing an absent blob is not an error.
+    async fn delete_blob(&self, digest: &Digest) -> io::Result<()>;
+
+    /// Starts an empty upload.
+    async fn create_upload(&self, id: &str) -> io::Result<()>;
+
+    /// Appends `source` to the upload whose committed length is `offset`, discarding
+    /// anything past `offset` first (what a crashed append may have left). Returns the
+    /// number of bytes appended. On error the upload's length is `offset` again.
+    async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64>;
+
+    /// The first `len` bytes of an upload (to hash them again with another algorithm).
+    async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream>;
+
+    /// Makes the first `len` bytes of the upload the blob `digest` (already verified by
+    /// the caller), durably, and removes the upload.
+    async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()>;
+
+    /// Removes an upload. Removing an absent one is not an error.
+    async fn delete_upload(&self, id: &str) -> io::Result<()>;
+
+    /// The ids of every upload the store holds (to remove those no session owns).
+    async fn list_uploads(&self) -> io::Result<Vec<String>>;
+}
+
+/// Reads a whole blob into memory: only for the small ones (manifests).
+pub async fn read_blob_to_bytes(store: &dyn BlobStore, digest: &Digest, size: u64) -> io::Result<Bytes> {
+    use futures::TryStreamExt;
+    let mut stream = store.read_blob(digest, 0..size).await?;
+    let mut buf = Vec::with_capacity(size as usize);
+    while let Some(chunk) = stream.try_next().await? {
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.len() as u64 != size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("blob {digest} is shorter than recorded"),
+        ));
+    }
+    Ok(Bytes::from(buf))
+}

@@ -1,0 +1,149 @@
+//! The server's configuration: the TOML file, overridden by environment variables and
+//! flags (which clap has already merged, flags first).
+
+use crate::cli::ServeArgs;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wharf_registry::RegistryConfig;
+
+/// Everything `wharf serve` runs with.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub durable: bool,
+    pub log: String,
+    pub registry: RegistryConfig,
+}
+
+/// The config file's keys; every one optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    durability: Option<String>,
+    log: Option<String>,
+    delete_blobs: Option<bool>,
+    delete_manifests: Option<bool>,
+    delete_tags: Option<bool>,
+    max_manifest_size: Option<u64>,
+    chunk_min_length: Option<u64>,
+    chunk_max_length: Option<u64>,
+    name_pattern: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    upload_ttl: Option<Duration>,
+    mount_without_from: Option<bool>,
+}
+
+const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+}
+
+impl ServeConfig {
+    pub fn load(args: ServeArgs) -> Result<ServeConfig, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None => FileConfig::default(),
+        };
+        ServeConfig::merge(args, file)
+    }
+
+    fn merge(args: ServeArgs, file: FileConfig) -> Result<ServeConfig, String> {
+        let defaults = RegistryConfig::default();
+        let durability = args.durability.or(file.durability).unwrap_or_else(|| "durable".into());
+        let durable = match durability.as_str() {
+            "durable" => true,
+            "relaxed" => false,
+            other => return Err(format!("durability must be 'durable' or 'relaxed', not {other:?}")),
+        };
+        let name_pattern = match args.name_pattern.or(file.name_pattern) {
+            Some(p) => Some(
+                regex::Regex::new(&p).map_err(|e| format!("name_pattern is not a valid regular expression: {e}"))?,
+            ),
+            None => None,
+        };
+        let registry = RegistryConfig {
+            delete_blobs: args.delete_blobs.or(file.delete_blobs).unwrap_or(defaults.delete_blobs),
+            delete_manifests: args
+                .delete_manifests
+                .or(file.delete_manifests)
+                .unwrap_or(defaults.delete_manifests),
+            delete_tags: args.delete_tags.or(file.delete_tags).unwrap_or(defaults.delete_tags),
+            max_manifest_size: args
+                .max_manifest_size
+                .or(file.max_manifest_size)
+                .unwrap_or(defaults.max_manifest_size),
+            chunk_min_length: args
+                .chunk_min_length
+                .or(file.chunk_min_length)
+                .unwrap_or(defaults.chunk_min_length),
+            chunk_max_length: args.chunk_max_length.or(file.chunk_max_length).filter(|l| *l > 0),
+            name_pattern,
+            upload_ttl: args.upload_ttl.or(file.upload_ttl).unwrap_or(defaults.upload_ttl),
+            mount_without_from: args
+                .mount_without_from
+                .or(file.mount_without_from)
+                .unwrap_or(defaults.mount_without_from),
+        };
+        Ok(ServeConfig {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:5000".parse().expect("a valid default address")),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("wharf-data")),
+            durable,
+            log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            registry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/wharf\"\ndelete_blobs = false\nupload_ttl = \"30m\"\nmax_manifest_size = 1000",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..Default::default()
+        };
+        let config = ServeConfig::merge(args, file).unwrap();
+        assert_eq!(config.listen.port(), 7000);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/wharf"));
+        assert!(!config.registry.delete_blobs);
+        assert!(config.registry.delete_manifests);
+        assert_eq!(config.registry.upload_ttl, Duration::from_secs(1800));
+        assert_eq!(config.registry.max_manifest_size, 1000);
+        assert!(config.durable);
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        let args = ServeArgs {
+            durability: Some("sometimes".into()),
+            ..Default::default()
+        };
+        assert!(ServeConfig::merge(args, FileConfig::default()).is_err());
+        let args = ServeArgs {
+            name_pattern: Some("(".into()),
+            ..Default::default()
+        };
+        assert!(ServeConfig::merge(args, FileConfig::default()).is_err());
+        assert!(toml::from_str::<FileConfig>("no_such_key = 1").is_err());
+    }
+}

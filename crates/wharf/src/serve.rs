@@ -1,0 +1,95 @@
+//! `wharf serve`: files + SQLite under the data directory, an HTTP listener, a sweeper
+//! for abandoned uploads, and a graceful stop on SIGTERM or SIGINT.
+
+use crate::config::ServeConfig;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+use wharf_registry::meta::SqliteMetaStore;
+use wharf_registry::storage::FsBlobStore;
+use wharf_registry::Registry;
+
+pub fn init_logging(filter: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn run(config: ServeConfig) -> Result<(), String> {
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    let blobs = FsBlobStore::open(data_dir, config.durable)
+        .await
+        .map_err(|e| format!("cannot open blob storage in {}: {e}", data_dir.display()))?;
+    let meta = SqliteMetaStore::open(data_dir.join("metadata.sqlite"), config.durable)
+        .await
+        .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
+    let registry = Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), config.registry.clone()));
+    match registry.remove_orphan_uploads().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("removed {n} upload(s) left without a session by an earlier stop"),
+        Err(e) => tracing::warn!("could not sweep orphan uploads: {}", e.message),
+    }
+    tokio::spawn(sweep_expired_uploads(registry.clone()));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        "wharf listening on http://{address}, data in {}, {} mode",
+        data_dir.display(),
+        if config.durable { "durable" } else { "relaxed" }
+    );
+    axum::serve(listener, wharf_registry::router(registry))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("wharf stopped");
+    Ok(())
+}
+
+/// Removes idle upload sessions, checking every minute (or sooner for short TTLs).
+async fn sweep_expired_uploads(registry: Arc<Registry>) {
+    let period = (registry.config().upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        match registry.expire_uploads(SystemTime::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} expired upload session(s)"),
+            Err(e) => tracing::warn!("upload expiry failed: {}", e.message),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets in-flight
+/// requests finish.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
