@@ -61,10 +61,13 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    /// A layer with `urls` is fetched from elsewhere (Docker's foreign layers, OCI's
-    /// non-distributable layers), so a registry does not require it to be pushed.
+    /// A layer with `urls`, or of a non-distributable type (Docker's foreign layers,
+    /// OCI's non-distributable layers), is fetched from elsewhere, so a registry does
+    /// not require it to be pushed.
     pub fn is_external(&self) -> bool {
         self.urls.as_ref().is_some_and(|u| !u.is_empty())
+            || self.media_type.contains(".nondistributable.")
+            || self.media_type.contains(".foreign.")
     }
 }
 
@@ -241,6 +244,18 @@ mod tests {
         let m = parse(
             Some(media_type::DOCKER_MANIFEST),
             json!({"schemaVersion": 2, "config": d(1), "layers": [foreign]}),
+        )
+        .unwrap();
+        assert_eq!(m.required_references().count(), 1);
+    }
+
+    #[test]
+    fn non_distributable_layers_are_external_without_urls() {
+        let mut layer = d(2);
+        layer["mediaType"] = json!("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip");
+        let m = parse(
+            Some(media_type::OCI_MANIFEST),
+            json!({"schemaVersion": 2, "config": d(1), "layers": [layer]}),
         )
         .unwrap();
         assert_eq!(m.required_references().count(), 1);

@@ -83,6 +83,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_MOUNT_WITHOUT_FROM", action = ArgAction::Set, value_name = "BOOL")]
     pub mount_without_from: Option<bool>,
 
+    /// Accept manifests whose blobs or child manifests are not in the repository
+    /// (sparse mirrors) [default: false].
+    #[arg(long, env = "WHARF_ALLOW_SPARSE_MANIFESTS", action = ArgAction::Set, value_name = "BOOL")]
+    pub allow_sparse_manifests: Option<bool>,
+
     /// Log filter, in tracing's EnvFilter syntax, e.g. info, wharf=debug [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,

@@ -36,6 +36,7 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     upload_ttl: Option<Duration>,
     mount_without_from: Option<bool>,
+    allow_sparse_manifests: Option<bool>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -91,6 +92,10 @@ impl ServeConfig {
                 .mount_without_from
                 .or(file.mount_without_from)
                 .unwrap_or(defaults.mount_without_from),
+            allow_sparse_manifests: args
+                .allow_sparse_manifests
+                .or(file.allow_sparse_manifests)
+                .unwrap_or(defaults.allow_sparse_manifests),
         };
         Ok(ServeConfig {
             listen: args

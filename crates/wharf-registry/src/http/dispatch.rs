@@ -15,8 +15,15 @@ pub async fn dispatch(State(registry): State<AppState>, request: Request) -> Res
     }
 }
 
-fn endpoint_error(e: EndpointError) -> RegistryError {
+/// The error for a path that did not parse. A malformed tag can name no manifest, so
+/// reading or deleting one is a plain 404 (clients probe with such names); only a push
+/// to it is refused as invalid.
+fn endpoint_error(e: EndpointError, method: &Method) -> RegistryError {
     match e {
+        EndpointError::Reference(n) if method != Method::PUT => RegistryError::new(
+            ErrorCode::ManifestUnknown,
+            format!("no manifest can have this reference: {n}"),
+        ),
         EndpointError::NotFound(path) => RegistryError::new(
             ErrorCode::NameUnknown,
             format!("{path} is not an endpoint of the distribution API"),
@@ -42,7 +49,7 @@ fn method_not_allowed(method: &Method, allow: &'static str) -> RegistryResult<Re
 
 async fn route(registry: AppState, request: Request) -> RegistryResult<Response> {
     let (parts, body): (_, Body) = request.into_parts();
-    let endpoint = Endpoint::parse(parts.uri.path()).map_err(endpoint_error)?;
+    let endpoint = Endpoint::parse(parts.uri.path()).map_err(|e| endpoint_error(e, &parts.method))?;
     if let Some(name) = endpoint.name() {
         registry.admit_name(name)?;
     }

@@ -24,6 +24,11 @@ pub struct RegistryConfig {
     pub upload_ttl: Duration,
     /// Whether a mount without `from` links a blob the registry already holds.
     pub mount_without_from: bool,
+    /// Whether manifests may reference blobs and child manifests the repository does
+    /// not hold ("sparse" manifests, as a partial mirror pushes). Off by default: every
+    /// referenced blob and child must be present (MANIFEST_BLOB_UNKNOWN otherwise), so
+    /// a manifest the registry serves can always be pulled whole.
+    pub allow_sparse_manifests: bool,
 }
 
 impl Default for RegistryConfig {
@@ -38,6 +43,7 @@ impl Default for RegistryConfig {
             name_pattern: None,
             upload_ttl: Duration::from_secs(24 * 3600),
             mount_without_from: true,
+            allow_sparse_manifests: false,
         }
     }
 }

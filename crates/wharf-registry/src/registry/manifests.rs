@@ -97,7 +97,9 @@ impl Registry {
             );
         }
         for descriptor in manifest.required_references() {
-            let stored = present[&descriptor.digest];
+            let Some(&stored) = present.get(&descriptor.digest) else {
+                continue;
+            };
             if stored != descriptor.size {
                 return Err(RegistryError::new(
                     ErrorCode::ManifestInvalid,
