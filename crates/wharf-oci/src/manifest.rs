@@ -157,14 +157,17 @@ impl ParsedManifest {
                 layers: Vec::new(),
                 manifests: raw.manifests.ok_or(ManifestError::MissingField(name, "manifests"))?,
                 subject: raw.subject,
-                artifact_type: raw.artifact_type,
+                artifact_type: raw.artifact_type.filter(|t| !t.is_empty()),
                 annotations: raw.annotations,
             }
         } else {
             let config = raw.config.ok_or(ManifestError::MissingField(name, "config"))?;
             ParsedManifest {
                 kind,
-                artifact_type: raw.artifact_type.or_else(|| Some(config.media_type.clone())),
+                artifact_type: raw
+                    .artifact_type
+                    .filter(|t| !t.is_empty())
+                    .or_else(|| Some(config.media_type.clone())),
                 config: Some(config),
                 layers: raw.layers.ok_or(ManifestError::MissingField(name, "layers"))?,
                 manifests: Vec::new(),

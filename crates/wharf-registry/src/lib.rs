@@ -16,12 +16,14 @@
 //! ```
 //!
 //! Layers, each in its own folder: [`http`] (routes, headers, error responses),
-//! [`registry`] (the protocol), [`storage`] (blob bytes) and [`meta`] (metadata).
+//! [`registry`] (the protocol), [`storage`] (blob bytes), [`meta`] (metadata) and
+//! [`auth`] (who may do what; [`router_with_access`] applies it).
 
+pub mod auth;
 pub mod http;
 pub mod meta;
 pub mod registry;
 pub mod storage;
 
-pub use http::router;
+pub use http::{router, router_with_access};
 pub use registry::{Registry, RegistryConfig, RegistryError};

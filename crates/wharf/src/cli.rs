@@ -78,6 +78,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_UPLOAD_TTL", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub upload_ttl: Option<std::time::Duration>,
 
+    /// After SIGTERM or SIGINT, how long requests in flight may still run before the
+    /// server stops without them [default: 30s].
+    #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Option<std::time::Duration>,
+
     /// Whether a mount without `from` links a blob the registry already holds
     /// [default: true].
     #[arg(long, env = "WHARF_MOUNT_WITHOUT_FROM", action = ArgAction::Set, value_name = "BOOL")]
@@ -87,6 +92,25 @@ pub struct ServeArgs {
     /// (sparse mirrors) [default: false].
     #[arg(long, env = "WHARF_ALLOW_SPARSE_MANIFESTS", action = ArgAction::Set, value_name = "BOOL")]
     pub allow_sparse_manifests: Option<bool>,
+
+    /// Access control: none (open), basic (user name and password) or token (bearer
+    /// tokens); the rest of it is set in the config file's [auth] section [default: none].
+    #[arg(long, env = "WHARF_AUTH_MODE", value_name = "MODE")]
+    pub auth_mode: Option<String>,
+
+    /// htpasswd file with bcrypt entries (htpasswd -B), re-read when it changes.
+    #[arg(long, env = "WHARF_AUTH_HTPASSWD", value_name = "FILE")]
+    pub auth_htpasswd: Option<PathBuf>,
+
+    /// Basic: the realm's name. Token: the token endpoint's public URL
+    /// [default: http://<listen>/token].
+    #[arg(long, env = "WHARF_AUTH_REALM", value_name = "TEXT")]
+    pub auth_realm: Option<String>,
+
+    /// PEM private key (P-256 or RSA) that signs tokens [default: <data-dir>/token-key.pem,
+    /// generated on first start].
+    #[arg(long, env = "WHARF_AUTH_TOKEN_KEY", value_name = "FILE")]
+    pub auth_token_key: Option<PathBuf>,
 
     /// Log filter, in tracing's EnvFilter syntax, e.g. info, wharf=debug [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]

@@ -1,6 +1,7 @@
 //! The server's configuration: the TOML file, overridden by environment variables and
 //! flags (which clap has already merged, flags first).
 
+use crate::auth::AuthConfig;
 use crate::cli::ServeArgs;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -16,6 +17,10 @@ pub struct ServeConfig {
     pub durable: bool,
     pub log: String,
     pub registry: RegistryConfig,
+    /// How long requests in flight may still run after SIGTERM or SIGINT.
+    pub shutdown_timeout: Duration,
+    /// The `[auth]` section with `--auth-*` flags applied; mode none keeps it open.
+    pub auth: AuthConfig,
 }
 
 /// The config file's keys; every one optional.
@@ -35,8 +40,11 @@ struct FileConfig {
     name_pattern: Option<String>,
     #[serde(default, with = "humantime_serde")]
     upload_ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    shutdown_timeout: Option<Duration>,
     mount_without_from: Option<bool>,
     allow_sparse_manifests: Option<bool>,
+    auth: Option<AuthConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -97,7 +105,21 @@ impl ServeConfig {
                 .or(file.allow_sparse_manifests)
                 .unwrap_or(defaults.allow_sparse_manifests),
         };
+        let mut auth = file.auth.unwrap_or_default();
+        if let Some(mode) = &args.auth_mode {
+            auth.mode = mode.parse()?;
+        }
+        auth.htpasswd = args.auth_htpasswd.or(auth.htpasswd);
+        auth.realm = args.auth_realm.or(auth.realm);
+        if let Some(key) = args.auth_token_key {
+            auth.token.get_or_insert_with(Default::default).key = Some(key);
+        }
         Ok(ServeConfig {
+            auth,
+            shutdown_timeout: args
+                .shutdown_timeout
+                .or(file.shutdown_timeout)
+                .unwrap_or(Duration::from_secs(30)),
             listen: args
                 .listen
                 .or(file.listen)

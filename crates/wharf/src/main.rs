@@ -1,5 +1,6 @@
 //! The `wharf` command.
 
+mod auth;
 mod cli;
 mod config;
 mod serve;

@@ -48,10 +48,46 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         data_dir.display(),
         if config.durable { "durable" } else { "relaxed" }
     );
-    axum::serve(listener, wharf_registry::router(registry))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    let app = match crate::auth::access_control(&config.auth, config.listen, data_dir)? {
+        Some(access) => {
+            tracing::info!("access control on: {:?} mode", config.auth.mode);
+            wharf_registry::router_with_access(registry, access)
+        }
+        None => {
+            if !config.listen.ip().is_loopback() {
+                tracing::warn!(
+                    "no access control and listening on {}: anyone who can reach it may push",
+                    config.listen
+                );
+            }
+            wharf_registry::router(registry)
+        }
+    };
+    // Connect info gives the login throttle each client's address.
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    // A client that stalls mid-body must not keep the server alive for ever: once the
+    // stop signal came, requests get `shutdown_timeout` to finish. What they leave is
+    // an unfinished upload, never a partial blob.
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => served.map_err(|e| format!("server error: {e}"))?,
+        _ = deadline => tracing::warn!(
+            "requests still in flight {:?} after the stop signal; stopping without them",
+            config.shutdown_timeout
+        ),
+    }
     tracing::info!("wharf stopped");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Parses the path into an [`Endpoint`] and calls the handler for it and the method.
 
+use super::authorize::Caller;
 use super::{blobs, listing, manifests, uploads, AppState};
 use crate::registry::{RegistryError, RegistryResult};
 use axum::body::Body;
@@ -9,9 +10,24 @@ use http::{header, Method, StatusCode};
 use wharf_oci::{Endpoint, EndpointError, ErrorCode};
 
 pub async fn dispatch(State(registry): State<AppState>, request: Request) -> Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     match route(registry, request).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => {
+            let mut response = error.into_response();
+            // The body may be unread (a refusal comes before it is streamed anywhere):
+            // say that the connection ends, so the client does not send on it again.
+            if has_body {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
 }
 
@@ -64,7 +80,7 @@ async fn route(registry: AppState, request: Request) -> RegistryResult<Response>
             _ => method_not_allowed(method, "GET, HEAD"),
         },
         Endpoint::Catalog => match *method {
-            Method::GET => listing::catalog(r, &query).await,
+            Method::GET => listing::catalog(r, &query, parts.extensions.get::<Caller>()).await,
             _ => method_not_allowed(method, "GET"),
         },
         Endpoint::Tags { name } => match *method {

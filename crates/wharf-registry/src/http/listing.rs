@@ -1,8 +1,9 @@
 //! Listings: tags (end-8), the catalog, and referrers (end-12).
 
+use super::authorize::Caller;
 use super::headers::{value, OCI_FILTERS_APPLIED};
 use super::query::Query;
-use crate::registry::{Listing, Registry, RegistryError, RegistryResult};
+use crate::registry::{Listing, Registry, RegistryError, RegistryResult, MAX_PAGE};
 use axum::response::{IntoResponse, Response};
 use http::{header, StatusCode};
 use serde_json::{json, Map, Value};
@@ -55,11 +56,60 @@ pub async fn tags(registry: &Registry, name: &RepositoryName, query: &Query) -> 
     ))
 }
 
-pub async fn catalog(registry: &Registry, query: &Query) -> RegistryResult<Response> {
+/// The catalog; behind access control, only the repositories the caller may pull.
+pub async fn catalog(registry: &Registry, query: &Query, caller: Option<&Caller>) -> RegistryResult<Response> {
     let (n, last) = pagination(query)?;
-    let listing = registry.catalog(n, last).await?;
+    let listing = match caller {
+        None => registry.catalog(n, last).await?,
+        Some(caller) => visible_catalog(registry, caller, n, last).await?,
+    };
     let link = next_link("/v2/_catalog", &listing);
     Ok(json_response(&json!({ "repositories": listing.items }), link))
+}
+
+/// One page of the repositories `caller` may pull. Pages of the whole catalog are read
+/// until `n` visible names are found or the catalog ends, so a page is as full as `n`
+/// allows and its `Link` leads to more only when more visible names follow.
+async fn visible_catalog(
+    registry: &Registry,
+    caller: &Caller,
+    n: Option<usize>,
+    last: Option<&str>,
+) -> RegistryResult<Listing> {
+    let want = n.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+    let mut items = Vec::new();
+    if want == 0 {
+        return Ok(Listing { items, next_n: None });
+    }
+    let mut cursor = last.map(str::to_string);
+    let mut full = false;
+    loop {
+        let page = registry.catalog(Some(want), cursor.as_deref()).await?;
+        for name in page.items {
+            let visible = visible(caller, &name).await;
+            cursor = Some(name.clone());
+            if visible && full {
+                return Ok(Listing {
+                    items,
+                    next_n: Some(want),
+                });
+            }
+            if visible {
+                items.push(name);
+                full = items.len() == want;
+            }
+        }
+        if page.next_n.is_none() {
+            return Ok(Listing { items, next_n: None });
+        }
+    }
+}
+
+async fn visible(caller: &Caller, name: &str) -> bool {
+    match name.parse::<RepositoryName>() {
+        Ok(name) => caller.may_list(&name).await,
+        Err(_) => false,
+    }
 }
 
 pub async fn referrers(

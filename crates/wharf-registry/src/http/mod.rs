@@ -2,8 +2,11 @@
 //! into a typed [`Endpoint`] and dispatched by method. Only this layer knows axum.
 
 mod access_log;
+mod authorize;
 mod blobs;
 mod body;
+mod challenge;
+mod credentials;
 mod dispatch;
 mod error;
 mod headers;
@@ -11,8 +14,11 @@ mod listing;
 mod manifests;
 mod query;
 mod range;
+mod required;
+mod token;
 mod uploads;
 
+use crate::auth::AccessControl;
 use crate::registry::Registry;
 use axum::routing::any;
 use axum::Router;
@@ -24,13 +30,38 @@ pub use wharf_oci::Endpoint;
 pub(crate) type AppState = Arc<Registry>;
 
 /// The registry's routes (`/v2`, `/v2/` and everything below), ready to serve or to be
-/// merged into an application's own router.
+/// merged into an application's own router. Open to everyone: see
+/// [`router_with_access`] for a registry with access control.
 pub fn router(registry: Arc<Registry>) -> Router {
+    with_common_layers(v2_routes(registry))
+}
+
+/// The registry's routes behind `access`: every request is authenticated and authorized
+/// before it reaches the registry, and `/token` is served when `access` has a token
+/// issuer. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
+/// failed logins are counted per client address.
+pub fn router_with_access(registry: Arc<Registry>, access: AccessControl) -> Router {
+    let access = Arc::new(access);
+    let mut routes = v2_routes(registry).route_layer(axum::middleware::from_fn_with_state(
+        access.clone(),
+        authorize::authorize,
+    ));
+    if access.token_issuer().is_some() {
+        routes = routes.merge(token::routes(access));
+    }
+    with_common_layers(routes)
+}
+
+fn v2_routes(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/v2", any(dispatch::dispatch))
         .route("/v2/", any(dispatch::dispatch))
         .route("/v2/{*path}", any(dispatch::dispatch))
         .with_state(registry)
+}
+
+fn with_common_layers(routes: Router) -> Router {
+    routes
         .layer(axum::middleware::map_response(headers::add_api_version))
         .layer(axum::middleware::from_fn(access_log::log_request))
 }

@@ -55,7 +55,8 @@ impl Registry {
         if let Reference::Tag(tag) = reference {
             tags.insert(0, tag.clone());
         }
-        tags.dedup();
+        let mut seen = std::collections::HashSet::new();
+        tags.retain(|t| seen.insert(t.clone()));
         let record = ManifestRecord {
             digest: digest.clone(),
             media_type: parsed.kind.media_type().to_string(),
@@ -86,7 +87,7 @@ impl Registry {
             .filter(|d| !present.contains_key(d))
             .map(|d| d.to_string())
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && !self.config.allow_sparse_manifests {
             let message = format!(
                 "the manifest references {} not pushed to repository {name}: {}",
                 plural(missing.len()),

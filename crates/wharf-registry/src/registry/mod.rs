@@ -17,7 +17,7 @@ mod uploads;
 pub use blobs::BlobInfo;
 pub use config::RegistryConfig;
 pub use error::{RegistryError, RegistryResult, UploadPosition};
-pub use listing::Listing;
+pub use listing::{Listing, MAX_PAGE};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use uploads::{ChunkRange, StartUpload, Started};
 

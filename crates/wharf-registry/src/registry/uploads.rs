@@ -75,10 +75,14 @@ impl Registry {
         match start.digest {
             Some(digest) => {
                 let id = session.id.clone();
-                let blob = self
+                let finished = self
                     .finish_upload(name, &id, Some(digest), None, start.content_length, start.body)
-                    .await?;
-                Ok(Started::Blob(blob))
+                    .await;
+                if finished.is_err() {
+                    // No client knows this session's location: nothing could resume it.
+                    self.discard(&id).await;
+                }
+                Ok(Started::Blob(finished?))
             }
             None => Ok(Started::Session(position(&session))),
         }

@@ -1,0 +1,177 @@
+//! The access-control middleware of [`router_with_access`](super::router_with_access):
+//! works out what the request needs from its parsed [`Endpoint`], signs the caller in,
+//! checks the grant, and only then lets the request reach the registry, with the
+//! caller's identity in the request's extensions (the catalog filters by it).
+
+use super::challenge::{denied, too_many, unauthorized, BearerError};
+use super::credentials::credentials;
+use super::required::{need, Need};
+use crate::auth::{Access, AccessControl, Action, AuthError, Credentials, Identity, Resource};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{Method, Uri};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use wharf_oci::{Endpoint, RepositoryName};
+
+/// Who is calling, for handlers that answer differently per caller.
+#[derive(Clone)]
+pub(crate) struct Caller {
+    pub identity: Identity,
+    pub control: Arc<AccessControl>,
+}
+
+impl Caller {
+    /// Whether the catalog lists `name` to this caller.
+    pub async fn may_list(&self, name: &RepositoryName) -> bool {
+        self.control.may_list(&self.identity, name).await
+    }
+}
+
+/// The client's address, when the server was started with connect info
+/// (`into_make_service_with_connect_info::<SocketAddr>()`); the login throttle counts
+/// per address.
+pub(crate) fn client_address(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// Why signing in failed.
+pub(crate) enum SignInError {
+    Throttled(Duration),
+    Refused(AuthError),
+}
+
+/// Checks `credentials`, minding the login throttle: an address that failed too often
+/// is refused before its password is even looked at.
+pub(crate) async fn sign_in(
+    control: &AccessControl,
+    credentials: &Credentials,
+    client: Option<IpAddr>,
+) -> Result<Identity, SignInError> {
+    let throttle = control.throttle();
+    if let (Some(throttle), Credentials::Basic { .. }) = (throttle, credentials) {
+        throttle.check(client).map_err(SignInError::Throttled)?;
+    }
+    match control.authenticate(credentials).await {
+        Ok(identity) => Ok(identity),
+        Err(e) => {
+            if let (Some(throttle), AuthError::BadPassword) = (throttle, &e) {
+                throttle.failed(client);
+            }
+            if let AuthError::Unavailable(why) = &e {
+                tracing::error!("authentication failed: {why}");
+            }
+            Err(SignInError::Refused(e))
+        }
+    }
+}
+
+/// The scope a client should get a token for: a push also needs pull (clients check
+/// for blobs before uploading them).
+fn scope_for(access: &Access) -> Access {
+    let mut scope = access.clone();
+    if scope.actions.contains(Action::Push) {
+        scope.actions = scope.actions.with(Action::Pull);
+    }
+    scope
+}
+
+pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut request: Request, next: Next) -> Response {
+    let endpoint = Endpoint::parse(request.uri().path()).ok();
+    let need = need(endpoint.as_ref(), request.method());
+    let scopes: Vec<Access> = match &need {
+        Need::SignedIn { scope } => scope.iter().cloned().collect(),
+        Need::Repository(access) => vec![scope_for(access)],
+    };
+    let challenge = control.challenge();
+    let credentials = match credentials(request.headers()) {
+        Ok(c) => c,
+        Err(e) => return unauthorized(challenge, e.message(), &scopes, None),
+    };
+    let identity = match sign_in(&control, &credentials, client_address(&request)).await {
+        Ok(identity) => identity,
+        Err(SignInError::Throttled(retry_after)) => return too_many(retry_after),
+        Err(SignInError::Refused(e)) => {
+            let error = matches!(credentials, Credentials::Bearer(_)).then_some(BearerError::InvalidToken);
+            return unauthorized(challenge, e.to_string(), &scopes, error);
+        }
+    };
+    match &need {
+        Need::SignedIn { .. } if identity == Identity::Anonymous => {
+            return unauthorized(challenge, "authentication required", &scopes, None);
+        }
+        Need::SignedIn { .. } => {}
+        Need::Repository(access) => {
+            let Resource::Repository(name) = &access.resource else {
+                unreachable!("a repository need names a repository")
+            };
+            if !control.granted(&identity, name).await.covers(access.actions) {
+                return refuse(&control, &identity, access, &scopes);
+            }
+        }
+    }
+    if request.method() == Method::POST && matches!(endpoint, Some(Endpoint::UploadStart { .. })) {
+        keep_mount_only_if_source_pullable(&control, &identity, &mut request).await;
+    }
+    request.extensions_mut().insert(Caller { identity, control });
+    next.run(request).await
+}
+
+/// 401 for callers who may get more by signing in (anonymous) or by a token with more
+/// scope; 403 DENIED for a signed-in user the rules refuse.
+fn refuse(control: &AccessControl, identity: &Identity, access: &Access, scopes: &[Access]) -> Response {
+    let challenge = control.challenge();
+    match identity {
+        Identity::Anonymous => unauthorized(challenge, "authentication required", scopes, None),
+        Identity::Token { .. } => unauthorized(
+            challenge,
+            format!("the token does not grant {access}"),
+            scopes,
+            Some(BearerError::InsufficientScope),
+        ),
+        Identity::User { .. } => denied(access),
+    }
+}
+
+/// A cross-repository mount (`?mount=<digest>&from=<repo>`) would let the caller read a
+/// blob of `from`, so it needs pull there. Without it (or without `from`, which would
+/// link a blob from anywhere) the mount parameters are dropped and the request becomes
+/// a plain upload (202), as the spec lets a registry answer any mount: the push goes on,
+/// and nothing is revealed about `from`.
+async fn keep_mount_only_if_source_pullable(control: &AccessControl, identity: &Identity, request: &mut Request) {
+    let Some(query) = request.uri().query() else {
+        return;
+    };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    if !pairs.iter().any(|(k, _)| k == "mount") {
+        return;
+    }
+    let from = pairs
+        .iter()
+        .find(|(k, _)| k == "from")
+        .and_then(|(_, v)| v.parse::<RepositoryName>().ok());
+    let allowed = match &from {
+        Some(from) => control.granted(identity, from).await.contains(Action::Pull),
+        None => false,
+    };
+    if allowed {
+        return;
+    }
+    let kept = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != "mount" && k != "from"))
+        .finish();
+    let path = request.uri().path();
+    let rewritten = if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{kept}")
+    };
+    if let Ok(uri) = rewritten.parse::<Uri>() {
+        *request.uri_mut() = uri;
+    }
+}

@@ -1,0 +1,80 @@
+//! An embedding application's own authenticator and authorizer decide: here, sessions
+//! of the app map to users, and each user may push only under `apps/<user>/`.
+
+use crate::harness::*;
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use std::sync::Arc;
+use wharf_oci::RepositoryName;
+use wharf_registry::auth::{
+    AccessControl, Action, Actions, AuthError, Authenticator, Authorizer, Challenge, Credentials, Identity,
+};
+
+/// The app's sessions: a bearer value is a session id the app knows.
+struct AppSessions;
+
+#[async_trait]
+impl Authenticator for AppSessions {
+    async fn authenticate(&self, credentials: &Credentials) -> Result<Option<Identity>, AuthError> {
+        match credentials {
+            Credentials::Bearer(session) => match session.as_str() {
+                "session-of-alice" => Ok(Some(Identity::user("alice", vec![]))),
+                "session-of-eve" => Ok(Some(Identity::user("eve", vec![]))),
+                _ => Err(AuthError::BadToken("no such session".into())),
+            },
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The app's rule: a user owns `apps/<name>/…`.
+struct OwnAppsOnly;
+
+#[async_trait]
+impl Authorizer for OwnAppsOnly {
+    async fn granted(&self, identity: &Identity, repository: &RepositoryName) -> Actions {
+        match identity {
+            Identity::User { name, .. } if repository.as_str().starts_with(&format!("apps/{name}/")) => {
+                Actions::of([Action::Pull, Action::Push])
+            }
+            _ => Actions::NONE,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_applications_own_code_decides() {
+    let s = AuthServer::start(|_, _| {
+        AccessControl::new(Challenge::Basic { realm: "my app".into() }, Arc::new(OwnAppsOnly))
+            .with_authenticator(Arc::new(AppSessions))
+    })
+    .await;
+    let alice = bearer("session-of-alice");
+    let eve = bearer("session-of-eve");
+    assert_eq!(
+        s.push_image("apps/alice/web", "1", Some(&alice)).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        s.get("/v2/apps/alice/web/manifests/1", Some(&alice)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.push_image("apps/alice/web", "2", Some(&eve)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.get("/v2/apps/alice/web/manifests/1", Some(&eve)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(s.push_image("apps/eve/web", "1", Some(&eve)).await, StatusCode::CREATED);
+    let r = s.get("/v2/", Some(&bearer("stolen-session"))).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.get("/v2/", Some(&basic("alice", "pw"))).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "no authenticator takes passwords here"
+    );
+    let catalog: serde_json::Value = s.get("/v2/_catalog", Some(&eve)).await.json().await.unwrap();
+    assert_eq!(catalog["repositories"], serde_json::json!(["apps/eve/web"]));
+}

@@ -1,0 +1,359 @@
+//! Token mode with wharf's own issuer: the challenge, the token endpoint (GET and the
+//! OAuth2 POST form), subsets of requested scopes, refresh tokens, and every kind of
+//! bad token.
+
+use crate::harness::*;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+use wharf_registry::auth::token::{SigningKey, TokenIssuer};
+use wharf_registry::auth::{AccessControl, Challenge};
+
+const ISSUER: &str = "wharf-test-issuer";
+const SERVICE: &str = "wharf-test";
+
+/// A server in token mode, and the PEM of its signing key (to forge tokens with).
+async fn start() -> (AuthServer, String) {
+    let (_, pem) = SigningKey::generate().unwrap();
+    let key_pem = pem.clone();
+    let s = AuthServer::start(move |base, _| {
+        let issuer = TokenIssuer::new(ISSUER, SERVICE, SigningKey::from_pem(&key_pem).unwrap());
+        AccessControl::new(
+            Challenge::Bearer {
+                realm: format!("{base}/token"),
+                service: SERVICE.into(),
+            },
+            rules(),
+        )
+        .with_authenticator(users())
+        .with_token_issuer(issuer)
+    })
+    .await;
+    (s, pem)
+}
+
+async fn token(s: &AuthServer, scope: &str, auth: Option<&str>) -> String {
+    let r = s.get(&format!("/token?service={SERVICE}&scope={scope}"), auth).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token"], body["access_token"]);
+    assert!(body["expires_in"].as_u64().unwrap() > 0);
+    assert!(body["issued_at"].as_str().unwrap().ends_with('Z'));
+    body["token"].as_str().unwrap().to_string()
+}
+
+/// The `access` claim of a token, read without checking it.
+fn access_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["access"].clone()
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn claims(overrides: Value) -> Value {
+    let mut c = json!({
+        "iss": ISSUER, "sub": "alice", "aud": SERVICE,
+        "exp": now() + 300, "nbf": now(), "iat": now(), "jti": "t1",
+        "access": [{"type": "repository", "name": "team-a/app", "actions": ["pull", "push"]}],
+    });
+    for (k, v) in overrides.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+fn sign(claims: &Value, pem: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::ES256),
+        claims,
+        &EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_challenge_names_the_token_endpoint_service_and_scope() {
+    let (s, _) = start().await;
+    let r = s.get("/v2/team-a/app/manifests/1", None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge(&r),
+        format!(
+            "Bearer realm=\"{}/token\",service=\"{SERVICE}\",scope=\"repository:team-a/app:pull\"",
+            s.base
+        )
+    );
+    assert_eq!(error_code(r).await, "UNAUTHORIZED");
+    let (r, _) = s.push_blob("team-a/app", b"x", None).await;
+    assert!(challenge(&r).ends_with("scope=\"repository:team-a/app:pull,push\""));
+    let r = s.get("/v2/", None).await;
+    assert_eq!(
+        challenge(&r),
+        format!("Bearer realm=\"{}/token\",service=\"{SERVICE}\"", s.base)
+    );
+}
+
+#[tokio::test]
+async fn a_token_from_the_endpoint_pushes_and_pulls() {
+    let (s, _) = start().await;
+    let t = token(&s, "repository:team-a/app:pull,push", Some(&alice())).await;
+    assert_eq!(
+        s.push_image("team-a/app", "1", Some(&bearer(&t))).await,
+        StatusCode::CREATED
+    );
+    let pulled = s.get("/v2/team-a/app/manifests/1", Some(&bearer(&t))).await;
+    assert_eq!(pulled.status(), StatusCode::OK);
+    assert_eq!(s.get("/v2/", Some(&bearer(&t))).await.status(), StatusCode::OK);
+    // The token grants team-a/app only.
+    let other = s.get("/v2/team-a/other/tags/list", Some(&bearer(&t))).await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&other).ends_with(",error=\"insufficient_scope\""));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_grants_only_the_subset_the_caller_may_have() {
+    let (s, _) = start().await;
+    let scopes = "repository:readonly/app:pull,push,delete&scope=repository:private/x:pull \
+                  repository:team-a/app:pull,push,delete&scope=registry:catalog:*";
+    let t = token(&s, &scopes.replace(' ', "%20"), Some(&alice())).await;
+    assert_eq!(
+        access_of(&t),
+        json!([
+            {"type": "repository", "name": "readonly/app", "actions": ["pull"]},
+            {"type": "repository", "name": "team-a/app", "actions": ["pull", "push"]},
+            {"type": "registry", "name": "catalog", "actions": ["*"]},
+        ])
+    );
+    // Anonymous callers get a token too, with only what anonymous may do.
+    let anon = token(
+        &s,
+        "repository:team-a/app:pull,push&scope=repository:public/x:pull,push",
+        None,
+    )
+    .await;
+    assert_eq!(
+        access_of(&anon),
+        json!([{"type": "repository", "name": "public/x", "actions": ["pull"]}])
+    );
+    // A push with a pull-only token asks for more scope.
+    let (r, _) = s.push_blob("readonly/app", b"layer", Some(&bearer(&t))).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&r).contains("scope=\"repository:readonly/app:pull,push\",error=\"insufficient_scope\""));
+    // Bad credentials at the endpoint are refused, and a foreign service too.
+    let r = s
+        .get(&format!("/token?service={SERVICE}"), Some(&basic("alice", "wrong")))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.get("/token?service=other", None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn the_catalog_with_a_token_lists_what_its_subject_may_pull() {
+    let (s, _) = start().await;
+    let admin_token = token(
+        &s,
+        "repository:team-a/one:push&scope=repository:private/x:push",
+        Some(&admin()),
+    )
+    .await;
+    for repo in ["team-a/one", "private/x"] {
+        assert_eq!(
+            s.push_image(repo, "1", Some(&bearer(&admin_token))).await,
+            StatusCode::CREATED
+        );
+    }
+    let t = token(&s, "registry:catalog:*", Some(&alice())).await;
+    let body: Value = s.get("/v2/_catalog", Some(&bearer(&t))).await.json().await.unwrap();
+    assert_eq!(body["repositories"], json!(["team-a/one"]));
+}
+
+#[tokio::test]
+async fn refresh_tokens_get_new_access_tokens() {
+    let (s, _) = start().await;
+    let form = |pairs: &[(&str, &str)]| {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    };
+    let post = |body: String| {
+        s.client
+            .post(s.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let r = post(form(&[
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "alice-pw"),
+        ("service", SERVICE),
+        ("client_id", "test"),
+        ("access_type", "offline"),
+        ("scope", "repository:team-a/app:pull"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["scope"], "repository:team-a/app:pull");
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    let access = body["access_token"].as_str().unwrap().to_string();
+
+    let r = post(form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &refresh),
+        ("service", SERVICE),
+        ("client_id", "test"),
+        ("scope", "repository:team-a/app:pull,push repository:private/x:pull"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["scope"], "repository:team-a/app:pull,push");
+    let renewed = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        s.push_image("team-a/app", "1", Some(&bearer(renewed))).await,
+        StatusCode::CREATED
+    );
+
+    // The two kinds of token cannot stand in for each other.
+    let r = post(form(&[("grant_type", "refresh_token"), ("refresh_token", &access)]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = s.get("/v2/", Some(&bearer(&refresh))).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = post(form(&[
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "x"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = post(form(&[("grant_type", "client_credentials")])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Asserts a token is refused as invalid on a request it would otherwise allow.
+async fn assert_refused(s: &AuthServer, token: &str, what: &str) {
+    let r = s.get("/v2/team-a/app/tags/list", Some(&bearer(token))).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+    assert!(
+        challenge(&r).ends_with(",error=\"invalid_token\""),
+        "{what}: {}",
+        challenge(&r)
+    );
+    assert_eq!(error_code(r).await, "UNAUTHORIZED", "{what}");
+}
+
+#[tokio::test]
+async fn a_well_formed_token_is_accepted() {
+    let (s, pem) = start().await;
+    assert_eq!(
+        s.push_image("team-a/app", "1", Some(&bearer(&sign(&claims(json!({})), &pem))))
+            .await,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let (s, pem) = start().await;
+    let t = sign(
+        &claims(json!({"exp": now() - 3600, "iat": now() - 4000, "nbf": now() - 4000})),
+        &pem,
+    );
+    assert_refused(&s, &t, "expired").await;
+}
+
+#[tokio::test]
+async fn not_yet_valid_tokens_are_refused() {
+    let (s, pem) = start().await;
+    assert_refused(&s, &sign(&claims(json!({"nbf": now() + 3600})), &pem), "not yet valid").await;
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    let (s, _) = start().await;
+    let (_, other_key) = SigningKey::generate().unwrap();
+    assert_refused(&s, &sign(&claims(json!({})), &other_key), "signed with another key").await;
+}
+
+#[tokio::test]
+async fn tampered_tokens_are_refused() {
+    let (s, pem) = start().await;
+    let t = sign(&claims(json!({})), &pem);
+    let parts: Vec<&str> = t.split('.').collect();
+    let more = claims(json!({"access": [{"type": "repository", "name": "private/x", "actions": ["pull"]}]}));
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(more.to_string());
+    assert_refused(&s, &format!("{}.{payload}.{}", parts[0], parts[2]), "tampered claims").await;
+    assert_refused(&s, "not.a.jwt", "garbage").await;
+}
+
+#[tokio::test]
+async fn tokens_of_another_issuer_are_refused() {
+    let (s, pem) = start().await;
+    assert_refused(&s, &sign(&claims(json!({"iss": "someone-else"})), &pem), "wrong issuer").await;
+}
+
+#[tokio::test]
+async fn tokens_for_another_audience_are_refused() {
+    let (s, pem) = start().await;
+    assert_refused(
+        &s,
+        &sign(&claims(json!({"aud": "other-service"})), &pem),
+        "wrong audience",
+    )
+    .await;
+    assert_refused(&s, &sign(&claims(json!({"aud": null})), &pem), "no audience").await;
+}
+
+#[tokio::test]
+async fn unsigned_alg_none_tokens_are_refused() {
+    let (s, _) = start().await;
+    let enc = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let header = enc(json!({"alg": "none", "typ": "JWT"}));
+    let body = enc(claims(json!({})));
+    assert_refused(&s, &format!("{header}.{body}."), "alg none").await;
+    let header = enc(json!({"alg": "None", "typ": "JWT"}));
+    assert_refused(&s, &format!("{header}.{body}."), "alg None").await;
+}
+
+#[tokio::test]
+async fn tokens_with_a_swapped_algorithm_are_refused() {
+    let (s, pem) = start().await;
+    // The classic confusion: HMAC with the public key as the shared secret.
+    let public = {
+        use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+        p256::SecretKey::from_pkcs8_pem(&pem)
+            .unwrap()
+            .public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
+    };
+    let t = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(json!({})),
+        &EncodingKey::from_secret(public.as_bytes()),
+    )
+    .unwrap();
+    assert_refused(&s, &t, "HS256 with the public key").await;
+    let r = s
+        .request(Method::GET, "/v2/team-a/app/tags/list", Some("Bearer a.b.c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

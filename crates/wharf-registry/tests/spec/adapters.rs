@@ -1,0 +1,6 @@
+//! One behavioural suite per storage trait, written once over `&dyn BlobStore` and
+//! `&dyn MetaStore` (the contracts in their doc comments) and run against every
+//! adapter: memory and files for blobs, memory and SQLite for metadata.
+
+mod blob_store;
+mod meta_store;

@@ -1,0 +1,187 @@
+//! The [`BlobStore`] contract: appends at an offset (whole or not at all), atomic and
+//! deduplicating commits, ranged reads, idempotent removals; checked on every adapter.
+
+use bytes::Bytes;
+use futures::{stream, Stream, TryStreamExt};
+use std::io;
+use wharf_oci::Digest;
+use wharf_registry::storage::{BlobStore, FsBlobStore, MemoryBlobStore};
+
+fn digest_of(data: &[u8]) -> Digest {
+    Digest::sha256_of(data)
+}
+
+/// A source that yields `chunks`, then fails if `fail` is set.
+fn source(chunks: &[&[u8]], fail: bool) -> impl Stream<Item = io::Result<Bytes>> + Send + Unpin {
+    let mut items: Vec<io::Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    if fail {
+        items.push(Err(io::Error::new(io::ErrorKind::ConnectionReset, "client went away")));
+    }
+    stream::iter(items)
+}
+
+async fn append(store: &dyn BlobStore, id: &str, offset: u64, chunks: &[&[u8]]) -> io::Result<u64> {
+    store.append_upload(id, offset, &mut source(chunks, false)).await
+}
+
+async fn collect(s: wharf_registry::storage::ByteStream) -> Vec<u8> {
+    s.try_fold(Vec::new(), |mut all, chunk| async move {
+        all.extend_from_slice(&chunk);
+        Ok(all)
+    })
+    .await
+    .unwrap()
+}
+
+async fn upload_bytes(store: &dyn BlobStore, id: &str) -> Vec<u8> {
+    collect(store.read_upload(id, u64::MAX).await.unwrap()).await
+}
+
+async fn blob_bytes(store: &dyn BlobStore, digest: &Digest, range: std::ops::Range<u64>) -> Vec<u8> {
+    collect(store.read_blob(digest, range).await.unwrap()).await
+}
+
+async fn appends_at_the_given_offset(store: &dyn BlobStore) {
+    store.create_upload("u1").await.unwrap();
+    assert_eq!(append(store, "u1", 0, &[b"hello ", b"wor"]).await.unwrap(), 9);
+    assert_eq!(append(store, "u1", 9, &[b"ld"]).await.unwrap(), 2);
+    assert_eq!(append(store, "u1", 11, &[]).await.unwrap(), 0);
+    assert_eq!(upload_bytes(store, "u1").await, b"hello world");
+    assert_eq!(collect(store.read_upload("u1", 5).await.unwrap()).await, b"hello");
+}
+
+async fn an_append_discards_what_lies_past_its_offset(store: &dyn BlobStore) {
+    store.create_upload("u2").await.unwrap();
+    append(store, "u2", 0, &[b"0123456789"]).await.unwrap();
+    // A crashed append may have left bytes the session never recorded.
+    assert_eq!(append(store, "u2", 4, &[b"abc"]).await.unwrap(), 3);
+    assert_eq!(upload_bytes(store, "u2").await, b"0123abc");
+}
+
+async fn a_failed_append_leaves_the_upload_at_its_offset(store: &dyn BlobStore) {
+    store.create_upload("u3").await.unwrap();
+    append(store, "u3", 0, &[b"kept"]).await.unwrap();
+    let failed = store
+        .append_upload("u3", 4, &mut source(&[b"lost", b"also lost"], true))
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(upload_bytes(store, "u3").await, b"kept");
+    append(store, "u3", 4, &[b"!"]).await.unwrap();
+    assert_eq!(upload_bytes(store, "u3").await, b"kept!");
+}
+
+async fn appending_to_an_unknown_upload_fails(store: &dyn BlobStore) {
+    assert!(append(store, "never-created", 0, &[b"x"]).await.is_err());
+}
+
+async fn a_commit_makes_the_blob_visible_whole(store: &dyn BlobStore) {
+    let data = b"the whole blob".to_vec();
+    let digest = digest_of(&data);
+    store.create_upload("c1").await.unwrap();
+    append(store, "c1", 0, &[&data[..4], &data[4..]]).await.unwrap();
+    assert_eq!(store.blob_size(&digest).await.unwrap(), None, "invisible before commit");
+    store.commit_upload("c1", data.len() as u64, &digest).await.unwrap();
+    assert_eq!(store.blob_size(&digest).await.unwrap(), Some(data.len() as u64));
+    assert_eq!(blob_bytes(store, &digest, 0..data.len() as u64).await, data);
+    assert_eq!(blob_bytes(store, &digest, 4..9).await, b"whole");
+    assert!(
+        !store.list_uploads().await.unwrap().contains(&"c1".to_string()),
+        "the upload is gone"
+    );
+    assert!(append(store, "c1", 0, &[b"x"]).await.is_err());
+}
+
+async fn a_commit_takes_only_the_first_len_bytes(store: &dyn BlobStore) {
+    store.create_upload("c2").await.unwrap();
+    append(store, "c2", 0, &[b"abcdef"]).await.unwrap();
+    let digest = digest_of(b"abc");
+    store.commit_upload("c2", 3, &digest).await.unwrap();
+    assert_eq!(store.blob_size(&digest).await.unwrap(), Some(3));
+    assert_eq!(blob_bytes(store, &digest, 0..3).await, b"abc");
+}
+
+async fn a_commit_under_an_existing_digest_keeps_the_stored_bytes(store: &dyn BlobStore) {
+    let digest = digest_of(b"first");
+    store.create_upload("d1").await.unwrap();
+    append(store, "d1", 0, &[b"first"]).await.unwrap();
+    store.commit_upload("d1", 5, &digest).await.unwrap();
+    // The registry verifies digests; the store only keeps what it has.
+    store.create_upload("d2").await.unwrap();
+    append(store, "d2", 0, &[b"other"]).await.unwrap();
+    store.commit_upload("d2", 5, &digest).await.unwrap();
+    assert_eq!(blob_bytes(store, &digest, 0..5).await, b"first");
+    assert!(!store.list_uploads().await.unwrap().contains(&"d2".to_string()));
+}
+
+async fn put_blob_stores_and_keeps_the_first_bytes(store: &dyn BlobStore) {
+    let digest = digest_of(b"manifest");
+    store.put_blob(&digest, Bytes::from_static(b"manifest")).await.unwrap();
+    store.put_blob(&digest, Bytes::from_static(b"changed!")).await.unwrap();
+    assert_eq!(store.blob_size(&digest).await.unwrap(), Some(8));
+    assert_eq!(blob_bytes(store, &digest, 0..8).await, b"manifest");
+}
+
+async fn removals_are_idempotent(store: &dyn BlobStore) {
+    let digest = digest_of(b"gone");
+    store.put_blob(&digest, Bytes::from_static(b"gone")).await.unwrap();
+    store.delete_blob(&digest).await.unwrap();
+    assert_eq!(store.blob_size(&digest).await.unwrap(), None);
+    store.delete_blob(&digest).await.unwrap();
+    store.create_upload("r1").await.unwrap();
+    store.delete_upload("r1").await.unwrap();
+    store.delete_upload("r1").await.unwrap();
+    assert!(!store.list_uploads().await.unwrap().contains(&"r1".to_string()));
+}
+
+async fn uploads_are_listed(store: &dyn BlobStore) {
+    for id in ["l-1", "l_2", "L3"] {
+        store.create_upload(id).await.unwrap();
+    }
+    let mut listed = store.list_uploads().await.unwrap();
+    listed.sort();
+    assert_eq!(listed, ["L3", "l-1", "l_2"]);
+}
+
+async fn an_empty_blob_can_be_committed(store: &dyn BlobStore) {
+    let digest = digest_of(b"");
+    store.create_upload("e1").await.unwrap();
+    store.commit_upload("e1", 0, &digest).await.unwrap();
+    assert_eq!(store.blob_size(&digest).await.unwrap(), Some(0));
+    assert!(blob_bytes(store, &digest, 0..0).await.is_empty());
+}
+
+/// One `#[tokio::test]` per check and adapter, so a failure names both.
+macro_rules! on_every_blob_store {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(#[tokio::test]
+            async fn $check() {
+                super::$check(&MemoryBlobStore::new()).await;
+            })*
+        }
+        mod fs {
+            use super::*;
+            $(#[tokio::test]
+            async fn $check() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = FsBlobStore::open(dir.path(), true).await.unwrap();
+                super::$check(&store).await;
+            })*
+        }
+    };
+}
+
+on_every_blob_store!(
+    appends_at_the_given_offset,
+    an_append_discards_what_lies_past_its_offset,
+    a_failed_append_leaves_the_upload_at_its_offset,
+    appending_to_an_unknown_upload_fails,
+    a_commit_makes_the_blob_visible_whole,
+    a_commit_takes_only_the_first_len_bytes,
+    a_commit_under_an_existing_digest_keeps_the_stored_bytes,
+    put_blob_stores_and_keeps_the_first_bytes,
+    removals_are_idempotent,
+    uploads_are_listed,
+    an_empty_blob_can_be_committed,
+);

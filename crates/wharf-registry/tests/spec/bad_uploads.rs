@@ -1,0 +1,329 @@
+//! Blob pushes the registry must refuse: wrong digests, bodies shorter or longer than
+//! announced, unknown sessions, chunks out of order or overlapping (416 with the
+//! session's `Location` and `Range`), oversized chunks. After each refusal the blob is
+//! not visible and the session is where it was.
+
+use crate::client::{expect_error, header, location, with_query, OCTET_STREAM};
+use crate::content::{bytes, sha256, unknown_digest};
+use crate::harness::TestServer;
+use crate::raw;
+use reqwest::{Method, StatusCode};
+use std::time::{Duration, SystemTime};
+use wharf_registry::RegistryConfig;
+
+/// Asserts the session at `loc` holds `offset` bytes (`Range: 0-<offset-1>`).
+async fn assert_offset(s: &TestServer, loc: &str, offset: u64) {
+    let response = s.get(loc).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        header(&response, "range"),
+        Some(format!("0-{}", offset.saturating_sub(1)))
+    );
+}
+
+async fn assert_no_blob(s: &TestServer, repo: &str, digest: &str) {
+    let path = format!("/v2/{repo}/blobs/{digest}");
+    assert_eq!(s.head_status(&path).await, StatusCode::NOT_FOUND, "{path}");
+}
+
+/// Asserts a 416 that tells where the session at `loc` stands.
+async fn assert_out_of_order(response: reqwest::Response, loc: &str, offset: u64) {
+    assert_eq!(header(&response, "location").as_deref(), Some(loc));
+    assert_eq!(
+        header(&response, "range"),
+        Some(format!("0-{}", offset.saturating_sub(1)))
+    );
+    expect_error(response, 416, "BLOB_UPLOAD_INVALID").await;
+}
+
+fn stream_body(data: &[u8]) -> reqwest::Body {
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = data.chunks(64).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(pieces))
+}
+
+#[tokio::test]
+async fn a_wrong_digest_on_the_closing_put_is_400_digest_invalid() {
+    let s = TestServer::start().await;
+    let data = bytes(1, 1000);
+    let claimed = sha256(b"something else");
+    let loc = s.start_upload("app").await;
+    assert_eq!(
+        s.patch_chunk(&loc, 0, &data[..500]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    expect_error(s.put_upload(&loc, &claimed, &data[500..]).await, 400, "DIGEST_INVALID").await;
+    assert_no_blob(&s, "app", &claimed).await;
+    assert_no_blob(&s, "app", &sha256(&data)).await;
+    expect_error(s.get(&loc).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+}
+
+#[tokio::test]
+async fn a_wrong_digest_on_a_single_post_is_400_digest_invalid() {
+    let s = TestServer::start().await;
+    let data = bytes(2, 300);
+    let claimed = sha256(b"not these bytes");
+    let response = s
+        .request(Method::POST, &format!("/v2/app/blobs/uploads/?digest={claimed}"))
+        .header("content-type", OCTET_STREAM)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "DIGEST_INVALID").await;
+    assert_no_blob(&s, "app", &claimed).await;
+    assert_no_blob(&s, "app", &sha256(&data)).await;
+    assert_no_sessions(&s).await;
+}
+
+#[tokio::test]
+async fn a_closing_put_without_a_valid_digest_is_400_and_keeps_the_session() {
+    let s = TestServer::start().await;
+    let data = bytes(3, 100);
+    let loc = s.start_upload("app").await;
+    assert_eq!(s.patch_chunk(&loc, 0, &data).await.status(), StatusCode::ACCEPTED);
+    let response = s.request(Method::PUT, &loc).body(Vec::new()).send().await.unwrap();
+    expect_error(response, 400, "DIGEST_INVALID").await;
+    let response = s.put_upload(&loc, "sha256:zz", b"").await;
+    expect_error(response, 400, "DIGEST_INVALID").await;
+    assert_offset(&s, &loc, 100).await;
+    assert_eq!(
+        s.put_upload(&loc, &sha256(&data), b"").await.status(),
+        StatusCode::CREATED
+    );
+}
+
+/// Sends `body` with a `Content-Length` of `declared` bytes, then closes the connection.
+async fn send_truncated(s: &TestServer, method: &str, path: &str, range: Option<&str>, body: &[u8], declared: u64) {
+    let declared = declared.to_string();
+    let mut headers = vec![("Content-Type", OCTET_STREAM), ("Content-Length", declared.as_str())];
+    headers.extend(range.map(|r| ("Content-Range", r)));
+    let answer = raw::send(s.addr, method, path, &headers, body).await;
+    let answer = answer.expect("the server answers a body cut short");
+    assert_eq!(answer.status, 400, "{answer:?}");
+    let code = answer.error_code();
+    assert!(
+        ["SIZE_INVALID", "BLOB_UPLOAD_INVALID"].contains(&code.as_str()),
+        "{code}"
+    );
+}
+
+/// Asserts the registry holds no upload session and no upload bytes.
+async fn assert_no_sessions(s: &TestServer) {
+    let far_future = SystemTime::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    assert_eq!(
+        s.registry.expire_uploads(far_future).await.unwrap(),
+        0,
+        "a session was left behind"
+    );
+    let files = std::fs::read_dir(s.data_dir().join("uploads")).unwrap().count();
+    assert_eq!(files, 0, "upload bytes were left behind");
+}
+
+#[tokio::test]
+async fn a_chunk_shorter_than_its_content_length_stores_nothing() {
+    let s = TestServer::start().await;
+    let data = bytes(4, 100);
+    let loc = s.start_upload("app").await;
+    send_truncated(&s, "PATCH", &loc, Some("0-99"), &data[..10], 100).await;
+    assert_offset(&s, &loc, 0).await;
+
+    // The session continues as if the broken request had never been.
+    let response = s.patch_chunk(&loc, 0, &data).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = s.put_upload(&loc, &sha256(&data), b"").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let pulled = s.get(&format!("/v2/app/blobs/{}", sha256(&data))).await;
+    assert_eq!(pulled.bytes().await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn a_single_post_cut_short_leaves_no_blob_and_no_session() {
+    let s = TestServer::start().await;
+    let data = bytes(5, 100);
+    let path = format!("/v2/app/blobs/uploads/?digest={}", sha256(&data));
+    send_truncated(&s, "POST", &path, None, &data[..60], 100).await;
+    assert_no_blob(&s, "app", &sha256(&data)).await;
+    assert_no_sessions(&s).await;
+}
+
+#[tokio::test]
+async fn content_length_unlike_content_range_is_400_size_invalid() {
+    let s = TestServer::start().await;
+    let loc = s.start_upload("app").await;
+    let response = s
+        .request(Method::PATCH, &loc)
+        .header("content-type", OCTET_STREAM)
+        .header("content-range", "0-9")
+        .body(vec![1u8; 5])
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "SIZE_INVALID").await;
+    assert_offset(&s, &loc, 0).await;
+}
+
+#[tokio::test]
+async fn a_streamed_body_unlike_its_range_is_400_size_invalid() {
+    let s = TestServer::start().await;
+    let loc = s.start_upload("app").await;
+    assert_eq!(
+        s.patch_chunk(&loc, 0, &bytes(6, 10)).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let response = s
+        .request(Method::PATCH, &loc)
+        .header("content-type", OCTET_STREAM)
+        .header("content-range", "10-19")
+        .body(stream_body(&bytes(7, 500)))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "SIZE_INVALID").await;
+    assert_offset(&s, &loc, 10).await;
+
+    let response = s
+        .request(Method::PATCH, &loc)
+        .header("content-range", "10-19")
+        .body(stream_body(&bytes(7, 5)))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "SIZE_INVALID").await;
+    assert_offset(&s, &loc, 10).await;
+}
+
+#[tokio::test]
+async fn unknown_upload_sessions_are_404_blob_upload_unknown() {
+    let s = TestServer::start().await;
+    s.start_upload("app").await;
+    let digest = unknown_digest(1);
+    for id in ["3f1c9a52-0000-4000-8000-000000000000", "..%2F..%2Fetc", "a.b", "x%00"] {
+        let loc = format!("/v2/app/blobs/uploads/{id}");
+        expect_error(s.get(&loc).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+        expect_error(s.patch_chunk(&loc, 0, b"abc").await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+        expect_error(s.put_upload(&loc, &digest, b"abc").await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+        expect_error(s.delete(&loc).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+    }
+    assert_no_blob(&s, "app", &sha256(b"abc")).await;
+}
+
+#[tokio::test]
+async fn a_chunk_past_the_end_is_416_with_the_session_state() {
+    let s = TestServer::start().await;
+    let data = bytes(8, 30);
+    let loc = s.start_upload("app").await;
+    assert_out_of_order(s.patch_chunk(&loc, 10, &data[10..20]).await, &loc, 0).await;
+    assert_eq!(s.patch_chunk(&loc, 0, &data[..10]).await.status(), StatusCode::ACCEPTED);
+    assert_out_of_order(s.patch_chunk(&loc, 20, &data[20..]).await, &loc, 10).await;
+    assert_offset(&s, &loc, 10).await;
+    assert_eq!(
+        s.patch_chunk(&loc, 10, &data[10..]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        s.put_upload(&loc, &sha256(&data), b"").await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_resent_or_overlapping_chunk_is_416() {
+    let s = TestServer::start().await;
+    let data = bytes(9, 30);
+    let loc = s.start_upload("app").await;
+    assert_eq!(s.patch_chunk(&loc, 0, &data[..20]).await.status(), StatusCode::ACCEPTED);
+    assert_out_of_order(s.patch_chunk(&loc, 0, &data[..20]).await, &loc, 20).await;
+    assert_out_of_order(s.patch_chunk(&loc, 15, &data[15..]).await, &loc, 20).await;
+    assert_offset(&s, &loc, 20).await;
+    assert_eq!(
+        s.patch_chunk(&loc, 20, &data[20..]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        s.put_upload(&loc, &sha256(&data), b"").await.status(),
+        StatusCode::CREATED
+    );
+    let pulled = s.get(&format!("/v2/app/blobs/{}", sha256(&data))).await;
+    assert_eq!(pulled.bytes().await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn an_out_of_order_closing_put_is_416_and_keeps_the_session() {
+    let s = TestServer::start().await;
+    let data = bytes(10, 30);
+    let loc = s.start_upload("app").await;
+    assert_eq!(s.patch_chunk(&loc, 0, &data[..10]).await.status(), StatusCode::ACCEPTED);
+    let put_last = |range: &'static str, body: Vec<u8>| {
+        s.request(Method::PUT, &with_query(&loc, "digest", &sha256(&data)))
+            .header("content-type", OCTET_STREAM)
+            .header("content-range", range)
+            .body(body)
+            .send()
+    };
+    assert_out_of_order(put_last("20-29", data[20..].to_vec()).await.unwrap(), &loc, 10).await;
+    assert_no_blob(&s, "app", &sha256(&data)).await;
+    assert_offset(&s, &loc, 10).await;
+    let response = put_last("10-29", data[10..].to_vec()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_malformed_or_backwards_content_range_is_refused() {
+    let s = TestServer::start().await;
+    let loc = s.start_upload("app").await;
+    assert_eq!(
+        s.patch_chunk(&loc, 0, &bytes(11, 10)).await.status(),
+        StatusCode::ACCEPTED
+    );
+    for range in ["abc", "10-", "-5", "10-5"] {
+        let response = s
+            .request(Method::PATCH, &loc)
+            .header("content-range", range)
+            .body(vec![0u8; 5])
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 416, "BLOB_UPLOAD_INVALID").await;
+    }
+    assert_offset(&s, &loc, 10).await;
+}
+
+#[tokio::test]
+async fn a_chunk_over_the_configured_limit_is_413_size_invalid() {
+    let s = TestServer::with_config(RegistryConfig {
+        chunk_max_length: Some(100),
+        ..RegistryConfig::default()
+    })
+    .await;
+    let data = bytes(12, 200);
+    let loc = s.start_upload("app").await;
+    expect_error(s.patch_chunk(&loc, 0, &data).await, 413, "SIZE_INVALID").await;
+    let streamed = s
+        .request(Method::PATCH, &loc)
+        .body(stream_body(&data))
+        .send()
+        .await
+        .unwrap();
+    expect_error(streamed, 413, "SIZE_INVALID").await;
+    assert_offset(&s, &loc, 0).await;
+    let response = s.patch_chunk(&loc, 0, &data[..100]).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(location(&response), loc);
+}
+
+#[tokio::test]
+async fn a_refused_chunk_closes_its_connection_and_the_client_carries_on() {
+    let s = TestServer::start().await;
+    let loc = s.start_upload("app").await;
+    // The registry refuses before reading the body: the connection cannot be reused.
+    let response = s.patch_chunk(&loc, 5, &bytes(13, 1024 * 1024)).await;
+    assert_eq!(header(&response, "connection").as_deref(), Some("close"));
+    expect_error(response, 416, "BLOB_UPLOAD_INVALID").await;
+    let unknown = format!("/v2/app/blobs/uploads/{}", uuid::Uuid::new_v4());
+    let response = s.patch_chunk(&unknown, 0, &bytes(14, 1024 * 1024)).await;
+    assert_eq!(header(&response, "connection").as_deref(), Some("close"));
+    expect_error(response, 404, "BLOB_UPLOAD_UNKNOWN").await;
+    for _ in 0..3 {
+        assert_offset(&s, &loc, 0).await;
+    }
+}

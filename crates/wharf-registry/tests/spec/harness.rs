@@ -1,0 +1,80 @@
+//! An in-process registry (files + SQLite in a temp dir) served on a loopback port.
+//!
+//! The data lives in `<temp>/data`, so a test can check that nothing was ever written
+//! beside it (`<temp>` holds nothing else).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wharf_registry::meta::SqliteMetaStore;
+use wharf_registry::storage::FsBlobStore;
+use wharf_registry::{Registry, RegistryConfig};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// The registry behind the router, for what HTTP cannot trigger (expiry sweeps).
+    pub registry: Arc<Registry>,
+    dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::with_config(RegistryConfig::default()).await
+    }
+
+    pub async fn with_config(config: RegistryConfig) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let blobs = FsBlobStore::open(&data, false).await.unwrap();
+        let meta = SqliteMetaStore::open(data.join("metadata.sqlite"), false)
+            .await
+            .unwrap();
+        let registry = Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = wharf_registry::router(registry.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
+        TestServer {
+            addr,
+            client,
+            registry,
+            dir,
+            task,
+        }
+    }
+
+    /// `http://ADDR` + `path`; a full URL is returned as it is.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") {
+            path.to_string()
+        } else {
+            format!("http://{}{}", self.addr, path)
+        }
+    }
+
+    /// Where the registry keeps blobs, uploads and `metadata.sqlite`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The directory that holds the data directory and nothing else.
+    pub fn outer_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,23 @@
+//! The behaviour the distribution spec asks for, endpoint by endpoint and error code by
+//! error code, checked over real TCP against the registry library (fs + SQLite); and
+//! the storage contracts, checked against every adapter.
+
+mod client;
+mod content;
+mod harness;
+mod raw;
+
+mod adapters;
+mod bad_manifests;
+mod bad_names;
+mod bad_uploads;
+mod base;
+mod blobs_pull;
+mod catalog;
+mod concurrency;
+mod deletes;
+mod manifests;
+mod mounts;
+mod referrers;
+mod tags;
+mod uploads;

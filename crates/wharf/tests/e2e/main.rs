@@ -1,0 +1,11 @@
+//! End-to-end tests of the `wharf` binary: real processes, real TCP, real clients.
+
+mod harness;
+
+mod crash;
+mod embed;
+mod interop_oci_client;
+mod interop_skopeo;
+mod memory;
+mod oci_layout;
+mod shutdown;
