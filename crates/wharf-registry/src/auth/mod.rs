@@ -19,6 +19,7 @@ pub mod rules;
 pub mod throttle;
 pub mod token;
 pub mod users;
+mod verified;
 
 pub use access::{Access, Action, Actions, Resource};
 pub use control::{AccessControl, Challenge};

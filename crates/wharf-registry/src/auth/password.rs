@@ -5,6 +5,7 @@
 //! for with constant-time comparisons over every entry, and an unknown user still costs
 //! one bcrypt check (against a dummy hash of the same cost), whose result is discarded.
 
+use super::verified::VerifiedPasswords;
 use super::{AuthError, Authenticator, Credentials, Identity};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -64,15 +65,27 @@ fn dummy_hash(cost: u32) -> String {
 /// Checks `password` against `entry`'s hash, or against a dummy hash when there is no
 /// entry; bcrypt's own comparison is constant-time. Runs on a blocking thread: bcrypt
 /// is deliberately slow.
+/// A password that matched recently is not checked again (see [`VerifiedPasswords`]).
 pub async fn verify(entry: Option<PasswordEntry>, cost_hint: Option<u32>, password: String) -> bool {
+    static VERIFIED: OnceLock<VerifiedPasswords> = OnceLock::new();
+    let verified = VERIFIED.get_or_init(VerifiedPasswords::default);
     let known = entry.is_some();
     let hash = match entry {
         Some(e) => e.hash,
         None => dummy_hash(cost_hint.unwrap_or(FALLBACK_COST)),
     };
-    let matched = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-        .await
-        .unwrap_or(false);
+    if known && verified.recently_matched(&hash, &password) {
+        return true;
+    }
+    let matched = tokio::task::spawn_blocking(move || {
+        let matched = bcrypt::verify(&password, &hash).unwrap_or(false);
+        if known && matched {
+            verified.remember(&hash, &password);
+        }
+        matched
+    })
+    .await
+    .unwrap_or(false);
     known && matched
 }
 

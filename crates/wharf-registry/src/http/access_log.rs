@@ -7,7 +7,8 @@ use http::header;
 use std::time::Instant;
 
 /// Logs each request at `info` under the target `wharf::access`. The query string is
-/// left out: it may carry values that do not belong in logs.
+/// left out: it may carry values that do not belong in logs; so are all request headers,
+/// `Authorization` above all (credentials are never logged).
 pub async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();

@@ -17,6 +17,11 @@ const SERVICE: &str = "wharf-test";
 /// A server in token mode, and the PEM of its signing key (to forge tokens with).
 async fn start() -> (AuthServer, String) {
     let (_, pem) = SigningKey::generate().unwrap();
+    start_with_key(pem).await
+}
+
+/// A server in token mode signing with the private key `pem`.
+async fn start_with_key(pem: String) -> (AuthServer, String) {
     let key_pem = pem.clone();
     let s = AuthServer::start(move |base, _| {
         let issuer = TokenIssuer::new(ISSUER, SERVICE, SigningKey::from_pem(&key_pem).unwrap());
@@ -115,6 +120,25 @@ async fn a_token_from_the_endpoint_pushes_and_pulls() {
     let other = s.get("/v2/team-a/other/tags/list", Some(&bearer(&t))).await;
     assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&other).ends_with(",error=\"insufficient_scope\""));
+}
+
+#[tokio::test]
+async fn an_rsa_key_from_a_file_signs_rs256_tokens() {
+    let path = format!(
+        "{}/tests/auth/fixtures/external-rsa.key.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let key = SigningKey::load_or_generate(std::path::Path::new(&path)).unwrap();
+    assert_eq!(key.algorithm, Algorithm::RS256);
+    let (s, _) = start_with_key(std::fs::read_to_string(&path).unwrap()).await;
+    let t = token(&s, "repository:team-a/app:pull,push", Some(&alice())).await;
+    assert_eq!(jsonwebtoken::decode_header(&t).unwrap().alg, Algorithm::RS256);
+    assert_eq!(
+        s.push_image("team-a/app", "1", Some(&bearer(&t))).await,
+        StatusCode::CREATED
+    );
+    let pulled = s.get("/v2/team-a/app/manifests/1", Some(&bearer(&t))).await;
+    assert_eq!(pulled.status(), StatusCode::OK);
 }
 
 #[tokio::test]

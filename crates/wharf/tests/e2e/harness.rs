@@ -29,6 +29,17 @@ impl WharfProcess {
     }
 
     pub fn start_on(port: u16, data_dir: &Path, extra: &[&str]) -> WharfProcess {
+        Self::spawn(port, data_dir, extra, "warn", Stdio::inherit())
+    }
+
+    /// Like `start`, with everything the server logs at `debug` (access lines included)
+    /// written to `log`, for tests that read the log afterwards.
+    pub fn start_logging_to(data_dir: &Path, extra: &[&str], log: &Path) -> WharfProcess {
+        let file = std::fs::File::create(log).expect("log file is created");
+        Self::spawn(free_port(), data_dir, extra, "debug", Stdio::from(file))
+    }
+
+    fn spawn(port: u16, data_dir: &Path, extra: &[&str], log_filter: &str, log: Stdio) -> WharfProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_wharf"))
             .arg("serve")
             .arg("--listen")
@@ -36,10 +47,10 @@ impl WharfProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
-            .env("WHARF_LOG", "warn")
+            .env("WHARF_LOG", log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("wharf binary starts");
         let mut process = WharfProcess {

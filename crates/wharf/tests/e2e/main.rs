@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod auth_clients;
 mod crash;
 mod embed;
 mod interop_oci_client;
