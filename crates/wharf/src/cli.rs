@@ -78,6 +78,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_UPLOAD_TTL", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub upload_ttl: Option<std::time::Duration>,
 
+    /// How long a request body may send nothing before the request is given up; the
+    /// upload session keeps what arrived, so the client can resume [default: 60s].
+    #[arg(long, env = "WHARF_BODY_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub body_timeout: Option<std::time::Duration>,
+
     /// After SIGTERM or SIGINT, how long requests in flight may still run before the
     /// server stops without them [default: 30s].
     #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]

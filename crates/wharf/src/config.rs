@@ -41,6 +41,8 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     upload_ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
+    body_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
     shutdown_timeout: Option<Duration>,
     mount_without_from: Option<bool>,
     allow_sparse_manifests: Option<bool>,
@@ -96,6 +98,11 @@ impl ServeConfig {
             chunk_max_length: args.chunk_max_length.or(file.chunk_max_length).filter(|l| *l > 0),
             name_pattern,
             upload_ttl: args.upload_ttl.or(file.upload_ttl).unwrap_or(defaults.upload_ttl),
+            body_timeout: args
+                .body_timeout
+                .or(file.body_timeout)
+                .filter(|t| !t.is_zero())
+                .unwrap_or(defaults.body_timeout),
             mount_without_from: args
                 .mount_without_from
                 .or(file.mount_without_from)

@@ -7,11 +7,30 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use http::{header, HeaderMap};
 use std::io;
+use std::time::Duration;
 use wharf_oci::ErrorCode;
 
-/// The body as a stream of bytes for the blob store.
-pub fn stream(body: Body) -> ByteStream {
-    body.into_data_stream().map_err(io::Error::other).boxed()
+/// The body as a stream of bytes for the blob store. A client that sends nothing for
+/// `idle` ends the stream with a `TimedOut` error, so a stalled or hostile client cannot
+/// hold a request (and its upload session) open for ever; what arrived before is kept.
+pub fn stream(body: Body, idle: Duration) -> ByteStream {
+    let data = body.into_data_stream().map_err(io::Error::other);
+    futures::stream::unfold(Some(data), move |state| async move {
+        let mut data = state?;
+        match tokio::time::timeout(idle, data.next()).await {
+            Ok(Some(piece)) => Some((piece, Some(data))),
+            Ok(None) => None,
+            Err(_) => Some((Err(stalled(idle)), None)),
+        }
+    })
+    .boxed()
+}
+
+fn stalled(idle: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the client sent nothing for {}", humantime::format_duration(idle)),
+    )
 }
 
 /// The `Content-Length` header, if present and numeric.
@@ -28,7 +47,14 @@ pub fn content_length(headers: &HeaderMap) -> RegistryResult<Option<u64>> {
 }
 
 /// Reads a whole body of at most `limit` bytes; 413 above it, without reading on.
-pub async fn read_bounded(headers: &HeaderMap, body: Body, limit: u64, what: &str) -> RegistryResult<Bytes> {
+/// A client that sends nothing for `idle` gets an error, as in [`stream`].
+pub async fn read_bounded(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+    idle: Duration,
+    what: &str,
+) -> RegistryResult<Bytes> {
     let too_large = || {
         RegistryError::new(
             ErrorCode::SizeInvalid,
@@ -41,7 +67,7 @@ pub async fn read_bounded(headers: &HeaderMap, body: Body, limit: u64, what: &st
         return Err(too_large());
     }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
-    let mut stream = body.into_data_stream();
+    let mut stream = stream(body, idle);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             RegistryError::new(

@@ -50,7 +50,7 @@ pub async fn put(
         .with_status(414));
     }
     let limit = registry.config().max_manifest_size;
-    let bytes = read_bounded(headers, body, limit, "the manifest")
+    let bytes = read_bounded(headers, body, limit, registry.config().body_timeout, "the manifest")
         .await
         .map_err(|e| match e.status {
             413 => RegistryError {

@@ -25,7 +25,7 @@ pub async fn start(
         mount: query.parsed::<Digest>("mount", ErrorCode::DigestInvalid)?,
         from: query.parsed("from", ErrorCode::NameInvalid)?,
         content_length: content_length(headers)?,
-        body: stream(body),
+        body: stream(body, registry.config().body_timeout),
     };
     if let Some(from) = &start.from {
         registry.admit_name(from)?;
@@ -59,7 +59,13 @@ pub async fn patch(
 ) -> RegistryResult<Response> {
     let range = content_range(headers)?;
     let position = registry
-        .upload_chunk(name, id, range, content_length(headers)?, stream(body))
+        .upload_chunk(
+            name,
+            id,
+            range,
+            content_length(headers)?,
+            stream(body, registry.config().body_timeout),
+        )
         .await?;
     Ok(session_response(StatusCode::ACCEPTED, &position))
 }
@@ -75,7 +81,14 @@ pub async fn put(
     let digest = query.parsed::<Digest>("digest", ErrorCode::DigestInvalid)?;
     let range = content_range(headers)?;
     let blob = registry
-        .finish_upload(name, id, digest, range, content_length(headers)?, stream(body))
+        .finish_upload(
+            name,
+            id,
+            digest,
+            range,
+            content_length(headers)?,
+            stream(body, registry.config().body_timeout),
+        )
         .await?;
     Ok(created(name, &blob))
 }

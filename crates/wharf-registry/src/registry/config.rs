@@ -22,6 +22,9 @@ pub struct RegistryConfig {
     pub name_pattern: Option<Regex>,
     /// How long an upload session may sit idle before the server removes it.
     pub upload_ttl: Duration,
+    /// How long a request body may send nothing before the request is given up (an
+    /// upload session keeps what arrived before, so the client can resume).
+    pub body_timeout: Duration,
     /// Whether a mount without `from` links a blob the registry already holds.
     pub mount_without_from: bool,
     /// Whether manifests may reference blobs and child manifests the repository does
@@ -42,6 +45,7 @@ impl Default for RegistryConfig {
             chunk_max_length: None,
             name_pattern: None,
             upload_ttl: Duration::from_secs(24 * 3600),
+            body_timeout: Duration::from_secs(60),
             mount_without_from: true,
             allow_sparse_manifests: false,
         }

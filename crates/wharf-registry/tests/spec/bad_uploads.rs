@@ -137,6 +137,33 @@ async fn a_chunk_shorter_than_its_content_length_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_stalled_chunk_is_given_up_after_the_body_timeout() {
+    let s = TestServer::with_config(RegistryConfig {
+        body_timeout: Duration::from_secs(1),
+        ..RegistryConfig::default()
+    })
+    .await;
+    let data = bytes(6, 100);
+    let loc = s.start_upload("app").await;
+    let headers = [
+        ("Content-Type", OCTET_STREAM),
+        ("Content-Length", "100"),
+        ("Content-Range", "0-99"),
+    ];
+    let answer = raw::send_and_stall(s.addr, "PATCH", &loc, &headers, &data[..10]).await;
+    let answer = answer.expect("a stalled client gets an answer");
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.error_code(), "BLOB_UPLOAD_INVALID");
+    assert!(String::from_utf8_lossy(&answer.body).contains("sent nothing for 1s"));
+
+    // The session is where it was; the chunk can be sent again.
+    assert_offset(&s, &loc, 0).await;
+    assert_eq!(s.patch_chunk(&loc, 0, &data).await.status(), StatusCode::ACCEPTED);
+    let response = s.put_upload(&loc, &sha256(&data), b"").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn a_single_post_cut_short_leaves_no_blob_and_no_session() {
     let s = TestServer::start().await;
     let data = bytes(5, 100);

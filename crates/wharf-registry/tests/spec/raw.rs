@@ -1,6 +1,6 @@
 //! HTTP/1.1 written byte by byte over a TCP stream, for requests an HTTP client library
 //! would refuse or normalise: `..` and `%2e%2e` path segments, and bodies shorter than
-//! their `Content-Length`.
+//! their `Content-Length`, or that stop sending.
 
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -45,6 +45,29 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<RawResponse> {
+    exchange(addr, method, path, headers, body, false).await
+}
+
+/// Like [`send`], but keeps the connection open after `body`, sending nothing more: a
+/// stalled client.
+pub async fn send_and_stall(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<RawResponse> {
+    exchange(addr, method, path, headers, body, true).await
+}
+
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    stall: bool,
+) -> Option<RawResponse> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
@@ -53,7 +76,9 @@ pub async fn send(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
-    stream.shutdown().await.unwrap();
+    if !stall {
+        stream.shutdown().await.unwrap();
+    }
     let mut received = Vec::new();
     tokio::time::timeout(ANSWER_TIMEOUT, stream.read_to_end(&mut received))
         .await
