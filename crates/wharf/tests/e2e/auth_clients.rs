@@ -3,22 +3,22 @@
 //! and oci-client with `RegistryAuth::Basic` in both modes. Each pushes, pulls, lists
 //! tags, and is refused a push to a repository the user may only pull.
 
-use crate::harness::WharfProcess;
+use crate::harness::{run_bounded, WharfProcess};
 use crate::oci_layout::{OciLayout, Platform, LAYER};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Every client run of these tests completes within this.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A config file for `mode` (basic or token): alice (group team-a) may pull and push
 /// `team-a/*` and pull `readonly/*`; admin may do anything.
-fn write_config(dir: &Path, mode: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, mode: &str) -> PathBuf {
     let hash = |pw: &str| bcrypt::hash(pw, 4).unwrap().replacen("$2b$", "$2y$", 1);
     let config = format!(
         r#"
@@ -61,7 +61,7 @@ service = "wharf-e2e"
 }
 
 /// Starts wharf in `mode`, logging at `debug` to `dir/wharf.log` (see `assert_log`).
-fn start(dir: &Path, mode: &str) -> WharfProcess {
+pub(crate) fn start(dir: &Path, mode: &str) -> WharfProcess {
     let config = write_config(dir, mode);
     WharfProcess::start_logging_to(
         &dir.join("data"),
@@ -73,7 +73,7 @@ fn start(dir: &Path, mode: &str) -> WharfProcess {
 /// Reads the server's log: in token mode the client went through `/token` (so it
 /// completed a token flow, not Basic on the API), and no password, Basic credential or
 /// token is in it, even at `debug`.
-fn assert_log(dir: &Path, mode: &str) {
+pub(crate) fn assert_log(dir: &Path, mode: &str) {
     use base64::Engine;
     let log = std::fs::read_to_string(dir.join("wharf.log")).unwrap();
     assert!(log.contains("status=201"), "the access log was written:\n{log}");
@@ -87,7 +87,7 @@ fn assert_log(dir: &Path, mode: &str) {
 }
 
 /// An OCI layout holding one small image tagged `1`.
-fn write_layout(root: &Path) {
+pub(crate) fn write_layout(root: &Path) {
     let mut layout = OciLayout::create(root);
     // An empty tar archive: two zero blocks.
     let layer = layout.add_blob(LAYER, &[0u8; 1024]);
@@ -108,22 +108,8 @@ fn skopeo(args: &[&str]) -> Output {
         .arg("--insecure-policy")
         .args(args)
         .env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run skopeo ({e}); scripts/test installs it"));
-    let deadline = Instant::now() + TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("skopeo {args:?} did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+        .env("no_proxy", "127.0.0.1");
+    run_bounded(command, TIMEOUT)
 }
 
 fn succeeds(args: &[&str]) -> Output {

@@ -1,9 +1,10 @@
 //! Starts `wharf serve` as a child process on a free loopback port; and the test content
 //! and plain HTTP steps that the crash, shutdown and memory tests share.
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -314,4 +315,44 @@ fn hex_digest_of_file<D: Digest>(path: &Path) -> String {
         }
     }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `command` to completion, killing it and failing the test if it takes longer
+/// than `timeout`. A missing program fails the test too.
+pub fn run_bounded(mut command: Command, timeout: Duration) -> Output {
+    let description = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {description} ({e}); scripts/test installs the clients the tests run"));
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("child can be waited for") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{description} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own (so a full pipe never blocks the child).
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }

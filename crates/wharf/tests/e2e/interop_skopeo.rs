@@ -6,12 +6,11 @@
 //! skopeo must be installed (`scripts/test` installs it); without it these tests fail.
 //! Every skopeo run is bounded by [`TIMEOUT`].
 
-use crate::harness::{http_client, WharfProcess};
+use crate::harness::{http_client, run_bounded, WharfProcess};
 use crate::oci_layout::{assert_holds, tagged, Descriptor, Image, OciLayout, Platform, INDEX, LAYER, MANIFEST};
 use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -260,46 +259,6 @@ fn skopeo_output(args: &[&str]) -> Output {
         .env("NO_PROXY", "127.0.0.1")
         .env("no_proxy", "127.0.0.1");
     run_bounded(command, TIMEOUT)
-}
-
-/// Runs `command` to completion, killing it and failing the test if it takes longer
-/// than `timeout`. A missing program fails the test too.
-fn run_bounded(mut command: Command, timeout: Duration) -> Output {
-    let description = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {description} ({e}); is skopeo installed? scripts/test installs it"));
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("child can be waited for") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{description} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-/// Reads a pipe to its end on a thread of its own (so a full pipe never blocks the child).
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
 }
 
 /// The status of a plain GET of `url`.

@@ -6,6 +6,7 @@ mod auth_clients;
 mod crash;
 mod embed;
 mod interop_oci_client;
+mod interop_podman;
 mod interop_skopeo;
 mod memory;
 mod oci_layout;
