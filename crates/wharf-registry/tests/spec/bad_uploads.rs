@@ -150,7 +150,7 @@ async fn a_stalled_chunk_is_given_up_after_the_body_timeout() {
         ("Content-Length", "100"),
         ("Content-Range", "0-99"),
     ];
-    let answer = raw::send_and_stall(s.addr, "PATCH", &loc, &headers, &data[..10]).await;
+    let answer = raw::exchange(s.addr, ("PATCH", &loc), &headers, &data[..10], raw::Then::Stall).await;
     let answer = answer.expect("a stalled client gets an answer");
     assert_eq!(answer.status, 400, "{answer:?}");
     assert_eq!(answer.error_code(), "BLOB_UPLOAD_INVALID");

@@ -35,9 +35,17 @@ impl RawResponse {
     }
 }
 
-/// Sends `method path` with `headers` and `body`, then closes the write side (so a body
-/// shorter than a declared `Content-Length` ends there). Returns the answer, or `None`
-/// when the server closed the connection without one.
+/// How a raw request ends after its body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Close the write side, so a body shorter than its `Content-Length` ends there.
+    Close,
+    /// Keep the connection open and send nothing more: a stalled client.
+    Stall,
+}
+
+/// Sends `method path` with `headers` and `body`, then closes the write side. Returns the
+/// answer, or `None` when the server closed the connection without one.
 pub async fn send(
     addr: SocketAddr,
     method: &str,
@@ -45,28 +53,17 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<RawResponse> {
-    exchange(addr, method, path, headers, body, false).await
+    exchange(addr, (method, path), headers, body, Then::Close).await
 }
 
-/// Like [`send`], but keeps the connection open after `body`, sending nothing more: a
-/// stalled client.
-pub async fn send_and_stall(
+/// Sends `method path` with `headers` and `body`, then does what `then` says and waits
+/// for the answer.
+pub async fn exchange(
     addr: SocketAddr,
-    method: &str,
-    path: &str,
+    (method, path): (&str, &str),
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Option<RawResponse> {
-    exchange(addr, method, path, headers, body, true).await
-}
-
-async fn exchange(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    stall: bool,
+    then: Then,
 ) -> Option<RawResponse> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -76,7 +73,7 @@ async fn exchange(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
-    if !stall {
+    if then == Then::Close {
         stream.shutdown().await.unwrap();
     }
     let mut received = Vec::new();

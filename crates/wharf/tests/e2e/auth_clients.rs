@@ -3,14 +3,14 @@
 //! and oci-client with `RegistryAuth::Basic` in both modes. Each pushes, pulls, lists
 //! tags, and is refused a push to a repository the user may only pull.
 
-use crate::harness::{run_bounded, WharfProcess};
+use crate::harness::{skopeo_output, WharfProcess};
 use crate::oci_layout::{OciLayout, Platform, LAYER};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 /// Every client run of these tests completes within this.
@@ -102,18 +102,8 @@ pub(crate) fn write_layout(root: &Path) {
     layout.finish();
 }
 
-fn skopeo(args: &[&str]) -> Output {
-    let mut command = Command::new("skopeo");
-    command
-        .arg("--insecure-policy")
-        .args(args)
-        .env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1");
-    run_bounded(command, TIMEOUT)
-}
-
 fn succeeds(args: &[&str]) -> Output {
-    let out = skopeo(args);
+    let out = skopeo_output(args);
     assert!(
         out.status.success(),
         "skopeo {args:?} failed:\n{}",
@@ -124,7 +114,7 @@ fn succeeds(args: &[&str]) -> Output {
 
 /// Runs skopeo expecting a refusal; returns its error output, lower-cased.
 fn fails(args: &[&str]) -> String {
-    let out = skopeo(args);
+    let out = skopeo_output(args);
     assert!(
         !out.status.success(),
         "skopeo {args:?} succeeded but should have been refused"

@@ -356,3 +356,17 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8
         bytes
     })
 }
+
+/// Longest one skopeo run may take.
+pub const SKOPEO_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs skopeo (with no signature policy to consult and no proxy) within `SKOPEO_TIMEOUT`.
+pub fn skopeo_output(args: &[&str]) -> Output {
+    let mut command = Command::new("skopeo");
+    command
+        .arg("--insecure-policy")
+        .args(args)
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1");
+    run_bounded(command, SKOPEO_TIMEOUT)
+}

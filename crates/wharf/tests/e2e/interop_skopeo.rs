@@ -4,16 +4,15 @@
 //! back must be byte for byte what went in.
 //!
 //! skopeo must be installed (`scripts/test` installs it); without it these tests fail.
-//! Every skopeo run is bounded by [`TIMEOUT`].
+//! Every skopeo run is bounded by `SKOPEO_TIMEOUT`.
 
-use crate::harness::{http_client, run_bounded, WharfProcess};
+use crate::harness::{http_client, skopeo_output, WharfProcess};
 use crate::oci_layout::{assert_holds, tagged, Descriptor, Image, OciLayout, Platform, INDEX, LAYER, MANIFEST};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Instant;
 
-const TIMEOUT: Duration = Duration::from_secs(300);
 const AMD64: Platform = Platform {
     os: "linux",
     architecture: "amd64",
@@ -248,17 +247,6 @@ fn skopeo(args: &[&str]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-/// Runs skopeo (with no signature policy to consult and no proxy) within [`TIMEOUT`].
-fn skopeo_output(args: &[&str]) -> Output {
-    let mut command = Command::new("skopeo");
-    command
-        .arg("--insecure-policy")
-        .args(args)
-        .env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1");
-    run_bounded(command, TIMEOUT)
 }
 
 /// The status of a plain GET of `url`.
