@@ -1,18 +1,25 @@
 //! Metadata in an embedded SQLite database (WAL mode).
 //!
-//! One connection writes (SQLite allows a single writer); a few more read concurrently.
-//! Calls run on tokio's blocking pool. In durable mode every commit is fsynced
-//! (`synchronous=FULL`); in relaxed mode only WAL checkpoints are (`NORMAL`).
+//! One connection writes (SQLite allows a single writer), on a thread of its own; a few
+//! more read concurrently on tokio's blocking pool. In durable mode every commit is
+//! fsynced (`synchronous=FULL`); in relaxed mode only WAL checkpoints are (`NORMAL`).
+//!
+//! Writes are committed in groups: the writer thread takes every write waiting for it,
+//! runs each in a savepoint of one transaction and commits once, so concurrent pushes
+//! share one fsync instead of queueing for one each. A write's caller hears back only
+//! after the commit that holds it (see [`writer`]).
 
 use super::{ManifestRecord, MetaError, MetaResult, MetaStore, Page, UploadSession};
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, RepositoryName, Tag};
+
+mod writer;
 
 const READERS: usize = 4;
 
@@ -42,7 +49,7 @@ pub struct SqliteMetaStore {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
+    writer: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -66,6 +73,7 @@ impl SqliteMetaStore {
         let inner = tokio::task::spawn_blocking(move || -> rusqlite::Result<Inner> {
             let writer = open_connection(&path, durable, OpenFlags::default())?;
             writer.execute_batch(SCHEMA)?;
+            let writer = writer::Writer::start(writer).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             let readers = (0..READERS)
                 .map(|_| {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -73,7 +81,7 @@ impl SqliteMetaStore {
                 })
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Inner {
-                writer: Mutex::new(writer),
+                writer,
                 readers,
                 next_reader: AtomicUsize::new(0),
             })
@@ -99,21 +107,12 @@ impl SqliteMetaStore {
         .map_err(db_err)
     }
 
+    /// Runs `f` in the next group commit; its changes are all or nothing.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> MetaResult<T> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
-        .map_err(MetaError::new)?
-        .map_err(db_err)
+        self.inner.writer.write(f).await.map_err(MetaError::new)
     }
 }
 
@@ -147,7 +146,7 @@ fn manifest_from_row(row: &Row<'_>) -> rusqlite::Result<ManifestRecord> {
     })
 }
 
-fn ensure_repository(tx: &rusqlite::Transaction<'_>, repo: &str) -> rusqlite::Result<()> {
+fn ensure_repository(tx: &Connection, repo: &str) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO repositories (name) VALUES (?1)")?
         .execute([repo])?;
     Ok(())
