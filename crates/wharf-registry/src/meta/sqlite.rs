@@ -19,7 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, RepositoryName, Tag};
 
+mod cache;
 mod writer;
+
+use cache::{Change, Kind, ReadCache};
 
 const READERS: usize = 4;
 
@@ -49,6 +52,7 @@ pub struct SqliteMetaStore {
 }
 
 struct Inner {
+    cache: ReadCache,
     writer: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -81,6 +85,7 @@ impl SqliteMetaStore {
                 })
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Inner {
+                cache: ReadCache::default(),
                 writer,
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -105,6 +110,35 @@ impl SqliteMetaStore {
         .await
         .map_err(MetaError::new)?
         .map_err(db_err)
+    }
+
+    /// A manifest record by `kind` (digest or tag) from the read cache, or from `query`
+    /// (`{MANIFEST_COLUMNS}` stands for the columns; `?1` is the repository, `?2` the key).
+    async fn cached_record(
+        &self,
+        kind: Kind,
+        repo: &RepositoryName,
+        key: String,
+        query: &'static str,
+    ) -> MetaResult<Option<ManifestRecord>> {
+        let repo = repo.to_string();
+        let cache = &self.inner.cache;
+        if let Some(record) = cache.record(kind, &repo, &key) {
+            return Ok(Some(record));
+        }
+        let generation = cache.generation();
+        let (r, k) = (repo.clone(), key.clone());
+        let found = self
+            .read(move |c| {
+                c.prepare_cached(&query.replace("{MANIFEST_COLUMNS}", MANIFEST_COLUMNS))?
+                    .query_row(params![r, k], manifest_from_row)
+                    .optional()
+            })
+            .await?;
+        if let Some(record) = &found {
+            cache.keep_record(generation, kind, repo, key, record.clone());
+        }
+        Ok(found)
     }
 
     /// Runs `f` in the next group commit; its changes are all or nothing.
@@ -195,13 +229,24 @@ impl MetaStore for SqliteMetaStore {
 
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.read(move |c| {
-            c.prepare_cached("SELECT size FROM links WHERE repo = ?1 AND digest = ?2")?
-                .query_row(params![repo, digest], |r| r.get::<_, i64>(0))
-                .optional()
-                .map(|s| s.map(|s| s as u64))
-        })
-        .await
+        let cache = &self.inner.cache;
+        if let Some(size) = cache.link(&repo, &digest) {
+            return Ok(Some(size));
+        }
+        let generation = cache.generation();
+        let (r, d) = (repo.clone(), digest.clone());
+        let found = self
+            .read(move |c| {
+                c.prepare_cached("SELECT size FROM links WHERE repo = ?1 AND digest = ?2")?
+                    .query_row(params![r, d], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map(|s| s.map(|s| s as u64))
+            })
+            .await?;
+        if let Some(size) = found {
+            cache.keep_link(generation, repo, digest, size);
+        }
+        Ok(found)
     }
 
     async fn linked_blobs(&self, repo: &RepositoryName, digests: &[Digest]) -> MetaResult<HashMap<Digest, u64>> {
@@ -225,13 +270,20 @@ impl MetaStore for SqliteMetaStore {
 
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.write(move |tx| {
-            Ok(tx
-                .prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
-                .execute(params![repo, digest])?
-                > 0)
-        })
-        .await
+        let (r, d) = (repo.clone(), digest.clone());
+        let unlinked = self
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
+                    .execute(params![r, d])?
+                    > 0)
+            })
+            .await;
+        self.inner.cache.forget(Change::Unlinked {
+            repo: &repo,
+            digest: &digest,
+        });
+        unlinked
     }
 
     async fn known_blob(&self, digest: &Digest) -> MetaResult<Option<u64>> {
@@ -253,11 +305,12 @@ impl MetaStore for SqliteMetaStore {
         let repo = repo.to_string();
         let m = m.clone();
         let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        let (changed_repo, changed_tags) = (repo.clone(), tags.clone());
         let annotations = m
             .annotations
             .as_ref()
             .map(|a| serde_json::to_string(a).unwrap_or_default());
-        self.write(move |tx| {
+        let put = self.write(move |tx| {
             ensure_repository(tx, &repo)?;
             let digest = m.digest.to_string();
             tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
@@ -282,37 +335,39 @@ impl MetaStore for SqliteMetaStore {
             }
             Ok(())
         })
-        .await
+        .await;
+        self.inner.cache.forget(Change::Tagged {
+            repo: &changed_repo,
+            tags: &changed_tags,
+        });
+        put
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
-        let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo = ?1 AND digest = ?2"
-            ))?
-            .query_row(params![repo, digest], manifest_from_row)
-            .optional()
-        })
+        self.cached_record(
+            Kind::Manifest,
+            repo,
+            digest.to_string(),
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo = ?1 AND digest = ?2",
+        )
         .await
     }
 
     async fn tagged_manifest(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<Option<ManifestRecord>> {
-        let (repo, tag) = (repo.to_string(), tag.to_string());
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo = ?1 AND digest =
-                 (SELECT digest FROM tags WHERE repo = ?1 AND tag = ?2)"
-            ))?
-            .query_row(params![repo, tag], manifest_from_row)
-            .optional()
-        })
+        self.cached_record(
+            Kind::Tag,
+            repo,
+            tag.to_string(),
+            "SELECT {MANIFEST_COLUMNS} FROM manifests WHERE repo = ?1 AND digest =
+             (SELECT digest FROM tags WHERE repo = ?1 AND tag = ?2)",
+        )
         .await
     }
 
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.write(move |tx| {
+        let (changed_repo, changed_digest) = (repo.clone(), digest.clone());
+        let deleted = self.write(move |tx| {
             let removed = tx
                 .prepare_cached("DELETE FROM manifests WHERE repo = ?1 AND digest = ?2")?
                 .execute(params![repo, digest])?;
@@ -325,18 +380,30 @@ impl MetaStore for SqliteMetaStore {
                 .execute(params![repo, digest])?;
             Ok(true)
         })
-        .await
+        .await;
+        self.inner.cache.forget(Change::ManifestDeleted {
+            repo: &changed_repo,
+            digest: &changed_digest,
+        });
+        deleted
     }
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
-        self.write(move |tx| {
-            Ok(tx
-                .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2")?
-                .execute(params![repo, tag])?
-                > 0)
-        })
-        .await
+        let (changed_repo, changed_tag) = (repo.clone(), tag.clone());
+        let deleted = self
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2")?
+                    .execute(params![repo, tag])?
+                    > 0)
+            })
+            .await;
+        self.inner.cache.forget(Change::Untagged {
+            repo: &changed_repo,
+            tag: &changed_tag,
+        });
+        deleted
     }
 
     async fn list_tags(&self, repo: &RepositoryName, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page> {

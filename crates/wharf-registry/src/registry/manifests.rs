@@ -139,7 +139,11 @@ impl Registry {
     /// The manifest `reference` names, with its exact bytes (GET).
     pub async fn manifest(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<StoredManifest> {
         let record = self.manifest_record(name, reference).await?;
+        if let Some(bytes) = self.manifest_bytes.get(&record.digest) {
+            return Ok(StoredManifest { record, bytes });
+        }
         let bytes = read_blob_to_bytes(self.blobs.as_ref(), &record.digest, record.size).await?;
+        self.manifest_bytes.keep(&record.digest, &bytes);
         Ok(StoredManifest { record, bytes })
     }
 

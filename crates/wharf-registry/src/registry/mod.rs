@@ -10,6 +10,7 @@ mod error;
 mod hashing;
 mod listing;
 mod locks;
+mod manifest_bytes;
 mod manifests;
 mod referrers;
 mod uploads;
@@ -33,6 +34,7 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     config: RegistryConfig,
     upload_locks: KeyedLocks,
+    manifest_bytes: manifest_bytes::ManifestBytes,
 }
 
 impl Registry {
@@ -42,6 +44,7 @@ impl Registry {
             meta,
             config,
             upload_locks: KeyedLocks::default(),
+            manifest_bytes: Default::default(),
         }
     }
 

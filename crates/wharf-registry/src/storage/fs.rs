@@ -8,6 +8,8 @@
 //! leaves either nothing or the whole blob. In durable mode the file is fsynced before
 //! the rename and its directory after, so what was acknowledged survives a power cut.
 
+mod append;
+
 use super::{AppendSource, BlobStore, ByteStream};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -16,7 +18,7 @@ use std::io::{self, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use wharf_oci::{Algorithm, Digest};
 
@@ -78,30 +80,37 @@ impl FsBlobStore {
             .join(hex)
     }
 
-    /// Moves a complete file to its blob path, durably in durable mode.
-    async fn publish(&self, file: &File, from: &Path, digest: &Digest) -> io::Result<()> {
-        if self.durable {
-            file.sync_data().await?;
-        }
-        let target = self.blob_path(digest);
-        let shard = target.parent().expect("blob paths have a parent");
-        if fs::metadata(shard).await.is_err() {
-            fs::create_dir_all(shard).await?;
-            if self.durable {
-                sync_dir(shard.parent().expect("shards have a parent")).await?;
-            }
-        }
-        fs::rename(from, &target).await?;
-        if self.durable {
-            sync_dir(shard).await?;
-        }
-        Ok(())
+}
+
+/// Moves the complete file `from` (open as `file`) to `target`, durably in durable
+/// mode. Blocking: called inside one `spawn_blocking` with the rest of a commit, so a
+/// commit is one trip to the blocking pool rather than one per system call.
+fn publish(file: &std::fs::File, from: &Path, target: &Path, durable: bool) -> io::Result<()> {
+    if durable {
+        file.sync_data()?;
     }
+    let shard = target.parent().expect("blob paths have a parent");
+    if std::fs::metadata(shard).is_err() {
+        std::fs::create_dir_all(shard)?;
+        if durable {
+            sync_dir(shard.parent().expect("shards have a parent"))?;
+        }
+    }
+    std::fs::rename(from, target)?;
+    if durable {
+        sync_dir(shard)?;
+    }
+    Ok(())
 }
 
 /// Makes a directory's entries (a rename, a new file) durable.
-async fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir).await?.sync_all().await
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
 fn not_found_is_ok(r: io::Result<()>) -> io::Result<()> {
@@ -131,21 +140,23 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
-        if self.blob_size(digest).await?.is_some() {
-            return Ok(());
-        }
+        let target = self.blob_path(digest);
         let tmp = self.tmp_dir().join(uuid::Uuid::new_v4().simple().to_string());
-        let mut file = File::create(&tmp).await?;
-        let written = async {
-            file.write_all(&bytes).await?;
-            file.flush().await?;
-            self.publish(&file, &tmp, digest).await
-        }
-        .await;
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp).await;
-        }
-        written
+        let durable = self.durable;
+        blocking(move || {
+            if target.exists() {
+                return Ok(());
+            }
+            let written = std::fs::File::create(&tmp).and_then(|mut file| {
+                std::io::Write::write_all(&mut file, &bytes)?;
+                publish(&file, &tmp, &target, durable)
+            });
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        })
+        .await
     }
 
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
@@ -162,38 +173,25 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
-        let mut file = OpenOptions::new().write(true).open(self.upload_path(id)?).await?;
-        let len = file.metadata().await?.len();
-        if len < offset {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("upload {id} holds {len} bytes, {offset} were recorded"),
-            ));
-        }
-        if len > offset {
-            file.set_len(offset).await?;
-        }
-        file.seek(SeekFrom::Start(offset)).await?;
-        let mut written = 0u64;
-        let result: io::Result<()> = async {
-            while let Some(chunk) = source.next().await {
-                let chunk = chunk?;
-                file.write_all(&chunk).await?;
-                written += chunk.len() as u64;
+        let path = self.upload_path(id)?;
+        let id = id.to_string();
+        let file = blocking(move || {
+            let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+            let len = file.metadata()?.len();
+            if len < offset {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("upload {id} holds {len} bytes, {offset} were recorded"),
+                ));
             }
-            file.flush().await?;
-            if self.durable {
-                file.sync_data().await?;
+            if len > offset {
+                file.set_len(offset)?;
             }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = result {
-            let _ = file.flush().await;
-            let _ = file.set_len(offset).await;
-            return Err(e);
-        }
-        Ok(written)
+            std::io::Seek::seek(&mut file, SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await?;
+        append::write_all(file, offset, source, self.durable).await
     }
 
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
@@ -203,21 +201,27 @@ impl BlobStore for FsBlobStore {
 
     async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
-        if self.blob_size(digest).await?.is_some() {
-            return not_found_is_ok(fs::remove_file(&path).await);
-        }
-        let file = OpenOptions::new().write(true).open(&path).await?;
-        let actual = file.metadata().await?.len();
-        if actual < len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("upload {id} is short"),
-            ));
-        }
-        if actual > len {
-            file.set_len(len).await?;
-        }
-        self.publish(&file, &path, digest).await
+        let target = self.blob_path(digest);
+        let durable = self.durable;
+        let id = id.to_string();
+        blocking(move || {
+            if target.exists() {
+                return not_found_is_ok(std::fs::remove_file(&path));
+            }
+            let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            let actual = file.metadata()?.len();
+            if actual < len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("upload {id} is short"),
+                ));
+            }
+            if actual > len {
+                file.set_len(len)?;
+            }
+            publish(&file, &path, &target, durable)
+        })
+        .await
     }
 
     async fn delete_upload(&self, id: &str) -> io::Result<()> {

@@ -1,0 +1,64 @@
+//! Manifest bytes kept in memory by digest.
+//!
+//! A manifest is read on every pull, often by many clients at once, and reading it from
+//! the blob store costs a file open and read each time. Content under a digest never
+//! changes, so nothing here ever goes stale: whether a repository may serve a manifest
+//! is still decided by the metadata lookup before the bytes are asked for. The cache
+//! holds at most [`BUDGET`] bytes; when full it is emptied and refills with what is
+//! pulled.
+
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use wharf_oci::Digest;
+
+/// Total bytes of manifests kept.
+const BUDGET: usize = 8 * 1024 * 1024;
+
+#[derive(Default)]
+pub struct ManifestBytes {
+    kept: Mutex<(HashMap<Digest, Bytes>, usize)>,
+}
+
+impl ManifestBytes {
+    pub fn get(&self, digest: &Digest) -> Option<Bytes> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.0.get(digest).cloned()
+    }
+
+    /// Keeps `bytes`, which the caller has read from the store under `digest`.
+    pub fn keep(&self, digest: &Digest, bytes: &Bytes) {
+        if bytes.len() > BUDGET / 8 {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, total) = &mut *kept;
+        if *total + bytes.len() > BUDGET {
+            map.clear();
+            *total = 0;
+        }
+        if map.insert(digest.clone(), bytes.clone()).is_none() {
+            *total += bytes.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_within_its_budget() {
+        let cache = ManifestBytes::default();
+        let big = Bytes::from(vec![0u8; BUDGET / 8]);
+        for i in 0..20u32 {
+            cache.keep(&Digest::sha256_of(&i.to_be_bytes()), &big);
+        }
+        assert!(cache.kept.lock().unwrap().1 <= BUDGET);
+        let last = Digest::sha256_of(&19u32.to_be_bytes());
+        assert_eq!(cache.get(&last).map(|b| b.len()), Some(BUDGET / 8));
+        let huge = Bytes::from(vec![0u8; BUDGET]);
+        cache.keep(&Digest::sha256_of(b"huge"), &huge);
+        assert!(cache.get(&Digest::sha256_of(b"huge")).is_none());
+    }
+}
