@@ -19,7 +19,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            serve::init_logging(&config.log);
+            let _log_flush = serve::init_logging(&config.log);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {

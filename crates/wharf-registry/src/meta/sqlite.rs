@@ -77,7 +77,8 @@ impl SqliteMetaStore {
         let inner = tokio::task::spawn_blocking(move || -> rusqlite::Result<Inner> {
             let writer = open_connection(&path, durable, OpenFlags::default())?;
             writer.execute_batch(SCHEMA)?;
-            let writer = writer::Writer::start(writer).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            let writer =
+                writer::Writer::start(writer).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             let readers = (0..READERS)
                 .map(|_| {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -310,12 +311,13 @@ impl MetaStore for SqliteMetaStore {
             .annotations
             .as_ref()
             .map(|a| serde_json::to_string(a).unwrap_or_default());
-        let put = self.write(move |tx| {
-            ensure_repository(tx, &repo)?;
-            let digest = m.digest.to_string();
-            tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
-                .execute(params![repo, digest, m.size as i64])?;
-            tx.prepare_cached(
+        let put = self
+            .write(move |tx| {
+                ensure_repository(tx, &repo)?;
+                let digest = m.digest.to_string();
+                tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
+                    .execute(params![repo, digest, m.size as i64])?;
+                tx.prepare_cached(
                 "INSERT OR REPLACE INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
@@ -328,14 +330,14 @@ impl MetaStore for SqliteMetaStore {
                 m.subject.as_ref().map(|s| s.to_string()),
                 annotations
             ])?;
-            let mut tag_stmt =
-                tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?1, ?2, ?3)")?;
-            for tag in &tags {
-                tag_stmt.execute(params![repo, tag, digest])?;
-            }
-            Ok(())
-        })
-        .await;
+                let mut tag_stmt =
+                    tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?1, ?2, ?3)")?;
+                for tag in &tags {
+                    tag_stmt.execute(params![repo, tag, digest])?;
+                }
+                Ok(())
+            })
+            .await;
         self.inner.cache.forget(Change::Tagged {
             repo: &changed_repo,
             tags: &changed_tags,
@@ -367,20 +369,21 @@ impl MetaStore for SqliteMetaStore {
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         let (changed_repo, changed_digest) = (repo.clone(), digest.clone());
-        let deleted = self.write(move |tx| {
-            let removed = tx
-                .prepare_cached("DELETE FROM manifests WHERE repo = ?1 AND digest = ?2")?
-                .execute(params![repo, digest])?;
-            if removed == 0 {
-                return Ok(false);
-            }
-            tx.prepare_cached("DELETE FROM tags WHERE repo = ?1 AND digest = ?2")?
-                .execute(params![repo, digest])?;
-            tx.prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
-                .execute(params![repo, digest])?;
-            Ok(true)
-        })
-        .await;
+        let deleted = self
+            .write(move |tx| {
+                let removed = tx
+                    .prepare_cached("DELETE FROM manifests WHERE repo = ?1 AND digest = ?2")?
+                    .execute(params![repo, digest])?;
+                if removed == 0 {
+                    return Ok(false);
+                }
+                tx.prepare_cached("DELETE FROM tags WHERE repo = ?1 AND digest = ?2")?
+                    .execute(params![repo, digest])?;
+                tx.prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
+                    .execute(params![repo, digest])?;
+                Ok(true)
+            })
+            .await;
         self.inner.cache.forget(Change::ManifestDeleted {
             repo: &changed_repo,
             digest: &changed_digest,

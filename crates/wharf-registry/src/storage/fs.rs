@@ -79,7 +79,6 @@ impl FsBlobStore {
             .join(&hex[..2])
             .join(hex)
     }
-
 }
 
 /// Moves the complete file `from` (open as `file`) to `target`, durably in durable
