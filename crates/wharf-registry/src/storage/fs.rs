@@ -9,6 +9,7 @@
 //! the rename and its directory after, so what was acknowledged survives a power cut.
 
 mod append;
+mod read;
 
 use super::{AppendSource, BlobStore, ByteStream};
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ use std::io::{self, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 use wharf_oci::{Algorithm, Digest};
 
@@ -130,12 +131,16 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream> {
-        let mut file = File::open(self.blob_path(digest)).await?;
-        if range.start > 0 {
-            file.seek(SeekFrom::Start(range.start)).await?;
-        }
-        let limited = file.take(range.end.saturating_sub(range.start));
-        Ok(ReaderStream::with_capacity(limited, READ_BUFFER).boxed())
+        let path = self.blob_path(digest);
+        let file = blocking(move || {
+            let mut file = std::fs::File::open(path)?;
+            if range.start > 0 {
+                std::io::Seek::seek(&mut file, SeekFrom::Start(range.start))?;
+            }
+            Ok(file)
+        })
+        .await?;
+        Ok(read::stream(file, range.end.saturating_sub(range.start)))
     }
 
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
