@@ -23,6 +23,7 @@ mod cache;
 mod writer;
 
 use cache::{Change, Kind, ReadCache};
+use writer::Survives;
 
 const READERS: usize = 4;
 
@@ -77,8 +78,8 @@ impl SqliteMetaStore {
         let inner = tokio::task::spawn_blocking(move || -> rusqlite::Result<Inner> {
             let writer = open_connection(&path, durable, OpenFlags::default())?;
             writer.execute_batch(SCHEMA)?;
-            let writer =
-                writer::Writer::start(writer).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            let writer = writer::Writer::start(writer, durable)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             let readers = (0..READERS)
                 .map(|_| {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -142,12 +143,30 @@ impl SqliteMetaStore {
         Ok(found)
     }
 
-    /// Runs `f` in the next group commit; its changes are all or nothing.
+    /// Runs `f` in the next group commit; its changes are all or nothing, and survive a
+    /// power cut in durable mode.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> MetaResult<T> {
-        self.inner.writer.write(f).await.map_err(MetaError::new)
+        self.inner
+            .writer
+            .write(Survives::PowerCut, f)
+            .await
+            .map_err(MetaError::new)
+    }
+
+    /// Like `write`, for upload-session bookkeeping, which only has to survive a crash of
+    /// the process (see [`writer`]).
+    async fn write_session<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> MetaResult<T> {
+        self.inner
+            .writer
+            .write(Survives::Crash, f)
+            .await
+            .map_err(MetaError::new)
     }
 }
 
@@ -470,7 +489,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn create_upload(&self, s: &UploadSession) -> MetaResult<()> {
         let s = s.clone();
-        self.write(move |tx| {
+        self.write_session(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO uploads (id, repo, offset, algorithm, hasher_state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
@@ -501,7 +520,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn advance_upload(&self, s: &UploadSession, expected_offset: u64) -> MetaResult<bool> {
         let s = s.clone();
-        self.write(move |tx| {
+        self.write_session(move |tx| {
             let changed = tx
                 .prepare_cached(
                     "UPDATE uploads SET offset = ?2, hasher_state = ?3, updated_ms = ?4 WHERE id = ?1 AND offset = ?5",
@@ -520,7 +539,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn delete_upload(&self, id: &str) -> MetaResult<bool> {
         let id = id.to_string();
-        self.write(move |tx| Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])? > 0))
+        self.write_session(move |tx| Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])? > 0))
             .await
     }
 
