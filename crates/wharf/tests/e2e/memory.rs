@@ -1,4 +1,4 @@
-//! Peak memory of `wharf serve` for a 4 GiB blob: pushed in one monolithic PUT streamed
+//! Peak memory of `wharf serve` for a 4 GiB blob (`WHARF_MEMORY_TEST_GIB` for another size): pushed in one monolithic PUT streamed
 //! from a generator, then pulled as a stream and hashed on the client. The server's
 //! VmHWM must stay under 64 MiB after each phase, whatever the blob's size.
 //!
@@ -13,7 +13,15 @@ use reqwest::header::CONTENT_LENGTH;
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 
-const SIZE: u64 = 4 << 30;
+/// The blob's size: 4 GiB, or `WHARF_MEMORY_TEST_GIB` GiB (to check that the peak does
+/// not grow with the size).
+fn size() -> u64 {
+    let gib = std::env::var("WHARF_MEMORY_TEST_GIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(4);
+    gib << 30
+}
 const LIMIT_KIB: u64 = 64 << 10;
 /// The client sends the body in pieces of this size.
 const PIECE: u64 = 1 << 20;
@@ -24,8 +32,8 @@ fn report(phase: &str, pid: u32, elapsed: Option<Duration>) -> u64 {
     let rate = elapsed.map_or(String::new(), |e| {
         format!(
             ", {} MiB in {e:.1?} = {:.0} MiB/s",
-            SIZE >> 20,
-            (SIZE >> 20) as f64 / e.as_secs_f64()
+            size() >> 20,
+            (size() >> 20) as f64 / e.as_secs_f64()
         )
     });
     eprintln!(
@@ -39,12 +47,14 @@ fn report(phase: &str, pid: u32, elapsed: Option<Duration>) -> u64 {
 #[ignore = "moves 8 GiB; run scripts/measure-memory"]
 async fn a_4_gib_push_and_pull_keep_server_memory_under_64_mib() {
     let seed = 4;
+    let size = size();
     let started = Instant::now();
-    let digest = tokio::task::spawn_blocking(move || content_digest(seed, SIZE))
+    let digest = tokio::task::spawn_blocking(move || content_digest(seed, size))
         .await
         .unwrap();
     eprintln!(
-        "memory: digest of the 4 GiB content computed in {:.1?}",
+        "memory: digest of the {} MiB content computed in {:.1?}",
+        size >> 20,
         started.elapsed()
     );
     let dir = tempfile::tempdir().unwrap();
@@ -56,8 +66,8 @@ async fn a_4_gib_push_and_pull_keep_server_memory_under_64_mib() {
     let started = Instant::now();
     let response = http
         .put(with_digest(&location, &digest))
-        .header(CONTENT_LENGTH, SIZE)
-        .body(reqwest::Body::wrap_stream(content_stream(seed, SIZE, PIECE)))
+        .header(CONTENT_LENGTH, size)
+        .body(reqwest::Body::wrap_stream(content_stream(seed, size, PIECE)))
         .send()
         .await
         .unwrap();
@@ -78,7 +88,7 @@ async fn a_4_gib_push_and_pull_keep_server_memory_under_64_mib() {
         Fetched {
             status: StatusCode::OK,
             digest,
-            len: SIZE
+            len: size
         },
         "the pulled blob"
     );
