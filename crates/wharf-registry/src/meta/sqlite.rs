@@ -271,21 +271,42 @@ impl MetaStore for SqliteMetaStore {
 
     async fn linked_blobs(&self, repo: &RepositoryName, digests: &[Digest]) -> MetaResult<HashMap<Digest, u64>> {
         let repo = repo.to_string();
-        let digests = digests.to_vec();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached("SELECT size FROM links WHERE repo = ?1 AND digest = ?2")?;
-            let mut found = HashMap::new();
-            for d in digests {
-                if let Some(size) = stmt
-                    .query_row(params![repo, d.to_string()], |r| r.get::<_, i64>(0))
-                    .optional()?
-                {
-                    found.insert(d, size as u64);
+        let cache = &self.inner.cache;
+        let mut found = HashMap::new();
+        let mut unknown = Vec::new();
+        for d in digests {
+            match cache.link(&repo, &d.to_string()) {
+                Some(size) => {
+                    found.insert(d.clone(), size);
                 }
+                None => unknown.push(d.clone()),
             }
-            Ok(found)
-        })
-        .await
+        }
+        if unknown.is_empty() {
+            return Ok(found);
+        }
+        let generation = cache.generation();
+        let r = repo.clone();
+        let looked_up = self
+            .read(move |c| {
+                let mut stmt = c.prepare_cached("SELECT size FROM links WHERE repo = ?1 AND digest = ?2")?;
+                let mut found = Vec::new();
+                for d in unknown {
+                    if let Some(size) = stmt
+                        .query_row(params![r, d.to_string()], |r| r.get::<_, i64>(0))
+                        .optional()?
+                    {
+                        found.push((d, size as u64));
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        for (d, size) in looked_up {
+            cache.keep_link(generation, repo.clone(), d.to_string(), size);
+            found.insert(d, size);
+        }
+        Ok(found)
     }
 
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
