@@ -4,3 +4,26 @@
 //! Every blob and manifest it moves is streamed (never held whole in memory unless it
 //! is a manifest) and verified against its digest; transient failures are retried with
 //! backoff; interrupted transfers resume where the server says they stopped.
+
+pub mod auth;
+pub mod blobs;
+mod client;
+pub mod document;
+pub mod error;
+pub mod manifests;
+pub mod progress;
+pub mod reference;
+pub mod referrers;
+pub mod retry;
+mod tags;
+
+pub use auth::{Credential, Credentials};
+pub use blobs::{BlobSink, BlobSource, BytesSource, FileSource, PushedBlob, PushedHow, RemoteBlob};
+pub use client::{Client, ClientConfig};
+pub use document::{Descriptor, ImageIndex, ImageManifest, Platform};
+pub use error::{Error, Result};
+pub use manifests::{Manifest, PushedManifest};
+pub use progress::{ProgressCallback, ProgressEvent, ProgressState};
+pub use reference::{ImageReference, Repository};
+pub use retry::RetryPolicy;
+pub use wharf_oci::{Digest, Reference, RepositoryName, Tag};

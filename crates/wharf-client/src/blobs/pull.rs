@@ -1,0 +1,221 @@
+//! Downloads: streamed into a sink, hashed on the way, resumed with `Range` after a
+//! dropped connection, and fetched again from the start when the bytes fail their
+//! digest or size check.
+
+use super::sink::BlobSink;
+use super::source::ByteStream;
+use crate::client::{header_str, transport_error, Client};
+use crate::error::{Error, Result};
+use crate::progress::{ProgressState, Reporter};
+use crate::reference::Repository;
+use futures::StreamExt;
+use http::{header, Method};
+use std::path::Path;
+use tokio::io::AsyncWriteExt;
+use wharf_oci::Digest;
+
+impl Client {
+    /// Downloads a blob into `sink` and returns its size. Never reports success for bytes
+    /// that do not hash to `digest` (or differ from `size`, when given): such a download
+    /// is restarted, and after the retry budget it is an error.
+    pub async fn pull_blob<S: BlobSink>(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        sink: &mut S,
+    ) -> Result<u64> {
+        let policy = &self.inner.config.retry;
+        let reporter = Reporter::new(self.inner.config.progress.clone(), digest, size.unwrap_or(0));
+        let mut attempt = 1;
+        loop {
+            reporter.report(ProgressState::Started, 0);
+            match self.pull_once(repo, digest, size, sink, &reporter).await {
+                Err(e) if e.is_integrity() && attempt < policy.max_attempts => {
+                    tracing::warn!("{e}; downloading it again");
+                    sink.restart()
+                        .await
+                        .map_err(|e| Error::io("cannot restart the download", e))?;
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Ok(n) => {
+                    reporter.report(ProgressState::Finished, n);
+                    return Ok(n);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Downloads a blob into a file at `path`: written beside it under a temporary name
+    /// and renamed into place only once verified, so `path` never holds a partial blob.
+    pub async fn pull_blob_to_file(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        path: &Path,
+    ) -> Result<u64> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+        let outcome = async {
+            let n = self.pull_blob(repo, digest, size, &mut file).await?;
+            file.sync_all()
+                .await
+                .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+            tokio::fs::rename(&tmp, path)
+                .await
+                .map_err(|e| Error::io(format!("cannot move the blob to {}", path.display()), e))?;
+            Ok(n)
+        }
+        .await;
+        if outcome.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        outcome
+    }
+
+    /// One download, resumed from where the connection dropped, up to the retry budget.
+    async fn pull_once<S: BlobSink>(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        sink: &mut S,
+        reporter: &Reporter,
+    ) -> Result<u64> {
+        let policy = &self.inner.config.retry;
+        let what = || format!("blob {digest} of {repo}");
+        let mut hasher = digest.algorithm().hasher();
+        let mut offset = 0u64;
+        let mut failures = 0;
+        loop {
+            let (mut stream, skip) = self.open_blob_at(repo, digest, offset).await?;
+            let mut skip = skip;
+            let mut broken = None;
+            while let Some(piece) = stream.next().await {
+                let mut piece = match piece {
+                    Ok(p) => p,
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                };
+                if skip > 0 {
+                    let n = skip.min(piece.len() as u64);
+                    piece = piece.slice(n as usize..);
+                    skip -= n;
+                }
+                if piece.is_empty() {
+                    continue;
+                }
+                if let Some(expected) = size.filter(|s| offset + piece.len() as u64 > *s) {
+                    return Err(Error::SizeMismatch {
+                        what: what(),
+                        expected,
+                        actual: offset + piece.len() as u64,
+                    });
+                }
+                hasher.update(&piece);
+                sink.write_all(&piece)
+                    .await
+                    .map_err(|e| Error::io(format!("cannot write {}", what()), e))?;
+                offset += piece.len() as u64;
+                reporter.report(ProgressState::Transferring, offset);
+            }
+            let short = size.is_some_and(|s| offset < s);
+            if broken.is_none() && !short {
+                break;
+            }
+            failures += 1;
+            if failures >= policy.max_attempts {
+                return match broken {
+                    Some(e) => Err(Error::Transport {
+                        method: "GET".into(),
+                        url: what(),
+                        message: format!("the download broke off at byte {offset}: {e}"),
+                    }),
+                    None => Err(Error::SizeMismatch {
+                        what: what(),
+                        expected: size.unwrap_or(0),
+                        actual: offset,
+                    }),
+                };
+            }
+            tracing::debug!(offset, "blob download broke off; resuming");
+            tokio::time::sleep(policy.backoff(failures)).await;
+        }
+        sink.flush()
+            .await
+            .map_err(|e| Error::io(format!("cannot write {}", what()), e))?;
+        let actual = hasher.finish();
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                what: what(),
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        if let Some(expected) = size.filter(|s| *s != offset) {
+            return Err(Error::SizeMismatch {
+                what: what(),
+                expected,
+                actual: offset,
+            });
+        }
+        Ok(offset)
+    }
+
+    /// The blob's bytes from `offset`, and how many leading bytes of the stream to skip
+    /// (a registry may ignore `Range` and send the whole blob).
+    pub(crate) async fn open_blob_at(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<(ByteStream, u64)> {
+        let mut call = self.blob_call(repo, digest, Method::GET, "pull");
+        if offset > 0 {
+            call = call.header(header::RANGE, &format!("bytes={offset}-"));
+        }
+        let response = self.send(&call).await?;
+        let status = response.status().as_u16();
+        let skip = match status {
+            200 => offset,
+            206 => {
+                let start = header_str(&response, "content-range")
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if start != Some(offset) {
+                    return Err(Error::Protocol(format!(
+                        "{}: asked for bytes from {offset}, the registry sent Content-Range {:?}",
+                        call.url,
+                        header_str(&response, "content-range")
+                    )));
+                }
+                0
+            }
+            _ => return Err(self.error_from(&call, response).await),
+        };
+        let url = call.url.clone();
+        let stream = response
+            .bytes_stream()
+            .map(move |piece| {
+                piece.map_err(|e| std::io::Error::other(transport_error(&Method::GET, &url, &e).to_string()))
+            })
+            .boxed();
+        Ok((stream, skip))
+    }
+}

@@ -1,0 +1,336 @@
+//! The client: its settings, and the one place requests are sent, authenticated and
+//! retried.
+
+use crate::auth::{AuthState, Credentials, Scopes};
+use crate::error::{Error, Result};
+use crate::progress::ProgressCallback;
+use crate::reference::{api_host, is_loopback};
+use crate::retry::{is_retryable_status, parse_retry_after, RetryPolicy};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use std::sync::Arc;
+use std::time::Duration;
+use wharf_oci::Endpoint;
+
+/// How the client behaves; `ClientConfig::default()` suits most uses.
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub retry: RetryPolicy,
+    /// Blobs larger than this are pushed in chunks of this size (raised to the
+    /// registry's `OCI-Chunk-Min-Length`); `None` pushes every blob in one request.
+    pub chunk_size: Option<u64>,
+    /// Blobs transferred at once when pushing or copying an image.
+    pub concurrency: usize,
+    /// Use plain HTTP for every registry (otherwise only for loopback ones).
+    pub plain_http: bool,
+    /// Registries (`host[:port]`) to reach over plain HTTP besides loopback ones.
+    pub plain_http_hosts: Vec<String>,
+    pub connect_timeout: Duration,
+    /// A response that sends nothing for this long is given up (and retried).
+    pub read_timeout: Duration,
+    pub user_agent: String,
+    pub progress: Option<ProgressCallback>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            retry: RetryPolicy::default(),
+            chunk_size: None,
+            concurrency: 4,
+            plain_http: false,
+            plain_http_hosts: Vec::new(),
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(60),
+            user_agent: format!("wharf/{}", env!("CARGO_PKG_VERSION")),
+            progress: None,
+        }
+    }
+}
+
+/// A registry client. Cheap to clone; clones share connections and tokens.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: ClientConfig,
+    pub(crate) auth: AuthState,
+}
+
+/// A request that can be sent again as it is: its body, if any, is in memory.
+pub(crate) struct Call {
+    pub(crate) registry: String,
+    pub(crate) method: Method,
+    pub(crate) url: url::Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) scopes: Scopes,
+}
+
+impl Call {
+    pub(crate) fn new(registry: &str, method: Method, url: url::Url, scopes: Scopes) -> Call {
+        Call {
+            registry: registry.to_string(),
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            scopes,
+        }
+    }
+
+    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Call {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.append(name, v);
+        }
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Bytes) -> Call {
+        self.body = Some(body);
+        self
+    }
+}
+
+impl Client {
+    pub fn new(config: ClientConfig, credentials: Credentials) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                auth: AuthState::new(credentials),
+                config,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// `http://` or `https://` plus the host the registry's API answers on.
+    pub fn base_url(&self, registry: &str) -> String {
+        let c = &self.inner.config;
+        let plain = c.plain_http || is_loopback(registry) || c.plain_http_hosts.iter().any(|h| h == registry);
+        let scheme = if plain { "http" } else { "https" };
+        format!("{scheme}://{}", api_host(registry))
+    }
+
+    pub(crate) fn url(&self, registry: &str, endpoint: &Endpoint) -> url::Url {
+        let base = self.base_url(registry);
+        url::Url::parse(&format!("{base}{}", endpoint.path())).expect("endpoint paths form valid URLs")
+    }
+
+    /// Resolves a `Location` header (absolute or relative) against the request's URL.
+    pub(crate) fn resolve_location(&self, from: &url::Url, location: &str) -> Result<url::Url> {
+        from.join(location)
+            .map_err(|e| Error::Protocol(format!("the registry sent an unusable Location {location:?}: {e}")))
+    }
+
+    /// Sends `call`, answering auth challenges and retrying connection errors, timeouts,
+    /// 5xx and 429 with backoff. Returns the final response whatever its status.
+    pub(crate) async fn send(&self, call: &Call) -> Result<reqwest::Response> {
+        let policy = &self.inner.config.retry;
+        let mut attempt = 0u32;
+        let mut challenged = false;
+        loop {
+            attempt += 1;
+            let outcome = self.send_raw(call, call.body.clone().map(reqwest::Body::from)).await;
+            match outcome {
+                Ok(response) if response.status() == 401 && !challenged => {
+                    challenged = true;
+                    attempt -= 1;
+                    self.answer_unauthorized(call, &response).await?;
+                }
+                Ok(response) if is_retryable_status(response.status().as_u16()) && attempt < policy.max_attempts => {
+                    let retry_after = retry_after_of(&response);
+                    tracing::debug!(status = %response.status(), url = %call.url, attempt, "retrying");
+                    tokio::time::sleep(policy.wait(attempt, retry_after)).await;
+                }
+                Ok(response) => return Ok(response),
+                Err(e) if attempt < policy.max_attempts => {
+                    tracing::debug!(error = %e, url = %call.url, attempt, "retrying");
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends once with whatever authorization is known, with a body that may be a stream.
+    pub(crate) async fn send_raw(&self, call: &Call, body: Option<reqwest::Body>) -> Result<reqwest::Response> {
+        let mut request = self
+            .inner
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .headers(call.headers.clone());
+        if let Some(auth) = self.inner.auth.authorization(&call.registry, &call.scopes) {
+            request = request.header(http::header::AUTHORIZATION, auth);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| transport_error(&call.method, &call.url, &e))
+    }
+
+    /// Learns from a 401 how to authenticate (fetching a token if needed); an error when
+    /// the credentials at hand cannot satisfy it.
+    pub(crate) async fn answer_unauthorized(&self, call: &Call, response: &reqwest::Response) -> Result<()> {
+        let registry = &call.registry;
+        let auth = &self.inner.auth;
+        let sent_something = auth.authorization(registry, &call.scopes).is_some();
+        if sent_something && !auth.uses_tokens(registry) {
+            return Err(Error::Auth {
+                registry: registry.clone(),
+                message: "the registry refused the user name and password".into(),
+            });
+        }
+        auth.forget_token(registry, &call.scopes);
+        let challenge = response
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok());
+        auth.answer_challenge(&self.inner.http, registry, challenge, &call.scopes)
+            .await
+    }
+
+    /// Turns an unsuccessful response into an error carrying the spec's code and message.
+    pub(crate) async fn error_from(&self, call: &Call, response: reqwest::Response) -> Error {
+        let status = response.status().as_u16();
+        if status == 401 {
+            return Error::Auth {
+                registry: call.registry.clone(),
+                message: "the registry refused the credentials".into(),
+            };
+        }
+        let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
+        let (code, message) = parse_error_body(&body);
+        Error::Registry {
+            method: call.method.to_string(),
+            url: call.url.to_string(),
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+pub(crate) fn transport_error(method: &Method, url: &url::Url, e: &reqwest::Error) -> Error {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Transport {
+        method: method.to_string(),
+        url: url.to_string(),
+        message,
+    }
+}
+
+/// The first error's code and message from a spec error body (`{"errors":[…]}`).
+fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(b) => b
+            .errors
+            .into_iter()
+            .next()
+            .map(|i| (i.code, i.message))
+            .unwrap_or((None, None)),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect::<String>();
+            (None, (!text.is_empty()).then_some(text))
+        }
+    }
+}
+
+/// A response body of at most `limit` bytes; more is an error, so a hostile or broken
+/// server cannot make the client hold an unbounded document.
+pub(crate) async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes> {
+    use futures::StreamExt;
+    let url = response.url().clone();
+    if response.content_length().is_some_and(|l| l > limit as u64) {
+        return Err(Error::Protocol(format!(
+            "{url}: the document is larger than {limit} bytes"
+        )));
+    }
+    let mut body = bytes::BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| transport_error(&Method::GET, &url, &e))?;
+        if body.len() + piece.len() > limit {
+            return Err(Error::Protocol(format!(
+                "{url}: the document is larger than {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&piece);
+    }
+    Ok(body.freeze())
+}
+
+pub(crate) fn header_str<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_for_loopback_and_named_hosts() {
+        let config = ClientConfig {
+            plain_http_hosts: vec!["registry.lan:5000".into()],
+            ..ClientConfig::default()
+        };
+        let client = Client::new(config, Credentials::new()).unwrap();
+        assert_eq!(client.base_url("127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(client.base_url("localhost"), "http://localhost");
+        assert_eq!(client.base_url("registry.lan:5000"), "http://registry.lan:5000");
+        assert_eq!(client.base_url("ghcr.io"), "https://ghcr.io");
+        assert_eq!(client.base_url("docker.io"), "https://registry-1.docker.io");
+    }
+
+    #[test]
+    fn error_bodies_give_code_and_message() {
+        let (c, m) = parse_error_body(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"no such manifest"}]}"#);
+        assert_eq!(c.as_deref(), Some("MANIFEST_UNKNOWN"));
+        assert_eq!(m.as_deref(), Some("no such manifest"));
+        let (c, m) = parse_error_body(b"404 page not found\n");
+        assert_eq!(c, None);
+        assert_eq!(m.as_deref(), Some("404 page not found"));
+    }
+}

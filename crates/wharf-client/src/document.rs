@@ -1,0 +1,252 @@
+//! The JSON documents a client reads and writes: descriptors, image manifests, image
+//! indexes and platforms (OCI image-spec; Docker's schema2 has the same shape).
+//!
+//! Manifests the client copies are moved as their exact bytes and never re-serialised;
+//! these types are for reading fields and for building new documents.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use wharf_oci::media_type;
+use wharf_oci::Digest;
+
+/// The empty JSON object `{}`, the config of artifacts that have none.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            artifact_type: None,
+            platform: None,
+            urls: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// The descriptor of `bytes` under the given media type (sha256).
+    pub fn of(media_type: impl Into<String>, bytes: &[u8]) -> Descriptor {
+        Descriptor::new(media_type, Digest::sha256_of(bytes), bytes.len() as u64)
+    }
+
+    /// The empty config descriptor of artifacts.
+    pub fn empty_config() -> Descriptor {
+        Descriptor::of(media_type::OCI_EMPTY, EMPTY_JSON)
+    }
+
+    /// Layers fetched from elsewhere (`urls`, non-distributable types) are not copied.
+    pub fn is_external(&self) -> bool {
+        self.urls.as_ref().is_some_and(|u| !u.is_empty())
+            || self.media_type.contains(".nondistributable.")
+            || self.media_type.contains(".foreign.")
+    }
+}
+
+/// An OS/architecture pair with its optional variant, as indexes describe their children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, rename = "os.version", skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+}
+
+impl Platform {
+    /// Parses `os/arch[/variant]`, e.g. `linux/arm64/v8`.
+    pub fn parse(s: &str) -> Option<Platform> {
+        let mut parts = s.split('/');
+        let os = parts.next().filter(|p| !p.is_empty())?;
+        let architecture = parts.next().filter(|p| !p.is_empty())?;
+        let variant = parts.next().filter(|p| !p.is_empty()).map(str::to_string);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Platform {
+            architecture: architecture.to_string(),
+            os: os.to_string(),
+            variant,
+            os_version: None,
+        })
+    }
+
+    /// The platform this program runs on, in OCI's words (`amd64`, not `x86_64`).
+    pub fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            other => other,
+        };
+        Platform {
+            architecture: architecture.to_string(),
+            os: std::env::consts::OS.to_string(),
+            variant: None,
+            os_version: None,
+        }
+    }
+
+    /// Whether an index entry for `other` satisfies a request for `self`: OS and
+    /// architecture equal, and the variant too when one was asked for.
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && (self.variant.is_none() || self.variant == other.variant)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An image manifest (OCI, or Docker schema2), artifacts included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    pub config: Descriptor,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageManifest {
+    /// An OCI manifest over `config` and `layers`.
+    pub fn new(config: Descriptor, layers: Vec<Descriptor>) -> ImageManifest {
+        ImageManifest {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_MANIFEST.to_string()),
+            artifact_type: None,
+            config,
+            layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// What a referrers list says about this manifest: its `artifactType`, or its
+    /// config's media type when it has none.
+    pub fn effective_artifact_type(&self) -> String {
+        self.artifact_type
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| self.config.media_type.clone())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("manifests serialise")
+    }
+}
+
+/// An image index (OCI), or Docker's manifest list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageIndex {
+    pub schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageIndex {
+    pub fn new(manifests: Vec<Descriptor>) -> ImageIndex {
+        ImageIndex {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_INDEX.to_string()),
+            artifact_type: None,
+            manifests,
+            subject: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// The child for `platform`, if the index has one.
+    pub fn select(&self, platform: &Platform) -> Option<&Descriptor> {
+        self.manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("indexes serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_parse_and_match() {
+        let p = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!(p.variant.as_deref(), Some("v8"));
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert!(Platform::parse("linux").is_none());
+        assert!(Platform::parse("a/b/c/d").is_none());
+        let wanted = Platform::parse("linux/arm64").unwrap();
+        assert!(wanted.matches(&p));
+        assert!(!p.matches(&wanted));
+    }
+
+    #[test]
+    fn an_index_selects_a_platform() {
+        let mut amd = Descriptor::of(media_type::OCI_MANIFEST, b"a");
+        amd.platform = Platform::parse("linux/amd64");
+        let mut arm = Descriptor::of(media_type::OCI_MANIFEST, b"b");
+        arm.platform = Platform::parse("linux/arm64/v8");
+        let index = ImageIndex::new(vec![amd.clone(), arm.clone()]);
+        assert_eq!(index.select(&Platform::parse("linux/arm64").unwrap()), Some(&arm));
+        assert_eq!(index.select(&Platform::parse("linux/amd64").unwrap()), Some(&amd));
+        assert_eq!(index.select(&Platform::parse("windows/amd64").unwrap()), None);
+        let back: ImageIndex = serde_json::from_slice(&index.to_bytes()).unwrap();
+        assert_eq!(back, index);
+    }
+
+    #[test]
+    fn artifact_type_falls_back_to_the_config_type() {
+        let m = ImageManifest::new(Descriptor::of("application/x.cfg", b"{}"), vec![]);
+        assert_eq!(m.effective_artifact_type(), "application/x.cfg");
+        let text = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(!text.contains("annotations") && !text.contains("subject"));
+    }
+}
