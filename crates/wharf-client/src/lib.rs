@@ -10,6 +10,8 @@ pub mod blobs;
 mod client;
 pub mod document;
 pub mod error;
+pub mod image;
+pub mod location;
 pub mod manifests;
 pub mod progress;
 pub mod reference;
@@ -22,6 +24,7 @@ pub use blobs::{BlobSink, BlobSource, BytesSource, FileSource, PushedBlob, Pushe
 pub use client::{Client, ClientConfig};
 pub use document::{Descriptor, ImageIndex, ImageManifest, Platform};
 pub use error::{Error, Result};
+pub use location::ImageLocation;
 pub use manifests::{Manifest, PushedManifest};
 pub use progress::{ProgressCallback, ProgressEvent, ProgressState};
 pub use reference::{ImageReference, Repository};
