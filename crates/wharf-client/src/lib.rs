@@ -17,6 +17,7 @@ pub mod progress;
 pub mod reference;
 pub mod referrers;
 pub mod retry;
+pub mod signature;
 mod tags;
 
 pub use auth::{Credential, Credentials};
