@@ -23,6 +23,9 @@ mod error;
 mod index;
 mod marker;
 
+#[cfg(test)]
+mod tests;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
