@@ -24,6 +24,8 @@ mod index;
 mod marker;
 
 #[cfg(test)]
+mod skopeo_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io;
