@@ -11,6 +11,7 @@ mod client;
 pub mod document;
 pub mod error;
 pub mod image;
+pub mod layout;
 pub mod location;
 pub mod manifests;
 pub mod progress;
