@@ -143,12 +143,15 @@ impl Client {
         let mut challenged = false;
         loop {
             attempt += 1;
-            let outcome = self.send_raw(call, call.body.clone().map(reqwest::Body::from)).await;
+            let sent_auth = self.inner.auth.authorization(&call.registry, &call.scopes);
+            let outcome = self
+                .send_with(call, call.body.clone().map(reqwest::Body::from), sent_auth.as_deref())
+                .await;
             match outcome {
                 Ok(response) if response.status() == 401 && !challenged => {
                     challenged = true;
                     attempt -= 1;
-                    self.answer_unauthorized(call, &response).await?;
+                    self.answer_unauthorized(call, &response, sent_auth.as_deref()).await?;
                 }
                 Ok(response) if is_retryable_status(response.status().as_u16()) && attempt < policy.max_attempts => {
                     let retry_after = retry_after_of(&response);
@@ -165,14 +168,30 @@ impl Client {
         }
     }
 
-    /// Sends once with whatever authorization is known, with a body that may be a stream.
-    pub(crate) async fn send_raw(&self, call: &Call, body: Option<reqwest::Body>) -> Result<reqwest::Response> {
+    /// Sends once with whatever authorization is known, with a body that may be a stream;
+    /// also returns the `Authorization` it sent, for [`Client::answer_unauthorized`].
+    pub(crate) async fn send_raw(
+        &self,
+        call: &Call,
+        body: Option<reqwest::Body>,
+    ) -> Result<(reqwest::Response, Option<String>)> {
+        let sent_auth = self.inner.auth.authorization(&call.registry, &call.scopes);
+        let response = self.send_with(call, body, sent_auth.as_deref()).await?;
+        Ok((response, sent_auth))
+    }
+
+    async fn send_with(
+        &self,
+        call: &Call,
+        body: Option<reqwest::Body>,
+        authorization: Option<&str>,
+    ) -> Result<reqwest::Response> {
         let mut request = self
             .inner
             .http
             .request(call.method.clone(), call.url.clone())
             .headers(call.headers.clone());
-        if let Some(auth) = self.inner.auth.authorization(&call.registry, &call.scopes) {
+        if let Some(auth) = authorization {
             request = request.header(http::header::AUTHORIZATION, auth);
         }
         if let Some(body) = body {
@@ -184,24 +203,21 @@ impl Client {
             .map_err(|e| transport_error(&call.method, &call.url, &e))
     }
 
-    /// Learns from a 401 how to authenticate (fetching a token if needed); an error when
-    /// the credentials at hand cannot satisfy it.
-    pub(crate) async fn answer_unauthorized(&self, call: &Call, response: &reqwest::Response) -> Result<()> {
-        let registry = &call.registry;
-        let auth = &self.inner.auth;
-        let sent_something = auth.authorization(registry, &call.scopes).is_some();
-        if sent_something && !auth.uses_tokens(registry) {
-            return Err(Error::Auth {
-                registry: registry.clone(),
-                message: "the registry refused the user name and password".into(),
-            });
-        }
-        auth.forget_token(registry, &call.scopes);
+    /// Learns from a 401 to a request that carried `sent` how to authenticate (fetching
+    /// a token if needed); an error when the credentials at hand cannot satisfy it.
+    pub(crate) async fn answer_unauthorized(
+        &self,
+        call: &Call,
+        response: &reqwest::Response,
+        sent: Option<&str>,
+    ) -> Result<()> {
         let challenge = response
             .headers()
             .get(http::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok());
-        auth.answer_challenge(&self.inner.http, registry, challenge, &call.scopes)
+        self.inner
+            .auth
+            .answer_unauthorized(&self.inner.http, &call.registry, challenge, &call.scopes, sent)
             .await
     }
 

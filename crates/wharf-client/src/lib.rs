@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod blobs;
 mod client;
+pub mod copy;
 pub mod document;
 pub mod error;
 pub mod image;

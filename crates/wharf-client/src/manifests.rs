@@ -131,7 +131,8 @@ impl Client {
             return Err(self.error_from(&call, response).await);
         }
         let digest = header_str(&response, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok());
-        let size = response.content_length();
+        // A HEAD's body is empty, so the size is read from the header itself.
+        let size = header_str(&response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
         let content_type = header_str(&response, "content-type")
             .map(media_type::essence)
             .map(str::to_string);

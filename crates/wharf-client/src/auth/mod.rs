@@ -79,6 +79,9 @@ struct HostAuth {
 pub(crate) struct AuthState {
     credentials: Credentials,
     hosts: Mutex<HashMap<String, HostAuth>>,
+    /// Held while a challenge is answered, so that requests refused at the same moment
+    /// fetch one token between them rather than one each.
+    answering: tokio::sync::Mutex<()>,
 }
 
 impl AuthState {
@@ -86,6 +89,7 @@ impl AuthState {
         AuthState {
             credentials,
             hosts: Mutex::new(HashMap::new()),
+            answering: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -100,11 +104,44 @@ impl AuthState {
         let host = hosts.get(registry)?;
         match host.scheme.as_ref()? {
             Scheme::Basic => self.credential(registry).map(Credential::basic_header),
-            Scheme::Bearer => host
-                .tokens
-                .get(&scopes.key())
-                .filter(|t| t.is_fresh(Instant::now()))
-                .map(|t| format!("Bearer {}", t.value)),
+            Scheme::Bearer => {
+                let now = Instant::now();
+                let exact = host.tokens.get(&scopes.key()).filter(|t| t.is_fresh(now));
+                // A token for more (pull,push) also serves a request for less (pull).
+                let wider = || {
+                    host.tokens
+                        .iter()
+                        .find(|(key, t)| t.is_fresh(now) && covers(key, scopes))
+                        .map(|(_, t)| t)
+                };
+                exact.or_else(wider).map(|t| format!("Bearer {}", t.value))
+            }
+        }
+    }
+
+    /// Answers a 401 to a request that carried `sent`: a refused password is final; a
+    /// refused or missing token is fetched anew, unless another request already did.
+    pub(crate) async fn answer_unauthorized(
+        &self,
+        http: &reqwest::Client,
+        registry: &str,
+        www_authenticate: Option<&str>,
+        scopes: &Scopes,
+        sent: Option<&str>,
+    ) -> Result<()> {
+        if sent.is_some_and(|s| s.starts_with("Basic ")) {
+            return Err(Error::Auth {
+                registry: registry.to_string(),
+                message: "the registry refused the user name and password".into(),
+            });
+        }
+        let _one_at_a_time = self.answering.lock().await;
+        if let Some(sent) = sent {
+            self.forget_token(registry, sent);
+        }
+        match self.authorization(registry, scopes) {
+            Some(now) if Some(now.as_str()) != sent => Ok(()),
+            _ => self.answer_challenge(http, registry, www_authenticate, scopes).await,
         }
     }
 
@@ -157,28 +194,50 @@ impl AuthState {
         })
     }
 
-    /// Forgets a token the registry no longer accepts, so the next 401 fetches another.
-    pub(crate) fn forget_token(&self, registry: &str, scopes: &Scopes) {
+    /// Forgets a token the registry no longer accepts (the `Authorization` value sent).
+    fn forget_token(&self, registry: &str, sent: &str) {
         let mut hosts = self.hosts.lock().expect("auth state lock");
         if let Some(host) = hosts.get_mut(registry) {
-            host.tokens.remove(&scopes.key());
+            host.tokens.retain(|_, t| format!("Bearer {}", t.value) != sent);
         }
     }
+}
 
-    /// Whether the registry was seen using bearer tokens (a refused token may just be
-    /// expired; a refused password is final).
-    pub(crate) fn uses_tokens(&self, registry: &str) -> bool {
-        let hosts = self.hosts.lock().expect("auth state lock");
-        matches!(
-            hosts.get(registry).and_then(|h| h.scheme.as_ref()),
-            Some(Scheme::Bearer)
-        )
-    }
+/// Whether the scopes a token was granted for (`key`) include every scope asked for:
+/// the same resources, with at least the same actions.
+fn covers(key: &str, wanted: &Scopes) -> bool {
+    let granted: Vec<(&str, Vec<&str>)> = key.split(' ').filter_map(split_scope).collect();
+    wanted.as_slice().iter().all(|scope| {
+        let Some((resource, actions)) = split_scope(scope) else {
+            return false;
+        };
+        granted
+            .iter()
+            .any(|(r, a)| *r == resource && actions.iter().all(|x| a.contains(x) || a.contains(&"*")))
+    })
+}
+
+/// `repository:NAME:pull,push` → (`repository:NAME`, [pull, push]).
+fn split_scope(scope: &str) -> Option<(&str, Vec<&str>)> {
+    let (resource, actions) = scope.rsplit_once(':')?;
+    Some((resource, actions.split(',').collect()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wider_grants_cover_narrower_requests() {
+        let key = Scopes::repository("a", "pull,push").and_repository("b", "pull").key();
+        assert!(covers(&key, &Scopes::repository("a", "pull")));
+        assert!(covers(&key, &Scopes::repository("a", "push,pull")));
+        assert!(covers(&key, &Scopes::repository("b", "pull")));
+        assert!(!covers(&key, &Scopes::repository("b", "push")));
+        assert!(!covers(&key, &Scopes::repository("c", "pull")));
+        assert!(!covers(&key, &Scopes::repository("a", "delete")));
+        assert!(covers("registry:catalog:*", &Scopes::catalog()));
+    }
 
     #[test]
     fn scopes_merge_without_duplicates() {

@@ -22,7 +22,13 @@ use wharf_oci::{Digest, Endpoint};
 impl Client {
     /// The blob's size if the repository has it, `None` if not.
     pub async fn blob_exists(&self, repo: &Repository, digest: &Digest) -> Result<Option<u64>> {
-        let call = self.blob_call(repo, digest, Method::HEAD, "pull");
+        self.blob_size_as(repo, digest, "pull").await
+    }
+
+    /// `blob_exists`, asked with the scope of the operation it is part of, so that a
+    /// push needs one token, not one to look and another to write.
+    pub(crate) async fn blob_size_as(&self, repo: &Repository, digest: &Digest, actions: &str) -> Result<Option<u64>> {
+        let call = self.blob_call(repo, digest, Method::HEAD, actions);
         let response = self.send(&call).await?;
         match response.status().as_u16() {
             200..=299 => Ok(Some(response.content_length().unwrap_or(0))),

@@ -101,7 +101,17 @@ impl Client {
         let mut offset = 0u64;
         let mut failures = 0;
         loop {
-            let (mut stream, skip) = self.open_blob_at(repo, digest, offset).await?;
+            let (mut stream, skip) = match self.open_blob_at(repo, digest, offset).await {
+                // Resuming at the end: the blob is shorter than it was said to be.
+                Err(Error::Registry { status: 416, .. }) if offset > 0 => {
+                    return Err(Error::SizeMismatch {
+                        what: what(),
+                        expected: size.unwrap_or(offset),
+                        actual: offset,
+                    })
+                }
+                other => other?,
+            };
             let mut skip = skip;
             let mut broken = None;
             while let Some(piece) = stream.next().await {

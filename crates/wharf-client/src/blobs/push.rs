@@ -64,7 +64,7 @@ impl Client {
             size,
             how,
         };
-        if self.blob_exists(repo, &digest).await?.is_some() {
+        if self.blob_size_as(repo, &digest, "pull,push").await?.is_some() {
             reporter.report(ProgressState::Skipped, size);
             return Ok(done(PushedHow::Existed));
         }
@@ -112,7 +112,7 @@ impl Client {
                     // The session is gone (perhaps because the closing request did
                     // arrive) or a monolithic PUT broke off: see whether the blob made
                     // it, else start over with a fresh session.
-                    if self.blob_exists(repo, &digest).await?.is_some() {
+                    if self.blob_size_as(repo, &digest, "pull,push").await?.is_some() {
                         reporter.report(ProgressState::Finished, size);
                         return Ok(done(PushedHow::Uploaded));
                     }
@@ -222,15 +222,15 @@ impl Client {
         let call = self
             .upload_call(repo, Method::PUT, url)
             .header(header::CONTENT_LENGTH, "0");
-        let response = self.send_raw(&call, None).await?;
+        let (response, sent) = self.send_raw(&call, None).await?;
+        if response.status() == 401 {
+            self.answer_unauthorized(&call, &response, sent.as_deref()).await?;
+        }
         self.finish_upload(&call, response, source.digest()).await
     }
 
     async fn finish_upload(&self, call: &Call, response: reqwest::Response, digest: &Digest) -> Result<()> {
         if response.status() != 201 {
-            if response.status() == 401 {
-                self.answer_unauthorized(call, &response).await?;
-            }
             return Err(self.error_from_status(call, response).await);
         }
         if let Some(stored) = header_str(&response, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok()) {
@@ -272,9 +272,9 @@ impl Client {
     /// Sends a request with a streamed body once; a 401 is answered (a token may have
     /// expired mid-upload) and reported as an error the caller resumes after.
     async fn send_streaming(&self, call: &Call, body: reqwest::Body) -> Result<reqwest::Response> {
-        let response = self.send_raw(call, Some(body)).await?;
+        let (response, sent) = self.send_raw(call, Some(body)).await?;
         if response.status() == 401 {
-            self.answer_unauthorized(call, &response).await?;
+            self.answer_unauthorized(call, &response, sent.as_deref()).await?;
             return Err(self.error_from_status(call, response).await);
         }
         if is_retryable_status(response.status().as_u16()) {

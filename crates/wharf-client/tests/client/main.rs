@@ -1,0 +1,9 @@
+//! The client library against real registries over loopback TCP: wharf in-process
+//! (open, Basic and token modes), CNCF Distribution, and a fault-injecting proxy.
+
+mod harness;
+
+mod auth;
+mod blobs;
+mod images;
+mod referrers;
