@@ -1,0 +1,2 @@
+mod distribution;
+mod helpers;
