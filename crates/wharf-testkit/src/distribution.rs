@@ -3,7 +3,8 @@
 //! the protocol allows.
 //!
 //! Each [`Distribution`] is a private instance: its own port on 127.0.0.1, its own
-//! temporary storage directory and log file, no auth. It never relies on the system
+//! temporary storage directory and log file, and no auth unless asked for (htpasswd
+//! Basic auth, the simplest scheme a client must handle). It never relies on the system
 //! service Debian may have installed (that one listens on :5000 with its own storage).
 
 use std::io::{Read, Write};
@@ -32,11 +33,27 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    /// Starts a fresh registry and waits until `GET /v2/` answers 200 (at most 30 s).
+    /// Starts a fresh registry without auth and waits until `GET /v2/` answers 200 (at
+    /// most 30 s).
     ///
     /// Panics when the binary is missing, when the process exits during start-up, or
     /// when it does not come up in time; the panic message carries the log's tail.
     pub fn start() -> Distribution {
+        Self::launch(None)
+    }
+
+    /// Like [`Distribution::start`], but every request needs HTTP Basic credentials
+    /// `user`/`password` (htpasswd with bcrypt, as Distribution requires); without them
+    /// it answers 401 with `WWW-Authenticate: Basic realm="wharf-testkit"`.
+    pub fn start_with_basic_auth(user: &str, password: &str) -> Distribution {
+        assert!(!user.contains(':'), "a Basic auth user name has no ':'");
+        Self::launch(Some(BasicAuth {
+            user: user.to_string(),
+            password: password.to_string(),
+        }))
+    }
+
+    fn launch(auth: Option<BasicAuth>) -> Distribution {
         let binary = binary();
         let mut last_log = String::new();
         for _ in 0..BIND_ATTEMPTS {
@@ -45,7 +62,7 @@ impl Distribution {
                 .tempdir()
                 .expect("a temporary directory for Distribution is created");
             let port = free_port();
-            let config = write_config(dir.path(), port);
+            let config = write_config(dir.path(), port, auth.as_ref());
             let log = std::fs::File::create(log_path(dir.path())).expect("Distribution's log file is created");
             let child = Command::new(&binary)
                 .arg("serve")
@@ -60,7 +77,7 @@ impl Distribution {
                 .spawn()
                 .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
             let mut registry = Distribution { child, port, dir };
-            match registry.wait_ready() {
+            match registry.wait_ready(auth.as_ref()) {
                 Ok(()) => return registry,
                 Err(Startup::PortTaken) => last_log = registry.log_tail(),
                 Err(Startup::Failed(why)) => panic!("Distribution {why}; its log ends with:\n{}", registry.log_tail()),
@@ -96,7 +113,8 @@ impl Distribution {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    fn wait_ready(&mut self) -> Result<(), Startup> {
+    fn wait_ready(&mut self, auth: Option<&BasicAuth>) -> Result<(), Startup> {
+        let authorization = auth.map(BasicAuth::header);
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -105,7 +123,7 @@ impl Distribution {
                 }
                 return Err(Startup::Failed(format!("exited during start-up ({status})")));
             }
-            if get_status(self.port, "/v2/") == Some(200) {
+            if get_status(self.port, "/v2/", authorization.as_deref()) == Some(200) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -122,6 +140,27 @@ impl Drop for Distribution {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+struct BasicAuth {
+    user: String,
+    password: String,
+}
+
+impl BasicAuth {
+    /// The `Authorization` header value.
+    fn header(&self) -> String {
+        use base64::Engine as _;
+        let pair = format!("{}:{}", self.user, self.password);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    }
+
+    /// One htpasswd line. Cost 4, the lowest bcrypt allows: tests need no strength, and
+    /// Distribution checks the password on every request.
+    fn htpasswd_line(&self) -> String {
+        let hash = bcrypt::hash(&self.password, 4).expect("the password is hashed");
+        format!("{}:{hash}\n", self.user)
     }
 }
 
@@ -150,13 +189,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Writes `config.yml` into `dir` and returns its path. Upload purging is off so that no
-/// background job removes a test's unfinished upload; deletes are on so that the client's
-/// delete paths can be tested.
-fn write_config(dir: &Path, port: u16) -> PathBuf {
+/// Writes `config.yml` (and `htpasswd` for `auth`) into `dir` and returns the config's
+/// path. Upload purging is off so that no background job removes a test's unfinished
+/// upload; deletes are on so that the client's delete paths can be tested.
+fn write_config(dir: &Path, port: u16, auth: Option<&BasicAuth>) -> PathBuf {
     let storage = dir.join("storage");
     std::fs::create_dir_all(&storage).expect("Distribution's storage directory is created");
-    let config = format!(
+    let mut config = format!(
         "version: 0.1
 log:
   level: info
@@ -176,6 +215,14 @@ http:
 ",
         storage = storage.display()
     );
+    if let Some(auth) = auth {
+        let htpasswd = dir.join("htpasswd");
+        std::fs::write(&htpasswd, auth.htpasswd_line()).expect("the htpasswd file is written");
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: wharf-testkit\n    path: {}\n",
+            htpasswd.display()
+        ));
+    }
     let path = dir.join("config.yml");
     std::fs::write(&path, config).expect("Distribution's config is written");
     path
@@ -184,12 +231,17 @@ http:
 /// The status of a plain `GET` on the loopback port, or `None` if there is no answer yet.
 /// Hand-written HTTP/1.0 so that start-up needs no async runtime and works from both
 /// `#[test]` and `#[tokio::test]`.
-fn get_status(port: u16, path: &str) -> Option<u16> {
+fn get_status(port: u16, path: &str, authorization: Option<&str>) -> Option<u16> {
     let timeout = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     stream.set_write_timeout(Some(timeout)).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
+    let authorization = authorization.map_or(String::new(), |value| format!("Authorization: {value}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{authorization}\r\n"
+    )
+    .ok()?;
     let mut head = [0u8; 64];
     let mut len = 0;
     while len < head.len() {

@@ -12,6 +12,8 @@ async fn answers_v2_with_the_api_version_header() {
     let response = client().get(format!("{}/v2/", registry.url())).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["docker-distribution-api-version"], "registry/2.0");
+    let log = std::fs::read_to_string(registry.log_file()).unwrap();
+    assert!(log.contains(&format!("listening on {}", registry.host())), "log: {log}");
 }
 
 #[tokio::test]
@@ -60,4 +62,28 @@ fn starts_from_a_plain_test_and_is_gone_after_drop() {
         "nothing listens after drop"
     );
     assert!(!storage.exists(), "the storage is removed on drop");
+}
+
+#[tokio::test]
+async fn basic_auth_needs_the_credentials() {
+    let registry = Distribution::start_with_basic_auth("tester", "s3cret");
+    let client = client();
+    let url = format!("{}/v2/", registry.url());
+    let anonymous = client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Basic realm=\"wharf-testkit\"");
+    let wrong = client
+        .get(&url)
+        .basic_auth("tester", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = client
+        .get(&url)
+        .basic_auth("tester", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
 }
