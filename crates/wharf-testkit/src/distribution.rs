@@ -170,11 +170,18 @@ enum Startup {
 }
 
 fn binary() -> PathBuf {
-    let path = PathBuf::from(BINARY);
+    installed(Path::new(BINARY))
+}
+
+/// `path`, or a panic that says how to get it.
+fn installed(path: &Path) -> PathBuf {
     if !path.is_file() {
-        panic!("docker-registry not installed: scripts/test installs it (Debian package docker-registry, {BINARY})");
+        panic!(
+            "docker-registry not installed: scripts/test installs it (Debian package docker-registry, {})",
+            path.display()
+        );
     }
-    path
+    path.to_path_buf()
 }
 
 fn log_path(dir: &Path) -> PathBuf {
@@ -253,4 +260,24 @@ fn get_status(port: u16, path: &str, authorization: Option<&str>) -> Option<u16>
     // "HTTP/1.1 200 OK"
     let line = std::str::from_utf8(&head[..len]).ok()?;
     line.split(' ').nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "docker-registry not installed: scripts/test installs it")]
+    fn a_missing_binary_says_how_to_install_it() {
+        installed(Path::new("/nonexistent/docker-registry"));
+    }
+
+    #[test]
+    fn the_config_is_private_and_deletes_are_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = std::fs::read_to_string(write_config(dir.path(), 4321, None)).unwrap();
+        assert!(config.contains("addr: 127.0.0.1:4321"));
+        assert!(config.contains("delete:\n    enabled: true"));
+        assert!(!config.contains("auth:"));
+    }
 }
