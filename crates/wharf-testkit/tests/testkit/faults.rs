@@ -276,3 +276,37 @@ fn an_invalid_status_is_refused_when_added() {
     let proxy = FaultProxy::start("http://127.0.0.1:9");
     proxy.add(FaultRule::new("", status(42, None)));
 }
+
+/// What a resuming client will meet behind a cut PATCH: Distribution received exactly
+/// the bytes the rule let through, kept them, and from then on refuses the session's old
+/// `Location` (its `_state` token still says offset 0), so the client must start over.
+#[tokio::test]
+async fn a_cut_patch_reaches_distribution_truncated_and_spoils_its_session() {
+    let registry = Distribution::start();
+    let proxy = FaultProxy::start(&registry.url());
+    let client = client();
+    let upload = crate::helpers::start_upload(&client, &proxy.url(), "test/resume").await;
+    proxy.add(FaultRule::new("/blobs/uploads/", Fault::DropRequestAfter { bytes: 300_000 }).method(Method::PATCH));
+    let started = Instant::now();
+    let error = client
+        .patch(&upload)
+        .header("content-type", "application/octet-stream")
+        .body(content(9, 2 << 20))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(error.status().is_none(), "a connection error: {error}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the cut is prompt");
+
+    let status = client.get(&upload).send().await.unwrap();
+    assert_eq!(status.status(), 404, "{}", registry.log_tail());
+    let body: serde_json::Value = status.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "BLOB_UPLOAD_INVALID");
+    let log = std::fs::read_to_string(registry.log_file()).unwrap();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("client disconnected during blob PATCH") && line.contains(" copied=300000 ")),
+        "Distribution got exactly 300000 bytes:\n{}",
+        registry.log_tail()
+    );
+}
