@@ -1,0 +1,15 @@
+//! Test support for wharf's client library and CLI tests (dev-only, never published):
+//!
+//! - [`Distribution`]: CNCF Distribution, the reference registry, as a private child
+//!   process, to test the client against a registry that is not wharf.
+//! - [`FaultProxy`]: a reverse proxy in front of any registry that injects the failures
+//!   a client must survive (error statuses, cut and corrupted bodies, delays), and logs
+//!   what it saw so that tests can assert that retries and resumes happened.
+//!
+//! Everything listens on 127.0.0.1 only, and every wait is bounded.
+
+mod distribution;
+mod proxy;
+
+pub use distribution::Distribution;
+pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest};

@@ -1,0 +1,153 @@
+//! [`FaultProxy`]: an HTTP/1.1 reverse proxy on 127.0.0.1 in front of a registry, which
+//! passes everything through unchanged (bodies streamed both ways) until a test adds a
+//! [`FaultRule`]; then it breaks matching requests the way networks and overloaded
+//! registries do, so the client's retries, resumes and digest checks can be tested.
+//!
+//! It runs on its own thread with its own Tokio runtime, so it works the same from a
+//! plain `#[test]` and from `#[tokio::test]` (whose runtime may have one thread only),
+//! and stopping it never depends on the test's runtime.
+
+mod body;
+mod exchange;
+mod faults;
+mod flush;
+mod rules;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::oneshot;
+
+pub use rules::{Fault, FaultRule, SeenRequest};
+
+use body::IDLE_LIMIT;
+use exchange::Shared;
+use flush::FlushIo;
+use rules::Book;
+use upstream::Upstream;
+
+/// A fault-injecting reverse proxy; stopped (every connection closed) on drop.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy for `upstream` (`http://HOST:PORT`) on a free loopback port. It
+    /// accepts connections as soon as this returns.
+    pub fn start(upstream: &str) -> FaultProxy {
+        let upstream = Upstream::parse(upstream);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free for the proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("the proxy's listener is made non-blocking");
+        let addr = listener.local_addr().expect("the proxy's listener has an address");
+        let shared = Arc::new(Shared {
+            book: Book::default(),
+            upstream,
+            proxy_base: format!("http://{addr}"),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("wharf-testkit-proxy-{}", addr.port()))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("the proxy's runtime starts");
+                    runtime.block_on(serve(listener, shared, stopped));
+                    // Drops every connection task, which closes its sockets.
+                    runtime.shutdown_timeout(Duration::from_secs(1));
+                })
+                .expect("the proxy's thread starts")
+        };
+        FaultProxy {
+            addr,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `127.0.0.1:PORT`, as image references name the registry.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Adds a rule after those already added. Panics on a `Fault::Status` whose status
+    /// or `retry_after` is not valid HTTP, so a typo fails the test rather than the proxy.
+    pub fn add(&self, rule: FaultRule) {
+        if let Fault::Status { status, retry_after } = &rule.fault {
+            assert!(
+                http::StatusCode::from_u16(*status).is_ok(),
+                "Fault::Status: {status} is not an HTTP status"
+            );
+            if let Some(value) = retry_after {
+                assert!(
+                    http::HeaderValue::from_str(value).is_ok(),
+                    "Fault::Status: {value:?} is not a valid Retry-After value"
+                );
+            }
+        }
+        self.shared.book.add(rule);
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.shared.book.requests()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Accepts connections until `stopped` fires.
+async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("the proxy's listener joins the runtime");
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(stream, shared.clone()));
+                }
+                // Out of file descriptors, say: wait rather than spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+        }
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let (io, client) = FlushIo::new(stream);
+    let service = service_fn(move |request| exchange::handle(shared.clone(), client.clone(), request));
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(IDLE_LIMIT)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
