@@ -84,7 +84,23 @@ impl Client {
     /// Fetches a manifest, accepting every format. A manifest fetched by digest must
     /// hash to it; one fetched by tag must hash to the `Docker-Content-Digest` the
     /// registry names, when it names one.
+    /// Bytes that fail the check are fetched again, up to the retry budget.
     pub async fn get_manifest(&self, repo: &Repository, reference: &Reference) -> Result<Manifest> {
+        let policy = &self.inner.config.retry;
+        let mut attempt = 1;
+        loop {
+            match self.get_manifest_once(repo, reference).await {
+                Err(e) if e.is_integrity() && attempt < policy.max_attempts => {
+                    tracing::warn!("{e}; fetching it again");
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_manifest_once(&self, repo: &Repository, reference: &Reference) -> Result<Manifest> {
         let call = self.manifest_call(repo, reference, Method::GET);
         let response = self.send(&call).await?;
         if !response.status().is_success() {

@@ -5,5 +5,7 @@ mod harness;
 
 mod auth;
 mod blobs;
+mod distribution;
+mod faults;
 mod images;
 mod referrers;
