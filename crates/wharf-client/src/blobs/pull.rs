@@ -32,10 +32,10 @@ impl Client {
             reporter.report(ProgressState::Started, 0);
             match self.pull_once(repo, digest, size, sink, &reporter).await {
                 Err(e) if e.is_integrity() && attempt < policy.max_attempts => {
+                    if sink.restart().await.is_err() {
+                        return Err(e);
+                    }
                     tracing::warn!("{e}; downloading it again");
-                    sink.restart()
-                        .await
-                        .map_err(|e| Error::io("cannot restart the download", e))?;
                     tokio::time::sleep(policy.backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -46,6 +46,20 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Downloads a blob into any writer, streaming. The digest is checked at the end: a
+    /// mismatch is an error, but what was written cannot be taken back, so prefer
+    /// [`Client::pull_blob`] with a [`BlobSink`] or [`Client::pull_blob_to_file`].
+    pub async fn pull_blob_to_writer<W: tokio::io::AsyncWrite + Unpin + Send>(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        writer: &mut W,
+    ) -> Result<u64> {
+        self.pull_blob(repo, digest, size, &mut super::sink::OneShot(writer))
+            .await
     }
 
     /// Downloads a blob into a file at `path`: written beside it under a temporary name

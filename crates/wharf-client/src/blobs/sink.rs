@@ -26,3 +26,35 @@ impl BlobSink for Vec<u8> {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Any writer as a sink that cannot start over: a download into it that fails
+/// verification is an error, since bytes already handed on cannot be taken back.
+pub(crate) struct OneShot<'a, W>(pub(crate) &'a mut W);
+
+impl<W: AsyncWrite + Unpin + Send> AsyncWrite for OneShot<'_, W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> BlobSink for OneShot<'_, W> {
+    fn restart(&mut self) -> BoxFuture<'_, std::io::Result<()>> {
+        Box::pin(async { Err(std::io::Error::other("the writer cannot start over")) })
+    }
+}

@@ -161,6 +161,18 @@ async fn wrong_bytes_are_fetched_again_and_never_kept() {
         "no file, partial or not"
     );
 
+    // A plain writer cannot start over: the mismatch is reported, not hidden.
+    proxy.add(FaultRule::new("/blobs/sha256:", Fault::CorruptResponse).method(http::Method::GET));
+    let mut plain: Vec<u8> = Vec::new();
+    let err = client
+        .pull_blob_to_writer(&repo, source.digest(), None, &mut plain)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, wharf_client::Error::DigestMismatch { .. }), "{err}");
+    let mut plain: Vec<u8> = Vec::new();
+    client.pull_blob_to_writer(&repo, source.digest(), None, &mut plain).await.unwrap();
+    assert!(plain == data);
+
     let manifest = crate::images::push_small_image(&client, &repo, 5, "v1").await;
     proxy.add(FaultRule::new("/manifests/", Fault::CorruptResponse).method(http::Method::GET));
     let back = client
