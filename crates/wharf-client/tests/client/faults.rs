@@ -143,6 +143,21 @@ async fn wrong_bytes_are_fetched_again_and_never_kept() {
     client.pull_blob(&repo, source.digest(), None, &mut back).await.unwrap();
     assert!(back == data, "the second, intact download is what was kept");
 
+    // A plain writer cannot start over: the mismatch is reported, not hidden.
+    proxy.add(FaultRule::new("/blobs/sha256:", Fault::CorruptResponse).method(http::Method::GET));
+    let mut plain: Vec<u8> = Vec::new();
+    let err = client
+        .pull_blob_to_writer(&repo, source.digest(), None, &mut plain)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, wharf_client::Error::DigestMismatch { .. }), "{err}");
+    let mut plain: Vec<u8> = Vec::new();
+    client
+        .pull_blob_to_writer(&repo, source.digest(), None, &mut plain)
+        .await
+        .unwrap();
+    assert!(plain == data);
+
     proxy.add(
         FaultRule::new("/blobs/sha256:", Fault::CorruptResponse)
             .method(http::Method::GET)
@@ -161,22 +176,11 @@ async fn wrong_bytes_are_fetched_again_and_never_kept() {
         "no file, partial or not"
     );
 
-    // A plain writer cannot start over: the mismatch is reported, not hidden.
-    proxy.add(FaultRule::new("/blobs/sha256:", Fault::CorruptResponse).method(http::Method::GET));
-    let mut plain: Vec<u8> = Vec::new();
-    let err = client
-        .pull_blob_to_writer(&repo, source.digest(), None, &mut plain)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, wharf_client::Error::DigestMismatch { .. }), "{err}");
-    let mut plain: Vec<u8> = Vec::new();
-    client.pull_blob_to_writer(&repo, source.digest(), None, &mut plain).await.unwrap();
-    assert!(plain == data);
-
-    let manifest = crate::images::push_small_image(&client, &repo, 5, "v1").await;
+    let fresh = through(&proxy, "fresh");
+    let manifest = crate::images::push_small_image(&client, &fresh, 5, "v1").await;
     proxy.add(FaultRule::new("/manifests/", Fault::CorruptResponse).method(http::Method::GET));
     let back = client
-        .get_manifest(&repo, &Reference::Digest(manifest.digest.clone()))
+        .get_manifest(&fresh, &Reference::Digest(manifest.digest.clone()))
         .await
         .unwrap();
     assert_eq!(back.bytes, manifest.bytes);
