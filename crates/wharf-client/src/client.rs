@@ -129,6 +129,22 @@ impl Client {
         url::Url::parse(&format!("{base}{}", endpoint.path())).expect("endpoint paths form valid URLs")
     }
 
+    /// Checks that `registry` answers its API (`GET /v2/`) and accepts the credentials
+    /// at hand, fetching a token when it asks for one, as `docker login` does.
+    pub async fn ping(&self, registry: &str) -> Result<()> {
+        let call = Call::new(
+            registry,
+            Method::GET,
+            self.url(registry, &Endpoint::Base),
+            Scopes::none(),
+        );
+        let response = self.send(&call).await?;
+        if !response.status().is_success() {
+            return Err(self.error_from(&call, response).await);
+        }
+        Ok(())
+    }
+
     /// Resolves a `Location` header (absolute or relative) against the request's URL.
     pub(crate) fn resolve_location(&self, from: &url::Url, location: &str) -> Result<url::Url> {
         from.join(location)
