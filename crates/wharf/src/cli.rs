@@ -1,26 +1,309 @@
 //! Command-line arguments. Every `serve` option can also come from a `WHARF_*`
 //! environment variable or the TOML config file; a flag beats the variable, which beats
-//! the file.
+//! the file. The client commands share the global options of [`GlobalArgs`].
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// What `wharf --help` ends with: the exit codes every client command uses.
+pub const EXIT_CODES_HELP: &str = "\
+References are written as docker and oras write them: HOST[:PORT]/REPO[:TAG|@DIGEST];
+OCI image layout directories as oci:PATH[:TAG]. Registries on localhost and 127.0.0.0/8
+are reached over plain HTTP, others over HTTPS unless --plain-http is given.
+
+Credentials: --username/--password, else WHARF_USERNAME/WHARF_PASSWORD, else the
+registry's entry in docker's config.json ($DOCKER_CONFIG/config.json or
+~/.docker/config.json, as `wharf login` and `docker login` write it).
+
+Exit codes:
+  0  success
+  1  failure (the registry refused the request, an I/O error, ...)
+  2  usage: a bad flag, argument or reference
+  3  not found: no such manifest, tag, blob or repository
+  4  authentication or permission refused
+  5  integrity: content did not match its digest or size
+  6  registry unreachable (connection refused or timed out, after retries)";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "wharf",
     version,
-    about = "wharf: an OCI Distribution v1.1 container registry"
+    about = "wharf: an OCI Distribution v1.1 container registry, and a client for any registry",
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Options of every client command (accepted before or after the command's name).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Client options")]
+pub struct GlobalArgs {
+    /// Print one JSON document on stdout instead of text for people.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Use plain HTTP for every registry (localhost and 127.0.0.0/8 always use it).
+    #[arg(long, global = true)]
+    pub plain_http: bool,
+
+    /// User name for the registries the command talks to.
+    #[arg(long, short = 'u', global = true, env = "WHARF_USERNAME", value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Password (or token) for the registries the command talks to.
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "WHARF_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASS"
+    )]
+    pub password: Option<String>,
+
+    /// How often a failed request (connection error, timeout, 5xx, 429) is tried again.
+    #[arg(long, global = true, value_name = "N", default_value_t = 4)]
+    pub retries: u32,
+
+    /// Push blobs larger than this in chunks of this size (e.g. 5MiB); by default each
+    /// blob goes in one request.
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
+    pub chunk_size: Option<u64>,
+
+    /// Blobs transferred at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+}
+
+impl GlobalArgs {
+    /// Whether any client option was given, which `serve` does not take.
+    pub fn any_given(&self) -> bool {
+        self.json || self.plain_http || self.retries != 4 || self.chunk_size.is_some() || self.concurrency != 4
+    }
+}
+
+/// `123`, `64k`, `5MiB`, `1G`: a byte count (k, M, G are powers of 1024).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count (e.g. 1048576, 512k, 5MiB)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{s:?}: unknown unit (use k, M or G)")),
+    };
+    match n.checked_mul(factor) {
+        Some(0) => Err("the chunk size must be at least 1 byte".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("{s:?} is too large")),
+    }
+}
+
+// Parsed once per run: the size of the largest variant (serve's options) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the registry server.
     Serve(ServeArgs),
+    /// Push files as an artifact (one layer per file), as oras does.
+    Push(PushArgs),
+    /// Download an artifact's (or image's) layers into a directory.
+    Pull(PullArgs),
+    /// Copy an image or index between registries and OCI layout directories.
+    Copy(CopyArgs),
+    /// Put more tags on a manifest (nothing is uploaded again).
+    Tag(TagArgs),
+    /// List the tags of a repository.
+    Tags(TagsArgs),
+    /// Show a manifest or index: media type, digest, sizes, config, layers, platforms.
+    Inspect(InspectArgs),
+    /// List the manifests that refer to a manifest (signatures, SBOMs, attestations).
+    Referrers(ReferrersArgs),
+    /// Attach an artifact (a signature, an SBOM, ...) to a manifest as its referrer.
+    Attach(AttachArgs),
+    /// Delete a manifest, a tag or a blob.
+    Delete(DeleteArgs),
+    /// Check credentials against a registry and store them in docker's config.json.
+    Login(LoginArgs),
+    /// Remove a registry's credentials from docker's config.json.
+    Logout(LogoutArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example: wharf push 127.0.0.1:5000/docs:v1 README.md notes.txt:text/plain \
+--artifact-type application/vnd.example.docs --annotation owner=me"
+)]
+pub struct PushArgs {
+    /// Where to push: HOST[:PORT]/REPO[:TAG] (the tag defaults to latest).
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Files, each pushed as one layer titled with its file name; `:MEDIATYPE` sets the
+    /// layer's media type [default: application/vnd.oci.image.layer.v1.tar].
+    #[arg(value_name = "FILE[:MEDIATYPE]", required = true)]
+    pub files: Vec<String>,
+
+    /// The manifest's artifactType [default: application/vnd.unknown.artifact.v1].
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
+
+    /// An annotation of the manifest (repeatable).
+    #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// What to pull: HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Directory to write the files into (created if missing).
+    #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+
+    /// The image to take from an index: os/arch[/variant] [default: this machine's].
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "SRC and DST are HOST[:PORT]/REPO[:TAG|@DIGEST] or oci:PATH[:TAG]. \
+A DST without a tag takes SRC's; an oci: DST directory is created if missing.")]
+pub struct CopyArgs {
+    /// What to copy.
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// Where to copy it.
+    #[arg(value_name = "DST")]
+    pub destination: String,
+
+    /// Copy every image of an index and the index itself (its digest is kept).
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+
+    /// The image to copy from an index: os/arch[/variant] [default: this machine's].
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// The manifest to tag: HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The new tags, in the same repository.
+    #[arg(value_name = "NEWTAG", required = true)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagsArgs {
+    /// The repository: HOST[:PORT]/REPO.
+    #[arg(value_name = "REPO")]
+    pub repository: String,
+
+    /// Tags asked for per page (the listing follows every page) [default: the registry's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The manifest or index: HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Print the manifest's exact bytes, nothing else.
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReferrersArgs {
+    /// The subject manifest: HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Only referrers of this artifact type.
+    #[arg(long, value_name = "TYPE")]
+    pub artifact_type: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example: wharf attach 127.0.0.1:5000/app:v1 --artifact-type application/vnd.example.sbom \
+sbom.json:application/json"
+)]
+pub struct AttachArgs {
+    /// The manifest to attach to (its subject): HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The artifact's artifactType.
+    #[arg(long, value_name = "TYPE", required = true)]
+    pub artifact_type: String,
+
+    /// Files, each one layer titled with its file name; `:MEDIATYPE` sets its media type
+    /// [default: application/vnd.oci.image.layer.v1.tar].
+    #[arg(value_name = "FILE[:MEDIATYPE]")]
+    pub files: Vec<String>,
+
+    /// An annotation of the manifest (repeatable).
+    #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "By tag, the manifest the tag names is deleted (and with it every tag on it, \
+on most registries); --tag-only deletes the tag alone."
+)]
+pub struct DeleteArgs {
+    /// HOST[:PORT]/REPO:TAG or HOST[:PORT]/REPO@DIGEST; with --blob, REPO@DIGEST of a blob.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Delete only the tag, not the manifest it names.
+    #[arg(long, conflicts_with = "blob")]
+    pub tag_only: bool,
+
+    /// Delete the blob REPO@DIGEST.
+    #[arg(long)]
+    pub blob: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT].
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+
+    /// Read the password from standard input (one line).
+    #[arg(long, conflicts_with = "password")]
+    pub password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT].
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
 }
 
 #[derive(Args, Debug, Default)]

@@ -1,7 +1,9 @@
-//! The `wharf` command.
+//! The `wharf` command: `wharf serve` runs the registry; the other commands are a
+//! client for any registry (see `commands`).
 
 mod auth;
 mod cli;
+mod commands;
 mod config;
 mod serve;
 
@@ -9,32 +11,117 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match cli.command {
         cli::Command::Serve(args) => {
-            let config = match config::ServeConfig::load(args) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("wharf: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let _log_flush = serve::init_logging(&config.log);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("wharf: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve::run(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("wharf: {e}");
-                    ExitCode::FAILURE
-                }
+            if cli.global.any_given() {
+                eprintln!("wharf: --json, --plain-http, --retries, --chunk-size and --concurrency are client options; serve does not take them");
+                return ExitCode::from(2);
             }
+            serve(args)
         }
+        command => commands::run(cli.global, command),
+    }
+}
+
+fn serve(args: cli::ServeArgs) -> ExitCode {
+    let config = match config::ServeConfig::load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wharf: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _log_flush = serve::init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wharf: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("wharf: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--help` and `--version` print as clap writes them; a usage error becomes one line,
+/// `wharf: <what is wrong> (usage: …)`, and exit code 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        _ => {}
+    }
+    eprintln!("wharf: {}", one_line_usage(&e.to_string()));
+    ExitCode::from(2)
+}
+
+/// clap's error text (`error: …`, a blank line, tips, `Usage: …`) in one line.
+fn one_line_usage(text: &str) -> String {
+    let body = text.trim_start().strip_prefix("error: ").unwrap_or(text);
+    let what = body.split("\n\n").next().unwrap_or(body);
+    let what = what.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.lines().find_map(|l| l.trim().strip_prefix("Usage: ")) {
+        Some(usage) => format!("{what} (usage: {usage})"),
+        None => what,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        cli::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let e = cli::Cli::try_parse_from(["wharf", "push", "127.0.0.1:5000/a:1"]).unwrap_err();
+        let line = one_line_usage(&e.to_string());
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("required arguments were not provided"), "{line}");
+        assert!(line.contains("usage: wharf push"), "{line}");
+        let e = cli::Cli::try_parse_from(["wharf", "tags", "r", "--bogus"]).unwrap_err();
+        let line = one_line_usage(&e.to_string());
+        assert!(line.starts_with("unexpected argument '--bogus' found"), "{line}");
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_command() {
+        let cli = cli::Cli::try_parse_from(["wharf", "--json", "tags", "r", "--retries", "0"]).unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.retries, 0);
+        let cli = cli::Cli::try_parse_from(["wharf", "push", "r", "f", "--chunk-size", "5MiB"]).unwrap();
+        assert_eq!(cli.global.chunk_size, Some(5 << 20));
+        assert!(cli::Cli::try_parse_from(["wharf", "push", "r", "f", "--chunk-size", "0"]).is_err());
+        assert!(cli::Cli::try_parse_from([
+            "wharf",
+            "copy",
+            "a",
+            "b",
+            "--all-platforms",
+            "--platform",
+            "linux/amd64"
+        ])
+        .is_err());
     }
 }

@@ -1,0 +1,71 @@
+//! The client commands: one file each, sharing how they set up a client
+//! ([`setup`]), print ([`output`]), draw progress ([`progress`]) and fail ([`exit`]).
+
+mod attach;
+mod copy;
+mod delete;
+pub mod exit;
+mod files;
+mod inspect;
+mod login;
+mod output;
+mod progress;
+mod pull;
+mod push;
+mod referrers;
+mod setup;
+mod tag;
+mod tags;
+
+use crate::cli::{Command, GlobalArgs};
+use exit::Failure;
+use setup::Context;
+use std::process::ExitCode;
+
+/// Runs a client command and prints its error, if any, as one line on stderr.
+pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
+    init_logging();
+    let ctx = Context::new(global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(Failure::other(format!("cannot start the async runtime: {e}"))),
+    };
+    let outcome = runtime.block_on(async {
+        match command {
+            Command::Serve(_) => unreachable!("serve is not a client command"),
+            Command::Push(a) => push::run(&ctx, a).await,
+            Command::Pull(a) => pull::run(&ctx, a).await,
+            Command::Copy(a) => copy::run(&ctx, a).await,
+            Command::Tag(a) => tag::run(&ctx, a).await,
+            Command::Tags(a) => tags::run(&ctx, a).await,
+            Command::Inspect(a) => inspect::run(&ctx, a).await,
+            Command::Referrers(a) => referrers::run(&ctx, a).await,
+            Command::Attach(a) => attach::run(&ctx, a).await,
+            Command::Delete(a) => delete::run(&ctx, a).await,
+            Command::Login(a) => login::login(&ctx, a).await,
+            Command::Logout(a) => login::logout(&ctx, a).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => fail(f),
+    }
+}
+
+pub fn fail(failure: Failure) -> ExitCode {
+    eprintln!("wharf: {}", failure.one_line());
+    failure.exit.into()
+}
+
+/// The client library's warnings (a download fetched again, …) on stderr; `WHARF_LOG`
+/// sets the filter as for `serve` (e.g. `debug` shows every retry).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}

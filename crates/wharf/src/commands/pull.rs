@@ -1,0 +1,159 @@
+//! `wharf pull REF [-o DIR]`: an artifact's (or image's) layers as files. Titled
+//! layers become `DIR/<title>`, the others `DIR/<algorithm>-<hex>`; each is verified
+//! against its digest and moved into place only then.
+
+use super::exit::{Failure, Outcome};
+use super::files;
+use super::output::size;
+use super::setup::{Context, Session};
+use crate::cli::PullArgs;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use wharf_client::image::TITLE_ANNOTATION;
+use wharf_client::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform, Reference, Repository};
+
+pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
+    let reference = files::reference(&args.reference)?;
+    let wanted = args.platform.as_deref().map(files::platform).transpose()?;
+    let session = ctx.session(&[reference.registry()])?;
+    let repo = &reference.repository;
+    let top = session.client.get_manifest(repo, &reference.reference()).await?;
+    let (manifest, platform) = if top.is_index() {
+        let (m, p) = select_child(&session, repo, &top, wanted.as_ref(), &reference.to_string()).await?;
+        (m, Some(p))
+    } else {
+        (top, None)
+    };
+    let image: ImageManifest = serde_json::from_slice(&manifest.bytes)
+        .map_err(|e| Failure::other(format!("{reference}: not an image manifest: {e}")))?;
+
+    // Every name is checked before anything is written.
+    let mut planned: Vec<(Descriptor, PathBuf, Option<String>)> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut names = BTreeSet::new();
+    for layer in &image.layers {
+        if layer.is_external() {
+            skipped.push(json!({
+                "digest": layer.digest.to_string(),
+                "reason": "external layer (fetched from its URLs, not the registry)",
+            }));
+            continue;
+        }
+        let title = layer.annotations.get(TITLE_ANNOTATION);
+        let name = match title {
+            Some(t) => files::safe_title(t).map_err(Failure::other)?.to_string(),
+            None => format!("{}-{}", layer.digest.algorithm(), layer.digest.hex()),
+        };
+        if !names.insert(name.clone()) {
+            if title.is_none() {
+                continue; // the same untitled blob twice: one file holds it
+            }
+            return Err(Failure::other(format!("{reference}: two layers are titled {name:?}")));
+        }
+        session.label(&layer.digest, &name);
+        planned.push((layer.clone(), args.output.join(&name), title.cloned()));
+    }
+    tokio::fs::create_dir_all(&args.output)
+        .await
+        .map_err(|e| Failure::other(format!("cannot create {}: {e}", args.output.display())))?;
+    let client = &session.client;
+    let written: Vec<Value> = futures::stream::iter(planned)
+        .map(|(layer, path, title)| async move {
+            let n = client
+                .pull_blob_to_file(repo, &layer.digest, Some(layer.size), &path)
+                .await?;
+            Ok::<_, Failure>(json!({
+                "path": path.display().to_string(),
+                "title": title,
+                "mediaType": layer.media_type,
+                "digest": layer.digest.to_string(),
+                "size": n,
+            }))
+        })
+        .buffered(ctx.global.concurrency as usize)
+        .try_collect()
+        .await?;
+
+    ctx.out.emit(
+        json!({
+            "reference": reference.to_string(),
+            "digest": manifest.digest.to_string(),
+            "mediaType": manifest.media_type,
+            "artifactType": image.artifact_type,
+            "platform": platform.as_ref().map(|p| p.to_string()),
+            "directory": args.output.display().to_string(),
+            "files": written,
+            "skipped": skipped,
+        }),
+        || {
+            let mut text = format!("Pulled {reference} ({})", manifest.digest);
+            if let Some(p) = &platform {
+                text.push_str(&format!(" for {p}"));
+            }
+            for file in &written {
+                text.push_str(&format!(
+                    "\n  {}  {}",
+                    file["path"].as_str().unwrap_or_default(),
+                    size(file["size"].as_u64().unwrap_or(0))
+                ));
+            }
+            for s in &skipped {
+                text.push_str(&format!(
+                    "\n  skipped {}: {}",
+                    s["digest"].as_str().unwrap_or_default(),
+                    s["reason"].as_str().unwrap_or_default()
+                ));
+            }
+            text
+        },
+    );
+    Ok(())
+}
+
+/// The image of an index for `wanted` (the host's platform by default), verified
+/// against the index's descriptor. An index of one image gives that image.
+pub async fn select_child(
+    session: &Session,
+    repo: &Repository,
+    index: &Manifest,
+    wanted: Option<&Platform>,
+    name: &str,
+) -> Outcome<(Manifest, Platform)> {
+    let parsed: ImageIndex = serde_json::from_slice(&index.bytes)
+        .map_err(|e| Failure::other(format!("{name}: not a valid image index: {e}")))?;
+    let wanted = wanted.cloned().unwrap_or_else(Platform::host);
+    let child = match parsed.select(&wanted) {
+        Some(d) => d.clone(),
+        None if parsed.manifests.len() == 1 => parsed.manifests[0].clone(),
+        None => {
+            let available: Vec<String> = parsed
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+                .collect();
+            return Err(Failure::not_found(format!(
+                "{name} has no image for {wanted} (it has: {}); choose one with --platform",
+                available.join(", ")
+            )));
+        }
+    };
+    let manifest = session
+        .client
+        .get_manifest(repo, &Reference::Digest(child.digest.clone()))
+        .await?;
+    if manifest.bytes.len() as u64 != child.size {
+        return Err(Failure::new(
+            super::exit::Exit::Integrity,
+            format!(
+                "{name}: manifest {} has {} bytes, the index says {}",
+                child.digest,
+                manifest.bytes.len(),
+                child.size
+            ),
+        ));
+    }
+    let platform = child.platform.clone().unwrap_or(wanted);
+    Ok((manifest, platform))
+}

@@ -1,0 +1,91 @@
+//! Turning the global options into a client: its settings, credentials and progress bars.
+
+use super::exit::{Failure, Outcome};
+use super::output::Output;
+use super::progress::Bars;
+use crate::cli::GlobalArgs;
+use std::sync::Arc;
+use wharf_client::auth::docker_config_path;
+use wharf_client::{Client, ClientConfig, Credential, Credentials, RetryPolicy};
+
+/// What every client command runs with.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub out: Output,
+}
+
+/// A client, and the progress bars its transfers draw (none when stderr is no terminal).
+pub struct Session {
+    pub client: Client,
+    pub bars: Option<Arc<Bars>>,
+}
+
+impl Session {
+    /// Names a blob's progress bar.
+    pub fn label(&self, digest: &wharf_client::Digest, label: &str) {
+        if let Some(bars) = &self.bars {
+            bars.label(digest, label);
+        }
+    }
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Context {
+        let out = Output { json: global.json };
+        Context { global, out }
+    }
+
+    /// A client for a command that talks to `registries`, with progress bars.
+    pub fn session(&self, registries: &[&str]) -> Outcome<Session> {
+        let bars = Bars::for_stderr();
+        let credentials = self.credentials(registries)?;
+        let client = self.client_with(credentials, bars.as_ref().map(|b| b.callback()))?;
+        Ok(Session { client, bars })
+    }
+
+    /// A client with the given credentials and no progress bars.
+    pub fn client_with(
+        &self,
+        credentials: Credentials,
+        progress: Option<wharf_client::ProgressCallback>,
+    ) -> Outcome<Client> {
+        let g = &self.global;
+        let config = ClientConfig {
+            retry: RetryPolicy {
+                max_attempts: g.retries.saturating_add(1),
+                ..RetryPolicy::default()
+            },
+            chunk_size: g.chunk_size,
+            concurrency: g.concurrency as usize,
+            plain_http: g.plain_http,
+            progress,
+            ..ClientConfig::default()
+        };
+        Client::new(config, credentials).map_err(Failure::from)
+    }
+
+    /// The flags' (or environment's) user name and password for each of `registries`,
+    /// and docker's config.json for any other.
+    pub fn credentials(&self, registries: &[&str]) -> Outcome<Credentials> {
+        let mut credentials = match docker_config_path() {
+            Some(path) => Credentials::from_docker_config(&path).map_err(Failure::other)?,
+            None => Credentials::new(),
+        };
+        if let Some(credential) = self.flag_credential()? {
+            for registry in registries {
+                credentials.insert(*registry, credential.clone());
+            }
+        }
+        Ok(credentials)
+    }
+
+    /// `--username` with `--password` (or WHARF_USERNAME with WHARF_PASSWORD).
+    pub fn flag_credential(&self) -> Outcome<Option<Credential>> {
+        match (&self.global.username, &self.global.password) {
+            (Some(u), Some(p)) => Ok(Some(Credential::new(u, p))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(Failure::usage("--username needs --password too (or WHARF_PASSWORD)")),
+            (None, Some(_)) => Err(Failure::usage("--password needs --username too (or WHARF_USERNAME)")),
+        }
+    }
+}
