@@ -25,6 +25,7 @@ use std::process::ExitCode;
 /// Runs a client command and prints its error, if any, as one line on stderr.
 pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
     init_logging();
+    let is_login = matches!(command, Command::Login(_));
     let ctx = Context::new(global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -48,7 +49,13 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => fail(f),
+        Err(mut f) => {
+            if f.exit == exit::Exit::Auth && !is_login && !f.message.contains("wharf login") {
+                f.message
+                    .push_str(" (sign in with `wharf login REGISTRY`, or give --username and --password)");
+            }
+            fail(f)
+        }
     }
 }
 

@@ -3,6 +3,11 @@
 mod harness;
 
 mod auth_clients;
+mod cli_artifacts;
+mod cli_copy;
+mod cli_harness;
+mod cli_login;
+mod cli_referrers;
 mod crash;
 mod embed;
 mod interop_oci_client;
