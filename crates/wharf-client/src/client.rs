@@ -116,6 +116,32 @@ impl Client {
         &self.inner.config
     }
 
+    /// A client like this one, with another chunk size (its own connections and tokens).
+    pub fn with_chunk_size(&self, chunk_size: Option<u64>) -> Client {
+        self.reconfigured(ClientConfig {
+            chunk_size,
+            ..self.inner.config.clone()
+        })
+    }
+
+    /// A client like this one, with another retry policy.
+    pub fn with_retries(&self, retry: RetryPolicy) -> Client {
+        self.reconfigured(ClientConfig {
+            retry,
+            ..self.inner.config.clone()
+        })
+    }
+
+    fn reconfigured(&self, config: ClientConfig) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                auth: AuthState::new(self.inner.auth.credentials().clone()),
+                config,
+            }),
+        }
+    }
+
     /// `http://` or `https://` plus the host the registry's API answers on.
     pub fn base_url(&self, registry: &str) -> String {
         let c = &self.inner.config;

@@ -6,6 +6,7 @@
 //! backoff; interrupted transfers resume where the server says they stopped.
 
 pub mod auth;
+pub mod bench;
 pub mod blobs;
 mod client;
 pub mod copy;

@@ -93,6 +93,10 @@ impl AuthState {
         }
     }
 
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
     pub(crate) fn credential(&self, registry: &str) -> Option<&Credential> {
         self.credentials.get(registry)
     }

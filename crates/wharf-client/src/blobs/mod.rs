@@ -31,7 +31,12 @@ impl Client {
         let call = self.blob_call(repo, digest, Method::HEAD, actions);
         let response = self.send(&call).await?;
         match response.status().as_u16() {
-            200..=299 => Ok(Some(response.content_length().unwrap_or(0))),
+            // A HEAD's body is empty, so the size is read from the header itself.
+            200..=299 => Ok(Some(
+                crate::client::header_str(&response, "content-length")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0),
+            )),
             404 => Ok(None),
             _ => Err(self.error_from(&call, response).await),
         }

@@ -28,6 +28,10 @@ async fn a_monolithic_push_comes_back_identical_and_a_second_push_is_skipped() {
     assert_eq!(n, data.len() as u64);
     assert!(back == data);
 
+    assert_eq!(
+        client.blob_exists(&repo, &pushed.digest).await.unwrap(),
+        Some(data.len() as u64)
+    );
     let again = client.push_blob(&repo, &source, None).await.unwrap();
     assert_eq!(again.how, PushedHow::Existed);
     assert_eq!(

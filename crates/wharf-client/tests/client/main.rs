@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod bench;
 mod blobs;
 mod distribution;
 mod faults;
