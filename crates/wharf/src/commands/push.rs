@@ -84,6 +84,7 @@ impl Artifact<'_> {
         let mut seen: HashSet<Digest> = HashSet::new();
         let mut sources: Vec<Arc<dyn BlobSource>> = Vec::new();
         let config = BytesSource::new(EMPTY_JSON);
+        session.label(config.digest(), "config");
         seen.insert(config.digest().clone());
         sources.push(Arc::new(config));
         for layer in self.layers {
