@@ -64,14 +64,18 @@ pub fn fail(failure: Failure) -> ExitCode {
     failure.exit.into()
 }
 
-/// The client library's warnings (a download fetched again, …) on stderr; `WHARF_LOG`
-/// sets the filter as for `serve` (e.g. `debug` shows every retry).
+/// What the client library logs (a download fetched again, each retry, …) goes to
+/// stderr only when asked for with `WHARF_LOG` (e.g. `warn`, `debug`), as for `serve`:
+/// by default stderr carries progress bars and, on failure, the one error line.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    use std::io::IsTerminal;
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG") else {
+        return;
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .with_target(false)
         .try_init();

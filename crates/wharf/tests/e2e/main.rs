@@ -6,6 +6,7 @@ mod auth_clients;
 mod cli_artifacts;
 mod cli_copy;
 mod cli_errors;
+mod cli_faults;
 mod cli_harness;
 mod cli_interop;
 mod cli_login;
