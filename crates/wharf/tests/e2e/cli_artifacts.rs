@@ -123,6 +123,7 @@ fn artifact_lifecycle(registry: &Registry) {
         .collect();
     tags.sort();
     assert_eq!(tags, ["v1", "v1-again", "v2", "v3"]);
+    cli.fails(&["tags", &registry.at("cli/no-such-repository")], 3);
     let listed = cli.ok(&["tags", &repo]);
     assert_eq!(listed.lines().count(), 4, "one tag a line:\n{listed}");
 

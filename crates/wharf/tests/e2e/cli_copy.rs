@@ -50,6 +50,11 @@ fn copies_keep_digests_between_registries_and_layouts() {
     ]);
     assert_eq!(std::fs::read(out.join("b.bin")).unwrap(), std::fs::read(&b).unwrap());
 
+    // And back from Distribution into wharf.
+    let home = cli.json(&["copy", &distribution.at("mirror/app:copied"), &wharf.at("team/home")]);
+    assert_eq!(home["digest"], digest.as_str());
+    assert_eq!(inspect_digest(&cli, &wharf.at("team/home:copied")), digest);
+
     // To an OCI layout (created, tagged like the source) and back out of it.
     let layout = cli.path("layout");
     let text = cli.ok(&["copy", &src, &format!("oci:{}", layout.display())]);
