@@ -26,7 +26,9 @@ pub struct ClientConfig {
     /// Registries (`host[:port]`) to reach over plain HTTP besides loopback ones.
     pub plain_http_hosts: Vec<String>,
     pub connect_timeout: Duration,
-    /// A response that sends nothing for this long is given up (and retried).
+    /// A registry that sends nothing for this long is given up on (and retried): the
+    /// whole answer for small requests, each piece of a blob download, and the answer
+    /// after an upload (whose own time grows with its size).
     pub read_timeout: Duration,
     pub user_agent: String,
     pub progress: Option<ProgressCallback>,
@@ -68,7 +70,24 @@ pub(crate) struct Call {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Bytes>,
     pub(crate) scopes: Scopes,
+    pub(crate) limit: TimeLimit,
 }
+
+/// How long a request may take, by what kind of transfer it is.
+#[derive(Clone, Copy)]
+pub(crate) enum TimeLimit {
+    /// A small request: the whole exchange within `read_timeout`.
+    Whole,
+    /// A download of any size: the answer's headers within `read_timeout`, then each
+    /// piece of the body (the caller bounds the pieces).
+    Download,
+    /// An upload of this many bytes: `read_timeout` plus the time to send them at a
+    /// slow but working 16 KiB/s, so a registry that never answers cannot hang it.
+    Upload(u64),
+}
+
+/// The slowest upload rate allowed for before a streamed upload is given up.
+const SLOWEST_UPLOAD: f64 = 16.0 * 1024.0;
 
 impl Call {
     pub(crate) fn new(registry: &str, method: Method, url: url::Url, scopes: Scopes) -> Call {
@@ -79,7 +98,13 @@ impl Call {
             headers: HeaderMap::new(),
             body: None,
             scopes,
+            limit: TimeLimit::Whole,
         }
+    }
+
+    pub(crate) fn limit(mut self, limit: TimeLimit) -> Call {
+        self.limit = limit;
+        self
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Call {
@@ -100,7 +125,8 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
+            // Dead peers are noticed by TCP while a long transfer is under way.
+            .tcp_keepalive(Duration::from_secs(30))
             .build()
             .map_err(|e| Error::Invalid(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -239,10 +265,26 @@ impl Client {
         if let Some(body) = body {
             request = request.body(body);
         }
-        request
-            .send()
-            .await
-            .map_err(|e| transport_error(&call.method, &call.url, &e))
+        let patience = self.inner.config.read_timeout;
+        match call.limit {
+            TimeLimit::Whole => request = request.timeout(patience),
+            TimeLimit::Upload(bytes) => {
+                request = request.timeout(patience + Duration::from_secs_f64(bytes as f64 / SLOWEST_UPLOAD))
+            }
+            TimeLimit::Download => {}
+        }
+        let sending = request.send();
+        let response = match call.limit {
+            TimeLimit::Download => tokio::time::timeout(patience, sending)
+                .await
+                .map_err(|_| Error::Transport {
+                    method: call.method.to_string(),
+                    url: call.url.to_string(),
+                    message: format!("no answer within {patience:?}"),
+                })?,
+            _ => sending.await,
+        };
+        response.map_err(|e| transport_error(&call.method, &call.url, &e))
     }
 
     /// Learns from a 401 to a request that carried `sent` how to authenticate (fetching

@@ -6,10 +6,13 @@
 //! and a failed request counts as an error, never as a fast success.
 
 mod generated;
+mod report;
+mod server;
 mod stats;
 mod workloads;
 
 pub use generated::GeneratedBlob;
+pub use report::{compare, BenchRun};
 pub use stats::WorkloadResult;
 
 use crate::client::Client;
@@ -45,6 +48,9 @@ pub struct BenchConfig {
     pub tag_page_size: u32,
     /// Only these workloads (all when empty).
     pub only: Vec<String>,
+    /// The registry's process, on this machine: its CPU time per workload and its
+    /// memory are reported too.
+    pub server_pid: Option<u32>,
 }
 
 impl BenchConfig {
@@ -61,6 +67,7 @@ impl BenchConfig {
             tag_count: 1000,
             tag_page_size: 100,
             only: Vec::new(),
+            server_pid: None,
         }
     }
 
@@ -71,6 +78,27 @@ impl BenchConfig {
 
 /// Runs the chosen workloads one after another against `client`'s registry.
 pub async fn run(client: &Client, config: &BenchConfig) -> Vec<WorkloadResult> {
+    run_measured(client, config).await.0
+}
+
+/// Like [`run`], with the server's idle and peak memory (`idle_rss_mib` before the
+/// first workload, `peak_rss_mib` at the end) when its pid is known.
+pub async fn run_measured(
+    client: &Client,
+    config: &BenchConfig,
+) -> (Vec<WorkloadResult>, std::collections::BTreeMap<String, f64>) {
+    let mut server_figures = std::collections::BTreeMap::new();
+    if let Some((rss, _)) = config.server_pid.and_then(server::memory_mib) {
+        server_figures.insert("idle_rss_mib".to_string(), rss);
+    }
+    let results = run_workloads(client, config).await;
+    if let Some((_, peak)) = config.server_pid.and_then(server::memory_mib) {
+        server_figures.insert("peak_rss_mib".to_string(), peak);
+    }
+    (results, server_figures)
+}
+
+async fn run_workloads(client: &Client, config: &BenchConfig) -> Vec<WorkloadResult> {
     let run_id = format!("{:08x}", fastrand::u32(..));
     let mut results = Vec::new();
     let mut big: Option<(Repository, GeneratedBlob)> = None;
@@ -81,7 +109,8 @@ pub async fn run(client: &Client, config: &BenchConfig) -> Vec<WorkloadResult> {
             continue;
         }
         let repo = workloads::repository(config, name, &run_id);
-        let result = match name {
+        let cpu_before = config.server_pid.and_then(server::cpu_seconds);
+        let mut result = match name {
             "push_monolithic" => {
                 let (result, pushed) = workloads::push_big(client, config, &repo, None, 1).await;
                 big = pushed.map(|blob| (repo.clone(), blob));
@@ -101,6 +130,9 @@ pub async fn run(client: &Client, config: &BenchConfig) -> Vec<WorkloadResult> {
             "small_push" => workloads::small_pushes(client, config, &repo).await,
             _ => workloads::tags(client, config, &repo).await,
         };
+        if let (Some(before), Some(after)) = (cpu_before, config.server_pid.and_then(server::cpu_seconds)) {
+            result.set("server_cpu_s", after - before);
+        }
         if config.wants(name) {
             results.push(result);
         }

@@ -209,7 +209,9 @@ impl Client {
         digest: &Digest,
         offset: u64,
     ) -> Result<(ByteStream, u64)> {
-        let mut call = self.blob_call(repo, digest, Method::GET, "pull");
+        let mut call = self
+            .blob_call(repo, digest, Method::GET, "pull")
+            .limit(crate::client::TimeLimit::Download);
         if offset > 0 {
             call = call.header(header::RANGE, &format!("bytes={offset}-"));
         }
@@ -240,6 +242,26 @@ impl Client {
                 piece.map_err(|e| std::io::Error::other(transport_error(&Method::GET, &url, &e).to_string()))
             })
             .boxed();
-        Ok((stream, skip))
+        Ok((idle_limited(stream, self.inner.config.read_timeout), skip))
     }
+}
+
+/// Ends the stream with a `TimedOut` error when a piece takes longer than `patience`,
+/// so a registry that stops sending mid-blob is resumed from rather than waited on.
+fn idle_limited(stream: ByteStream, patience: std::time::Duration) -> ByteStream {
+    futures::stream::unfold(Some(stream), move |state| async move {
+        let mut stream = state?;
+        match tokio::time::timeout(patience, stream.next()).await {
+            Ok(Some(piece)) => Some((piece, Some(stream))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the registry sent nothing for {patience:?}"),
+                )),
+                None,
+            )),
+        }
+    })
+    .boxed()
 }

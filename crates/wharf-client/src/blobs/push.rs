@@ -5,7 +5,7 @@
 
 use super::source::{BlobSource, ByteStream};
 use crate::auth::Scopes;
-use crate::client::{header_str, Call, Client};
+use crate::client::{header_str, Call, Client, TimeLimit};
 use crate::error::{Error, Result};
 use crate::progress::{ProgressState, Reporter};
 use crate::reference::Repository;
@@ -177,6 +177,7 @@ impl Client {
             .append_pair("digest", &source.digest().to_string());
         let call = self
             .upload_call(repo, Method::PUT, url)
+            .limit(TimeLimit::Upload(source.size()))
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .header(header::CONTENT_LENGTH, &source.size().to_string());
         let response = self.send_streaming(&call, body).await?;
@@ -200,6 +201,7 @@ impl Client {
             let body = counted(stream, reporter.clone(), *offset);
             let call = self
                 .upload_call(repo, Method::PATCH, session.location.clone())
+                .limit(TimeLimit::Upload(len))
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_LENGTH, &len.to_string())
                 .header(header::CONTENT_RANGE, &format!("{}-{}", *offset, *offset + len - 1));

@@ -16,7 +16,10 @@ async fn every_workload_runs_and_reports_its_figures() {
     config.small_count = 50;
     config.tag_count = 30;
     config.tag_page_size = 7;
-    let results = run(&client, &config).await;
+    config.server_pid = Some(std::process::id());
+    let (results, server) = wharf_client::bench::run_measured(&client, &config).await;
+    assert!(server["peak_rss_mib"] >= server["idle_rss_mib"]);
+    assert!(results.iter().all(|r| r.figures.contains_key("server_cpu_s")));
     let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, WORKLOADS);
     for r in &results {

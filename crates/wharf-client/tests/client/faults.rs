@@ -267,3 +267,95 @@ async fn an_unreachable_registry_fails_clearly_after_the_budget() {
     assert!(matches!(err, wharf_client::Error::Transport { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// A source that takes its time: ten pieces, 150 ms apart.
+struct SlowSource {
+    bytes: Vec<u8>,
+    digest: wharf_client::Digest,
+}
+
+impl wharf_client::BlobSource for SlowSource {
+    fn digest(&self) -> &wharf_client::Digest {
+        &self.digest
+    }
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+    fn open(
+        &self,
+        offset: u64,
+    ) -> futures::future::BoxFuture<'_, wharf_client::Result<wharf_client::blobs::ByteStream>> {
+        use futures::StreamExt;
+        let rest = bytes::Bytes::from(self.bytes[offset as usize..].to_vec());
+        let step = rest.len().div_ceil(10).max(1);
+        let pieces: Vec<bytes::Bytes> = (0..rest.len())
+            .step_by(step)
+            .map(|at| rest.slice(at..rest.len().min(at + step)))
+            .collect();
+        Box::pin(async move {
+            Ok(futures::stream::iter(pieces)
+                .then(|p| async move {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    Ok(p)
+                })
+                .boxed())
+        })
+    }
+}
+
+#[tokio::test]
+async fn silence_is_given_up_on_but_a_long_upload_is_not() {
+    let wharf = Wharf::start().await;
+    let proxy = FaultProxy::start(&format!("http://{}", wharf.host));
+    let patient = |chunk| {
+        client_with(
+            ClientConfig {
+                read_timeout: Duration::from_millis(400),
+                chunk_size: chunk,
+                ..ClientConfig::default()
+            },
+            Credentials::new(),
+        )
+    };
+    let repo = through(&proxy, "slow");
+    let data = bytes(9, 200_000);
+    let slow = SlowSource {
+        digest: wharf_client::Digest::sha256_of(&data),
+        bytes: data.clone(),
+    };
+    // 1.5 s of sending with a 0.4 s limit on silence: the upload is not cut.
+    for chunk in [None, Some(150_000)] {
+        let client = patient(chunk);
+        let started = Instant::now();
+        let pushed = client.push_blob(&repo, &slow, None).await.unwrap();
+        assert!(started.elapsed() > Duration::from_millis(1400));
+        assert_eq!(pushed.how, PushedHow::Uploaded);
+        client.delete_blob(&repo, &pushed.digest).await.unwrap();
+    }
+    // A registry silent for 2 s is given up on after 0.4 s, and the retry succeeds.
+    let client = patient(None);
+    proxy.add(FaultRule::new("/tags/list", Fault::Delay { millis: 2000 }));
+    crate::images::push_small_image(&client, &repo, 8, "v1").await;
+    let started = Instant::now();
+    assert_eq!(client.list_tags(&repo, None).await.unwrap(), ["v1"]);
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+    use wharf_client::BlobSource;
+    let mut back = Vec::new();
+    client
+        .push_blob(&repo, &BytesSource::new(data.clone()), None)
+        .await
+        .unwrap();
+    proxy.add(FaultRule::new("/blobs/sha256:", Fault::Delay { millis: 2000 }).method(http::Method::GET));
+    let started = Instant::now();
+    client.pull_blob(&repo, slow.digest(), None, &mut back).await.unwrap();
+    assert!(back == data);
+    assert!(
+        started.elapsed() < Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
+}
