@@ -294,8 +294,9 @@ pub struct LoginArgs {
     #[arg(value_name = "REGISTRY")]
     pub registry: String,
 
-    /// Read the password from standard input (one line).
-    #[arg(long, conflicts_with = "password")]
+    /// Read the password from standard input (one line); it takes the place of
+    /// WHARF_PASSWORD, and cannot go with --password.
+    #[arg(long)]
     pub password_stdin: bool,
 }
 

@@ -7,14 +7,23 @@ mod commands;
 mod config;
 mod serve;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let matches = match cli::Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    if password_twice(&matches) {
+        eprintln!("wharf: --password-stdin and --password cannot be used together");
+        return ExitCode::from(2);
+    }
     match cli.command {
         cli::Command::Serve(args) => {
             if cli.global.any_given() {
@@ -53,6 +62,16 @@ fn serve(args: cli::ServeArgs) -> ExitCode {
     }
 }
 
+/// `login --password-stdin` with `--password` on the command line (WHARF_PASSWORD in
+/// the environment is fine: standard input takes its place).
+fn password_twice(matches: &clap::ArgMatches) -> bool {
+    let Some(("login", login)) = matches.subcommand() else {
+        return false;
+    };
+    let on_command_line = |m: &clap::ArgMatches| m.value_source("password") == Some(ValueSource::CommandLine);
+    login.get_flag("password_stdin") && (on_command_line(login) || on_command_line(matches))
+}
+
 /// `--help` and `--version` print as clap writes them; a usage error becomes one line,
 /// `wharf: <what is wrong> (usage: …)`, and exit code 2.
 fn usage_error(e: clap::Error) -> ExitCode {
@@ -86,7 +105,7 @@ fn one_line_usage(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::Parser;
 
     #[test]
     fn the_command_line_is_consistent() {
@@ -103,6 +122,29 @@ mod tests {
         let e = cli::Cli::try_parse_from(["wharf", "tags", "r", "--bogus"]).unwrap_err();
         let line = one_line_usage(&e.to_string());
         assert!(line.starts_with("unexpected argument '--bogus' found"), "{line}");
+    }
+
+    #[test]
+    fn a_password_comes_from_one_place() {
+        let matches = |args: &[&str]| cli::Cli::command().try_get_matches_from(args).unwrap();
+        assert!(password_twice(&matches(&[
+            "wharf",
+            "login",
+            "r",
+            "-p",
+            "x",
+            "--password-stdin"
+        ])));
+        assert!(password_twice(&matches(&[
+            "wharf",
+            "-p",
+            "x",
+            "login",
+            "r",
+            "--password-stdin"
+        ])));
+        assert!(!password_twice(&matches(&["wharf", "login", "r", "--password-stdin"])));
+        assert!(!password_twice(&matches(&["wharf", "login", "r", "-p", "x"])));
     }
 
     #[test]

@@ -89,6 +89,11 @@ fn login_against_distribution_with_htpasswd() {
     assert!(text.starts_with("Login Succeeded"), "{text}");
     let file = cli.file("f.txt", b"x");
     cli.ok(&["push", &format!("{host}/bob/app:1"), &file]);
+    cli.fails(&["login", &host, "-u", "bob", "-p", "bob-pw", "--password-stdin"], 2);
+    // Standard input takes the place of WHARF_PASSWORD.
+    let env_cli = Cli::new().with_env("WHARF_PASSWORD", "stale");
+    let out = env_cli.run_with_stdin(&["login", &host, "-u", "bob", "--password-stdin"], b"bob-pw\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(cli.ok(&["logout", &host]).starts_with("Removed"));
     cli.fails(
         &[
