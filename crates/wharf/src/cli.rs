@@ -139,6 +139,98 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove a registry's credentials from docker's config.json.
     Logout(LogoutArgs),
+    /// Sign a manifest cosign's way and attach the signature as its referrer.
+    Sign(SignArgs),
+    /// Load-test a registry (any registry): pushes, pulls, manifest GETs, blob HEADs,
+    /// small pushes and tags, with a table or --json of the figures.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "The key is a PEM P-256 private key (PKCS#8), e.g. from \
+`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem`. \
+`wharf referrers REF --artifact-type application/vnd.dev.cosign.artifact.sig.v1+json` lists the signatures.")]
+pub struct SignArgs {
+    /// The manifest to sign: HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// PEM file of the P-256 private key that signs.
+    #[arg(long, value_name = "FILE")]
+    pub key: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  wharf bench http://127.0.0.1:5000 --big-mib 1024 --server-pid 1234\n  \
+wharf bench --compare target/bench/*.json   (medians per --label, side by side)"
+)]
+pub struct BenchArgs {
+    /// The registry's base URL, e.g. http://127.0.0.1:5000 (or HOST[:PORT]).
+    #[arg(value_name = "URL", required_unless_present = "compare")]
+    pub url: Option<String>,
+
+    /// Print the runs in these JSON files side by side (a Markdown table) and exit.
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with = "url")]
+    pub compare: Vec<std::path::PathBuf>,
+
+    /// The repository under which the bench makes its own (one per workload and run).
+    #[arg(long, value_name = "REPO", default_value = "wharf-bench")]
+    pub repository: String,
+
+    /// Name of this run in --compare tables [default: the URL's host].
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Also write the run as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+
+    /// Size of the big blob pushed (monolithic and chunked) and pulled, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub big_mib: u64,
+
+    /// Chunk size of the chunked push, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    pub chunk_mib: u64,
+
+    /// How long manifest GETs and blob HEADs are sent for.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+
+    /// Requests in flight for manifest GETs and blob HEADs.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub connections: usize,
+
+    /// Number of small blobs pushed.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub small_count: usize,
+
+    /// Size of each small blob, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    pub small_size: usize,
+
+    /// Small pushes in flight.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub small_concurrency: usize,
+
+    /// Tags created on one manifest.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub tag_count: usize,
+
+    /// Page size of the tag walk.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub tag_page: u32,
+
+    /// Only these workloads, comma-separated: push_monolithic, push_chunked, pull,
+    /// manifest_get, blob_head, small_push, tags.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// The registry's process id, when it runs on this machine: its CPU seconds per
+    /// workload and its memory are reported too.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 //! ([`setup`]), print ([`output`]), draw progress ([`progress`]) and fail ([`exit`]).
 
 mod attach;
+mod bench;
 mod copy;
 mod delete;
 pub mod exit;
@@ -14,6 +15,7 @@ mod pull;
 mod push;
 mod referrers;
 mod setup;
+mod sign;
 mod tag;
 mod tags;
 
@@ -45,6 +47,8 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
             Command::Delete(a) => delete::run(&ctx, a).await,
             Command::Login(a) => login::login(&ctx, a).await,
             Command::Logout(a) => login::logout(&ctx, a).await,
+            Command::Sign(a) => sign::run(&ctx, a).await,
+            Command::Bench(a) => bench::run(&ctx, a).await,
         }
     });
     match outcome {

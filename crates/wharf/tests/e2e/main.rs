@@ -4,6 +4,7 @@ mod harness;
 
 mod auth_clients;
 mod cli_artifacts;
+mod cli_bench;
 mod cli_copy;
 mod cli_errors;
 mod cli_faults;
@@ -11,6 +12,7 @@ mod cli_harness;
 mod cli_interop;
 mod cli_login;
 mod cli_referrers;
+mod cli_sign;
 mod crash;
 mod embed;
 mod interop_oci_client;
