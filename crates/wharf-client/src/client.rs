@@ -309,9 +309,14 @@ impl Client {
     pub(crate) async fn error_from(&self, call: &Call, response: reqwest::Response) -> Error {
         let status = response.status().as_u16();
         if status == 401 {
+            let message = if self.inner.auth.credential(&call.registry).is_some() {
+                "the registry refused the credentials"
+            } else {
+                "the registry needs credentials (use `wharf login` or --username/--password)"
+            };
             return Error::Auth {
                 registry: call.registry.clone(),
-                message: "the registry refused the credentials".into(),
+                message: message.into(),
             };
         }
         let body = read_limited(response, 64 * 1024).await.unwrap_or_default();

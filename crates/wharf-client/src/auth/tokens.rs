@@ -57,10 +57,12 @@ pub(crate) async fn fetch_token(
         request = request.header(http::header::AUTHORIZATION, c.basic_header());
     }
     let started = Instant::now();
-    let response = request
-        .send()
-        .await
-        .map_err(|e| auth_error(format!("cannot reach the token service {realm}: {e}")))?;
+    // An unreachable token service is a network failure, not a refusal.
+    let response = request.send().await.map_err(|e| Error::Transport {
+        method: "GET".into(),
+        url: realm.to_string(),
+        message: format!("cannot reach the token service: {e}"),
+    })?;
     let status = response.status();
     if status == 401 || status == 403 {
         return Err(auth_error(if credential.is_some() {
