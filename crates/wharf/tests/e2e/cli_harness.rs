@@ -5,11 +5,9 @@
 
 use crate::harness::WharfProcess;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 use wharf_testkit::Distribution;
 
 /// Longest one CLI run may take.
@@ -130,7 +128,7 @@ impl Cli {
 
     /// Runs `wharf ARGS…` with `stdin` as its standard input.
     pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
-        run_bounded(self.command(args), stdin, CLI_TIMEOUT)
+        crate::harness::run_bounded_with_stdin(self.command(args), stdin, CLI_TIMEOUT)
     }
 
     /// Runs a command that must succeed, and returns its stdout.
@@ -181,51 +179,6 @@ pub fn assert_failed(args: &[&str], out: &Output, code: i32) -> String {
         "wharf {args:?}: the error is not one `wharf: …` line:\n{stderr}"
     );
     line.to_string()
-}
-
-/// Runs `command` with `stdin` fed to it, killing it and failing the test if it takes
-/// longer than `timeout`.
-pub fn run_bounded(mut command: Command, stdin: &[u8], timeout: Duration) -> Output {
-    let description = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {description}: {e}"));
-    let mut input = child.stdin.take().unwrap();
-    let stdin = Arc::new(stdin.to_vec());
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("child can be waited for") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{description} did not finish within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = writer.join();
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
 }
 
 /// `sha256:<hex>` of a file's content.

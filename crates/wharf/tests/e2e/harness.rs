@@ -319,14 +319,25 @@ fn hex_digest_of_file<D: Digest>(path: &Path) -> String {
 
 /// Runs `command` to completion, killing it and failing the test if it takes longer
 /// than `timeout`. A missing program fails the test too.
-pub fn run_bounded(mut command: Command, timeout: Duration) -> Output {
+pub fn run_bounded(command: Command, timeout: Duration) -> Output {
+    run_bounded_with_stdin(command, &[], timeout)
+}
+
+/// Like [`run_bounded`], with `stdin` fed to the program (then closed).
+pub fn run_bounded_with_stdin(mut command: Command, stdin: &[u8], timeout: Duration) -> Output {
+    use std::io::Write;
     let description = format!("{command:?}");
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {description} ({e}); scripts/test installs the clients the tests run"));
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
     let stdout = drain(child.stdout.take().unwrap());
     let stderr = drain(child.stderr.take().unwrap());
     let deadline = Instant::now() + timeout;
@@ -339,8 +350,9 @@ pub fn run_bounded(mut command: Command, timeout: Duration) -> Output {
             let _ = child.wait();
             panic!("{description} did not finish within {timeout:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     };
+    let _ = writer.join();
     Output {
         status,
         stdout: stdout.join().unwrap(),
