@@ -4,6 +4,7 @@ mod harness;
 
 mod auth_clients;
 mod crash;
+mod crash_small;
 mod embed;
 mod interop_oci_client;
 mod interop_podman;
