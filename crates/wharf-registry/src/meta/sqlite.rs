@@ -1,13 +1,15 @@
 //! Metadata in an embedded SQLite database (WAL mode).
 //!
 //! One connection writes (SQLite allows a single writer), on a thread of its own; a few
-//! more read concurrently on tokio's blocking pool. In durable mode every commit is
-//! fsynced (`synchronous=FULL`); in relaxed mode only WAL checkpoints are (`NORMAL`).
+//! more read concurrently on tokio's blocking pool. Commits do not fsync by themselves
+//! (`synchronous=NORMAL`: only WAL checkpoints do); in durable mode a syncer thread
+//! fdatasyncs the WAL after each group of commits before their callers hear back.
 //!
 //! Writes are committed in groups: the writer thread takes every write waiting for it,
-//! runs each in a savepoint of one transaction and commits once, so concurrent pushes
-//! share one fsync instead of queueing for one each. A write's caller hears back only
-//! after the commit that holds it (see [`writer`]).
+//! runs each in a savepoint of one transaction and commits once, and one WAL sync
+//! covers every group committed while the previous sync ran, so concurrent pushes share
+//! one fsync instead of queueing for one each. A write's caller hears back only after
+//! the commit that holds it is durable (see [`writer`]).
 
 use super::{ManifestRecord, MetaError, MetaResult, MetaStore, Page, UploadSession};
 use async_trait::async_trait;
@@ -63,12 +65,20 @@ fn db_err(e: rusqlite::Error) -> MetaError {
     MetaError::new(e)
 }
 
-fn open_connection(path: &Path, durable: bool, flags: OpenFlags) -> rusqlite::Result<Connection> {
+fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+    // Durability of commits is the writer's syncer's business (see `writer`).
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
+}
+
+/// The WAL file SQLite keeps beside the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 impl SqliteMetaStore {
@@ -76,14 +86,15 @@ impl SqliteMetaStore {
     pub async fn open(path: impl Into<PathBuf>, durable: bool) -> MetaResult<SqliteMetaStore> {
         let path = path.into();
         let inner = tokio::task::spawn_blocking(move || -> rusqlite::Result<Inner> {
-            let writer = open_connection(&path, durable, OpenFlags::default())?;
+            let writer = open_connection(&path, OpenFlags::default())?;
             writer.execute_batch(SCHEMA)?;
-            let writer = writer::Writer::start(writer, durable)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            let wal = durable.then(|| wal_path(&path));
+            let writer =
+                writer::Writer::start(writer, wal).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             let readers = (0..READERS)
                 .map(|_| {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    open_connection(&path, durable, flags).map(Mutex::new)
+                    open_connection(&path, flags).map(Mutex::new)
                 })
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Inner {

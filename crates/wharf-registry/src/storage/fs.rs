@@ -7,6 +7,11 @@
 //! A blob appears under its digest only by `rename` of a complete file, so a crash
 //! leaves either nothing or the whole blob. In durable mode the file is fsynced before
 //! the rename and its directory after, so what was acknowledged survives a power cut.
+//! An upload whose bytes this process has already fsynced (every durable append ends
+//! with one) is not fsynced a second time at its commit: each fsync is a flush of the
+//! disk's cache, the largest cost of a small push. The shard directories
+//! (`blobs/<algorithm>/<two hex>`) are all made (and made durable) when the store
+//! opens, so a commit never has to create one.
 
 mod append;
 mod read;
@@ -15,9 +20,11 @@ use super::{AppendSource, BlobStore, ByteStream};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
+use std::collections::HashSet;
 use std::io::{self, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
@@ -30,6 +37,9 @@ const READ_BUFFER: usize = 256 * 1024;
 pub struct FsBlobStore {
     root: PathBuf,
     durable: bool,
+    /// Uploads whose every byte this process has fsynced (durable mode), and whose
+    /// length has not changed since: their commit needs no fsync of the file.
+    synced: Mutex<HashSet<String>>,
 }
 
 impl FsBlobStore {
@@ -39,13 +49,13 @@ impl FsBlobStore {
         let store = FsBlobStore {
             root: root.into(),
             durable,
+            synced: Default::default(),
         };
         for dir in [store.uploads_dir(), store.tmp_dir()] {
             fs::create_dir_all(&dir).await?;
         }
-        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-            fs::create_dir_all(store.root.join("blobs").join(algorithm.as_str())).await?;
-        }
+        let blobs = store.root.join("blobs");
+        blocking(move || make_shards(&blobs, durable)).await?;
         // Half-written small blobs of a previous run: never visible, safe to drop.
         let mut tmp = fs::read_dir(store.tmp_dir()).await?;
         while let Some(entry) = tmp.next_entry().await? {
@@ -72,6 +82,11 @@ impl FsBlobStore {
         Ok(self.uploads_dir().join(id))
     }
 
+    /// Drops `id` from the uploads known synced; whether it was there.
+    fn forget_synced(&self, id: &str) -> bool {
+        self.synced.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
+
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root
@@ -82,21 +97,53 @@ impl FsBlobStore {
     }
 }
 
+/// Makes every shard directory `blobs/<algorithm>/<00..ff>` that is missing, durably
+/// in durable mode. Blocking.
+fn make_shards(blobs: &Path, durable: bool) -> io::Result<()> {
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+        let dir = blobs.join(algorithm.as_str());
+        std::fs::create_dir_all(&dir)?;
+        let present: HashSet<String> = std::fs::read_dir(&dir)?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect();
+        let mut made = false;
+        for byte in 0..=255u8 {
+            let name = format!("{byte:02x}");
+            if !present.contains(&name) {
+                match std::fs::create_dir(dir.join(&name)) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => made = true,
+                }
+            }
+        }
+        if made && durable {
+            sync_dir(&dir)?;
+            sync_dir(blobs)?;
+        }
+    }
+    Ok(())
+}
+
 /// Moves the complete file `from` (open as `file`) to `target`, durably in durable
-/// mode. Blocking: called inside one `spawn_blocking` with the rest of a commit, so a
-/// commit is one trip to the blocking pool rather than one per system call.
-fn publish(file: &std::fs::File, from: &Path, target: &Path, durable: bool) -> io::Result<()> {
-    if durable {
+/// mode; `needs_sync` is false when the file's bytes are known to be on disk already.
+/// Blocking: called inside one `spawn_blocking` with the rest of a commit, so a commit
+/// is one trip to the blocking pool rather than one per system call.
+fn publish(file: &std::fs::File, from: &Path, target: &Path, durable: bool, needs_sync: bool) -> io::Result<()> {
+    if durable && needs_sync {
         file.sync_data()?;
     }
     let shard = target.parent().expect("blob paths have a parent");
-    if std::fs::metadata(shard).is_err() {
+    if let Err(e) = std::fs::rename(from, target) {
+        if e.kind() != io::ErrorKind::NotFound || shard.exists() {
+            return Err(e);
+        }
+        // A shard directory removed since the store opened: made again.
         std::fs::create_dir_all(shard)?;
         if durable {
             sync_dir(shard.parent().expect("shards have a parent"))?;
         }
+        std::fs::rename(from, target)?;
     }
-    std::fs::rename(from, target)?;
     if durable {
         sync_dir(shard)?;
     }
@@ -153,7 +200,7 @@ impl BlobStore for FsBlobStore {
             }
             let written = std::fs::File::create(&tmp).and_then(|mut file| {
                 std::io::Write::write_all(&mut file, &bytes)?;
-                publish(&file, &tmp, &target, durable)
+                publish(&file, &tmp, &target, durable, true)
             });
             if written.is_err() {
                 let _ = std::fs::remove_file(&tmp);
@@ -178,7 +225,11 @@ impl BlobStore for FsBlobStore {
 
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
         let path = self.upload_path(id)?;
+        let key = id.to_string();
         let id = id.to_string();
+        // Whatever happens below changes the file: it is known synced again only once
+        // a durable append has succeeded.
+        self.forget_synced(&key);
         let file = blocking(move || {
             let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
             let len = file.metadata()?.len();
@@ -195,7 +246,12 @@ impl BlobStore for FsBlobStore {
             Ok(file)
         })
         .await?;
-        append::write_all(file, offset, source, self.durable).await
+        let appended = append::write_all(file, offset, source, self.durable).await?;
+        if self.durable {
+            // `write_all` fsyncs the file before it reports success in durable mode.
+            self.synced.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+        }
+        Ok(appended)
     }
 
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
@@ -207,6 +263,7 @@ impl BlobStore for FsBlobStore {
         let path = self.upload_path(id)?;
         let target = self.blob_path(digest);
         let durable = self.durable;
+        let was_synced = self.forget_synced(id);
         let id = id.to_string();
         blocking(move || {
             if target.exists() {
@@ -223,12 +280,16 @@ impl BlobStore for FsBlobStore {
             if actual > len {
                 file.set_len(len)?;
             }
-            publish(&file, &path, &target, durable)
+            // An empty upload was never appended to, so never synced: its inode is
+            // written with this sync.
+            let needs_sync = !(was_synced && actual == len && len > 0);
+            publish(&file, &path, &target, durable, needs_sync)
         })
         .await
     }
 
     async fn delete_upload(&self, id: &str) -> io::Result<()> {
+        self.forget_synced(id);
         not_found_is_ok(fs::remove_file(self.upload_path(id)?).await)
     }
 

@@ -14,6 +14,7 @@ mod cli_login;
 mod cli_referrers;
 mod cli_sign;
 mod crash;
+mod crash_small;
 mod embed;
 mod interop_oci_client;
 mod interop_podman;
