@@ -9,9 +9,9 @@
 //! the rename and its directory after, so what was acknowledged survives a power cut.
 //! An upload whose bytes this process has already fsynced (every durable append ends
 //! with one) is not fsynced a second time at its commit: each fsync is a flush of the
-//! disk's cache, the largest cost of a small push. The shard directories
-//! (`blobs/<algorithm>/<two hex>`) are all made (and made durable) when the store
-//! opens, so a commit never has to create one.
+//! disk's cache, the largest cost of a small push. A shard directory
+//! (`blobs/<algorithm>/<two hex>`) is made by the first commit that finds it missing,
+//! so a commit costs no check of it.
 
 mod append;
 mod read;
@@ -54,8 +54,9 @@ impl FsBlobStore {
         for dir in [store.uploads_dir(), store.tmp_dir()] {
             fs::create_dir_all(&dir).await?;
         }
-        let blobs = store.root.join("blobs");
-        blocking(move || make_shards(&blobs, durable)).await?;
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            fs::create_dir_all(store.root.join("blobs").join(algorithm.as_str())).await?;
+        }
         // Half-written small blobs of a previous run: never visible, safe to drop.
         let mut tmp = fs::read_dir(store.tmp_dir()).await?;
         while let Some(entry) = tmp.next_entry().await? {
@@ -97,33 +98,6 @@ impl FsBlobStore {
     }
 }
 
-/// Makes every shard directory `blobs/<algorithm>/<00..ff>` that is missing, durably
-/// in durable mode. Blocking.
-fn make_shards(blobs: &Path, durable: bool) -> io::Result<()> {
-    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-        let dir = blobs.join(algorithm.as_str());
-        std::fs::create_dir_all(&dir)?;
-        let present: HashSet<String> = std::fs::read_dir(&dir)?
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .collect();
-        let mut made = false;
-        for byte in 0..=255u8 {
-            let name = format!("{byte:02x}");
-            if !present.contains(&name) {
-                match std::fs::create_dir(dir.join(&name)) {
-                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                    _ => made = true,
-                }
-            }
-        }
-        if made && durable {
-            sync_dir(&dir)?;
-            sync_dir(blobs)?;
-        }
-    }
-    Ok(())
-}
-
 /// Moves the complete file `from` (open as `file`) to `target`, durably in durable
 /// mode; `needs_sync` is false when the file's bytes are known to be on disk already.
 /// Blocking: called inside one `spawn_blocking` with the rest of a commit, so a commit
@@ -137,7 +111,7 @@ fn publish(file: &std::fs::File, from: &Path, target: &Path, durable: bool, need
         if e.kind() != io::ErrorKind::NotFound || shard.exists() {
             return Err(e);
         }
-        // A shard directory removed since the store opened: made again.
+        // The shard's first blob: its directory is made (durably) now.
         std::fs::create_dir_all(shard)?;
         if durable {
             sync_dir(shard.parent().expect("shards have a parent"))?;
