@@ -4,26 +4,76 @@ use crate::registry::{RegistryError, RegistryResult};
 use crate::storage::ByteStream;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use http::{header, HeaderMap};
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::time::{Instant, Sleep};
 use wharf_oci::ErrorCode;
 
 /// The body as a stream of bytes for the blob store. A client that sends nothing for
 /// `idle` ends the stream with a `TimedOut` error, so a stalled or hostile client cannot
 /// hold a request (and its upload session) open for ever; what arrived before is kept.
 pub fn stream(body: Body, idle: Duration) -> ByteStream {
-    let data = body.into_data_stream().map_err(io::Error::other);
-    futures::stream::unfold(Some(data), move |state| async move {
-        let mut data = state?;
-        match tokio::time::timeout(idle, data.next()).await {
-            Ok(Some(piece)) => Some((piece, Some(data))),
-            Ok(None) => None,
-            Err(_) => Some((Err(stalled(idle)), None)),
-        }
+    Box::pin(IdleBody {
+        data: body.into_data_stream(),
+        idle,
+        last: Instant::now(),
+        timer: None,
+        done: false,
     })
-    .boxed()
+}
+
+/// A body with an idle timeout that costs one clock read per piece. The timer is armed
+/// only while the body has nothing to give and is moved forward only when it fires
+/// (to the last piece's time plus `idle`), instead of a new timer for every piece.
+struct IdleBody {
+    data: axum::body::BodyDataStream,
+    idle: Duration,
+    /// When the last piece (or the start) was seen.
+    last: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+    done: bool,
+}
+
+impl Stream for IdleBody {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.data.poll_next_unpin(cx) {
+            Poll::Ready(Some(piece)) => {
+                this.last = Instant::now();
+                return Poll::Ready(Some(piece.map_err(io::Error::other)));
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        let deadline = this.last + this.idle;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            match timer.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Armed for an earlier piece: wait the rest of the time from the last one.
+                Poll::Ready(()) if timer.deadline() < deadline => timer.as_mut().reset(deadline),
+                Poll::Ready(()) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(stalled(this.idle))));
+                }
+            }
+        }
+    }
 }
 
 fn stalled(idle: Duration) -> io::Error {
