@@ -30,7 +30,7 @@ async fn basic_credentials_are_sent_once_the_scheme_is_known() {
 
 #[tokio::test]
 async fn tokens_are_fetched_once_per_scope_and_renewed_when_they_expire() {
-    let wharf = Wharf::with(Mode::Token(Duration::from_secs(11)), Default::default()).await;
+    let wharf = Wharf::with(Mode::Token(Duration::from_secs(13)), Default::default()).await;
     let client = client_with(ClientConfig::default(), credentials(&wharf.host, "alice", "alice-pw"));
     let repo = wharf.repo("team/app");
     push_small_image(&client, &repo, 2, "v1").await;
@@ -39,8 +39,9 @@ async fn tokens_are_fetched_once_per_scope_and_renewed_when_they_expire() {
         client.list_tags(&repo, None).await.unwrap();
     }
     assert_eq!(wharf.hits("GET", "/token"), 1, "the pull,push token serves pulls too");
-    // Tokens within 10 s of expiry are renewed, so an 11 s token is renewed after 1 s.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Tokens within 10 s of expiry are renewed, so a 13 s token is renewed after 3 s
+    // (the push and the listings above take well under that).
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     client.list_tags(&repo, None).await.unwrap();
     client.list_tags(&repo, None).await.unwrap();
     assert_eq!(wharf.hits("GET", "/token"), 2, "renewed once");
