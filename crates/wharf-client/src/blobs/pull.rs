@@ -115,7 +115,7 @@ impl Client {
         let mut offset = 0u64;
         let mut failures = 0;
         loop {
-            let (mut stream, skip) = match self.open_blob_at(repo, digest, offset).await {
+            let mut stream = match self.open_blob_at(repo, digest, offset).await {
                 // Resuming at the end: the blob is shorter than it was said to be.
                 Err(Error::Registry { status: 416, .. }) if offset > 0 => {
                     return Err(Error::SizeMismatch {
@@ -126,21 +126,15 @@ impl Client {
                 }
                 other => other?,
             };
-            let mut skip = skip;
             let mut broken = None;
             while let Some(piece) = stream.next().await {
-                let mut piece = match piece {
+                let piece = match piece {
                     Ok(p) => p,
                     Err(e) => {
                         broken = Some(e);
                         break;
                     }
                 };
-                if skip > 0 {
-                    let n = skip.min(piece.len() as u64);
-                    piece = piece.slice(n as usize..);
-                    skip -= n;
-                }
                 if piece.is_empty() {
                     continue;
                 }
@@ -201,14 +195,9 @@ impl Client {
         Ok(offset)
     }
 
-    /// The blob's bytes from `offset`, and how many leading bytes of the stream to skip
-    /// (a registry may ignore `Range` and send the whole blob).
-    pub(crate) async fn open_blob_at(
-        &self,
-        repo: &Repository,
-        digest: &Digest,
-        offset: u64,
-    ) -> Result<(ByteStream, u64)> {
+    /// The blob's bytes from `offset` on. A registry may ignore `Range` and send the
+    /// whole blob; the bytes before `offset` are then dropped here.
+    pub(crate) async fn open_blob_at(&self, repo: &Repository, digest: &Digest, offset: u64) -> Result<ByteStream> {
         let mut call = self
             .blob_call(repo, digest, Method::GET, "pull")
             .limit(crate::client::TimeLimit::Download);
@@ -242,8 +231,33 @@ impl Client {
                 piece.map_err(|e| std::io::Error::other(transport_error(&Method::GET, &url, &e).to_string()))
             })
             .boxed();
-        Ok((idle_limited(stream, self.inner.config.read_timeout), skip))
+        Ok(skip_prefix(idle_limited(stream, self.inner.config.read_timeout), skip))
     }
+}
+
+/// The stream without its first `skip` bytes.
+fn skip_prefix(stream: ByteStream, skip: u64) -> ByteStream {
+    if skip == 0 {
+        return stream;
+    }
+    let mut remaining = skip;
+    stream
+        .filter_map(move |piece| {
+            let out = match piece {
+                Ok(p) if remaining >= p.len() as u64 => {
+                    remaining -= p.len() as u64;
+                    None
+                }
+                Ok(p) => {
+                    let rest = p.slice(remaining as usize..);
+                    remaining = 0;
+                    Some(Ok(rest))
+                }
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(out)
+        })
+        .boxed()
 }
 
 /// Ends the stream with a `TimedOut` error when a piece takes longer than `patience`,

@@ -6,7 +6,6 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::reference::Repository;
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use wharf_oci::Digest;
 
 /// A blob read from `repository` through `client`.
@@ -38,29 +37,6 @@ impl BlobSource for RemoteBlob {
     /// The destination checks the digest of what arrives; the source only has to
     /// deliver the right byte range.
     fn open(&self, offset: u64) -> BoxFuture<'_, Result<ByteStream>> {
-        Box::pin(async move {
-            let (stream, skip) = self.client.open_blob_at(&self.repository, &self.digest, offset).await?;
-            if skip == 0 {
-                return Ok(stream);
-            }
-            let mut remaining = skip;
-            Ok(stream
-                .filter_map(move |piece| {
-                    let out = match piece {
-                        Ok(p) if remaining >= p.len() as u64 => {
-                            remaining -= p.len() as u64;
-                            None
-                        }
-                        Ok(p) => {
-                            let rest = p.slice(remaining as usize..);
-                            remaining = 0;
-                            Some(Ok(rest))
-                        }
-                        Err(e) => Some(Err(e)),
-                    };
-                    futures::future::ready(out)
-                })
-                .boxed())
-        })
+        Box::pin(self.client.open_blob_at(&self.repository, &self.digest, offset))
     }
 }
