@@ -19,11 +19,7 @@ pub async fn run(ctx: &Context, args: AttachArgs) -> Outcome {
     let layers = files::file_layers(&args.files, ctx.global.concurrency as usize).await?;
     let session = ctx.session(&[reference.registry()])?;
     let repo = &reference.repository;
-    let subject = session
-        .client
-        .head_manifest(repo, &reference.reference())
-        .await?
-        .ok_or_else(|| Failure::not_found(format!("{reference}: no such manifest to attach to")))?;
+    let subject = super::referrers::subject(&session, &reference).await?;
     let artifact = Artifact {
         artifact_type: Some(&args.artifact_type),
         layers: &layers,

@@ -44,14 +44,7 @@ pub async fn run(ctx: &Context, args: DeleteArgs) -> Outcome {
         );
         return Ok(());
     }
-    let digest = match &reference.digest {
-        Some(d) => d.clone(),
-        None => client
-            .head_manifest(repo, &reference.reference())
-            .await?
-            .map(|d| d.digest)
-            .ok_or_else(|| Failure::not_found(format!("{reference}: no such manifest")))?,
-    };
+    let digest = super::referrers::resolve(&session, &reference).await?;
     client.delete_manifest(repo, &Reference::Digest(digest.clone())).await?;
     ctx.out.emit(
         json!({

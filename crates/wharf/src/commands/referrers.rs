@@ -6,7 +6,7 @@ use super::output::size;
 use super::setup::{Context, Session};
 use crate::cli::ReferrersArgs;
 use serde_json::json;
-use wharf_client::{Digest, ImageReference};
+use wharf_client::{Descriptor, Digest, ImageReference};
 
 pub async fn run(ctx: &Context, args: ReferrersArgs) -> Outcome {
     let reference = files::reference(&args.reference)?;
@@ -50,10 +50,14 @@ pub async fn resolve(session: &Session, reference: &ImageReference) -> Outcome<D
     if let Some(d) = &reference.digest {
         return Ok(d.clone());
     }
+    Ok(subject(session, reference).await?.digest)
+}
+
+/// The descriptor of the manifest a reference names, as a referrer's `subject`.
+pub async fn subject(session: &Session, reference: &ImageReference) -> Outcome<Descriptor> {
     session
         .client
         .head_manifest(&reference.repository, &reference.reference())
         .await?
-        .map(|d| d.digest)
         .ok_or_else(|| Failure::not_found(format!("{reference}: no such manifest")))
 }

@@ -15,11 +15,7 @@ pub async fn run(ctx: &Context, args: SignArgs) -> Outcome {
         .map_err(|e| Failure::other(format!("cannot read the key {}: {e}", args.key.display())))?;
     let session = ctx.session(&[reference.registry()])?;
     let repo = &reference.repository;
-    let subject = session
-        .client
-        .head_manifest(repo, &reference.reference())
-        .await?
-        .ok_or_else(|| Failure::not_found(format!("{reference}: no such manifest")))?;
+    let subject = super::referrers::subject(&session, &reference).await?;
     let identity = reference.repository.to_string();
     let payload = simple_signing_payload(&identity, &subject.digest);
     let signature = sign_payload(&key, &payload).map_err(|e| Failure::usage(e.to_string()))?;
