@@ -54,9 +54,7 @@ impl Descriptor {
 
     /// Layers fetched from elsewhere (`urls`, non-distributable types) are not copied.
     pub fn is_external(&self) -> bool {
-        self.urls.as_ref().is_some_and(|u| !u.is_empty())
-            || self.media_type.contains(".nondistributable.")
-            || self.media_type.contains(".foreign.")
+        wharf_oci::manifest::is_external_layer(&self.media_type, self.urls.as_deref())
     }
 }
 
@@ -207,6 +205,20 @@ impl ImageIndex {
             .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
     }
 
+    /// The child to use for `platform`: the one made for it, else the index's only
+    /// child. Without either, the platforms the index has, to tell the user.
+    pub fn choose(&self, platform: &Platform) -> Result<&Descriptor, Vec<String>> {
+        match self.select(platform) {
+            Some(d) => Ok(d),
+            None if self.manifests.len() == 1 => Ok(&self.manifests[0]),
+            None => Err(self
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+                .collect()),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("indexes serialise")
     }
@@ -238,6 +250,12 @@ mod tests {
         assert_eq!(index.select(&Platform::parse("linux/arm64").unwrap()), Some(&arm));
         assert_eq!(index.select(&Platform::parse("linux/amd64").unwrap()), Some(&amd));
         assert_eq!(index.select(&Platform::parse("windows/amd64").unwrap()), None);
+        assert_eq!(
+            index.choose(&Platform::parse("windows/amd64").unwrap()),
+            Err(vec!["linux/amd64".to_string(), "linux/arm64/v8".to_string()])
+        );
+        let single = ImageIndex::new(vec![amd.clone()]);
+        assert_eq!(single.choose(&Platform::parse("windows/amd64").unwrap()), Ok(&amd));
         let back: ImageIndex = serde_json::from_slice(&index.to_bytes()).unwrap();
         assert_eq!(back, index);
     }

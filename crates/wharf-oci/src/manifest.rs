@@ -65,10 +65,14 @@ impl Descriptor {
     /// OCI's non-distributable layers), is fetched from elsewhere, so a registry does
     /// not require it to be pushed.
     pub fn is_external(&self) -> bool {
-        self.urls.as_ref().is_some_and(|u| !u.is_empty())
-            || self.media_type.contains(".nondistributable.")
-            || self.media_type.contains(".foreign.")
+        is_external_layer(&self.media_type, self.urls.as_deref())
     }
+}
+
+/// Whether a layer of this media type and `urls` is fetched from elsewhere rather than
+/// from the registry: the rule registries and clients must agree on.
+pub fn is_external_layer(media_type: &str, urls: Option<&[String]>) -> bool {
+    urls.is_some_and(|u| !u.is_empty()) || media_type.contains(".nondistributable.") || media_type.contains(".foreign.")
 }
 
 /// Why a manifest was refused (MANIFEST_INVALID).

@@ -62,22 +62,13 @@ pub async fn copy_image(
     let copied = if top.is_index() && !options.all_platforms {
         let index: ImageIndex = parse(&top)?;
         let wanted = options.platform.clone().unwrap_or_else(Platform::host);
-        let child = match index.select(&wanted) {
-            Some(d) => d.clone(),
-            None if index.manifests.len() == 1 => index.manifests[0].clone(),
-            None => {
-                let available: Vec<String> = index
-                    .manifests
-                    .iter()
-                    .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
-                    .collect();
-                return Err(Error::NotFound(format!(
-                    "{} has no image for {wanted} (it has: {}); choose one with --platform or copy --all-platforms",
-                    from.describe(source),
-                    available.join(", ")
-                )));
-            }
-        };
+        let child = index.choose(&wanted).cloned().map_err(|available| {
+            Error::NotFound(format!(
+                "{} has no image for {wanted} (it has: {}); choose one with --platform or copy --all-platforms",
+                from.describe(source),
+                available.join(", ")
+            ))
+        })?;
         let manifest = from.get_child_manifest(&child).await?;
         copy_tree(from, to, manifest, tag, options, &counters, 0).await?
     } else {

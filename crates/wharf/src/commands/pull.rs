@@ -124,21 +124,12 @@ pub async fn select_child(
     let parsed: ImageIndex = serde_json::from_slice(&index.bytes)
         .map_err(|e| Failure::other(format!("{name}: not a valid image index: {e}")))?;
     let wanted = wanted.cloned().unwrap_or_else(Platform::host);
-    let child = match parsed.select(&wanted) {
-        Some(d) => d.clone(),
-        None if parsed.manifests.len() == 1 => parsed.manifests[0].clone(),
-        None => {
-            let available: Vec<String> = parsed
-                .manifests
-                .iter()
-                .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
-                .collect();
-            return Err(Failure::not_found(format!(
-                "{name} has no image for {wanted} (it has: {}); choose one with --platform",
-                available.join(", ")
-            )));
-        }
-    };
+    let child = parsed.choose(&wanted).cloned().map_err(|available| {
+        Failure::not_found(format!(
+            "{name} has no image for {wanted} (it has: {}); choose one with --platform",
+            available.join(", ")
+        ))
+    })?;
     let manifest = session
         .client
         .get_manifest(repo, &Reference::Digest(child.digest.clone()))
