@@ -108,10 +108,12 @@ fn publish(file: &std::fs::File, from: &Path, target: &Path, durable: bool, need
     }
     let shard = target.parent().expect("blob paths have a parent");
     if let Err(e) = std::fs::rename(from, target) {
-        if e.kind() != io::ErrorKind::NotFound || shard.exists() {
+        if e.kind() != io::ErrorKind::NotFound {
             return Err(e);
         }
-        // The shard's first blob: its directory is made (durably) now.
+        // The shard's first blob: its directory is made (durably) now. Another commit
+        // may be making it at the same moment, which `create_dir_all` accepts; asking
+        // whether it exists instead would fail whichever commit lost that race.
         std::fs::create_dir_all(shard)?;
         if durable {
             sync_dir(shard.parent().expect("shards have a parent"))?;

@@ -150,6 +150,40 @@ async fn an_empty_blob_can_be_committed(store: &dyn BlobStore) {
     assert!(blob_bytes(store, &digest, 0..0).await.is_empty());
 }
 
+/// Many commits at once into a fresh store, most of them the first of their shard and
+/// some the same manifest twice, as concurrent pushes make them: every one succeeds.
+async fn concurrent_commits_into_new_shards_all_succeed(store: &dyn BlobStore) {
+    let contents: Vec<Vec<u8>> = (0..300u32).map(|i| format!("blob {i}").into_bytes()).collect();
+    let puts = contents.iter().map(|data| async move {
+        let digest = digest_of(data);
+        let (first, second) = futures::join!(
+            store.put_blob(&digest, Bytes::copy_from_slice(data)),
+            store.put_blob(&digest, Bytes::copy_from_slice(data)),
+        );
+        first.and(second).map(|()| digest)
+    });
+    let uploads = (0..100u32).map(|i| async move {
+        let data = format!("upload {i}").into_bytes();
+        let id = format!("cc{i}");
+        store.create_upload(&id).await?;
+        append(store, &id, 0, &[&data]).await?;
+        let digest = digest_of(&data);
+        store
+            .commit_upload(&id, data.len() as u64, &digest)
+            .await
+            .map(|()| digest)
+    });
+    let (puts, uploads) = futures::join!(futures::future::join_all(puts), futures::future::join_all(uploads));
+    for (data, put) in contents.iter().zip(puts) {
+        let digest = put.expect("a concurrent put_blob succeeds");
+        assert_eq!(blob_bytes(store, &digest, 0..data.len() as u64).await, *data);
+    }
+    for upload in uploads {
+        let digest = upload.expect("a concurrent commit succeeds");
+        assert!(store.blob_size(&digest).await.unwrap().is_some());
+    }
+}
+
 /// One `#[tokio::test]` per check and adapter, so a failure names both.
 macro_rules! on_every_blob_store {
     ($($check:ident),* $(,)?) => {
@@ -184,4 +218,5 @@ on_every_blob_store!(
     removals_are_idempotent,
     uploads_are_listed,
     an_empty_blob_can_be_committed,
+    concurrent_commits_into_new_shards_all_succeed,
 );
