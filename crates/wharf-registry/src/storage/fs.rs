@@ -15,6 +15,7 @@
 
 mod append;
 mod read;
+mod writeback;
 
 use super::{AppendSource, BlobStore, ByteStream};
 use async_trait::async_trait;

@@ -3,14 +3,18 @@
 //! Pieces of the body are gathered into batches of about [`BATCH`] bytes and each batch
 //! is written by one blocking call, straight from the body's own buffers (no copy into
 //! an intermediate file buffer). While one batch is being written the next is gathered,
-//! so receiving (and hashing, upstream) and writing overlap.
+//! so receiving (and hashing, upstream) and writing overlap. In durable mode each batch's
+//! disk write is started as soon as it is written ([`writeback`]), so the fsync that
+//! ends the append waits for the last batch only.
 
 use bytes::Bytes;
 use futures::StreamExt;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use tokio::task::JoinHandle;
 
+use super::writeback;
 use crate::storage::AppendSource;
 
 /// Bytes gathered before a write: large enough to make blocking-pool trips and write
@@ -29,6 +33,8 @@ pub async fn write_all(file: File, offset: u64, source: AppendSource<'_>, durabl
     let mut batch: Vec<Bytes> = Vec::new();
     let mut gathered = 0usize;
     let mut written = 0u64;
+    // File ranges of the batches whose writeback was started and not yet waited for.
+    let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
     let mut failure: Option<io::Error> = None;
     loop {
         let piece = source.next().await;
@@ -66,13 +72,21 @@ pub async fn write_all(file: File, offset: u64, source: AppendSource<'_>, durabl
             break;
         }
         let pieces = std::mem::take(&mut batch);
+        let range = (offset + written - gathered as u64, gathered as u64);
         gathered = 0;
         let last = done;
+        in_flight.push_back(range);
+        let wait_for = (in_flight.len() > writeback::BATCHES_IN_FLIGHT).then(|| in_flight.pop_front()).flatten();
         writing = Some(tokio::task::spawn_blocking(move || {
-            let result = pieces
-                .iter()
-                .try_for_each(|piece| file.write_all(piece))
-                .and_then(|()| if last && durable { file.sync_data() } else { Ok(()) });
+            let result = pieces.iter().try_for_each(|piece| file.write_all(piece)).and_then(|()| {
+                if !durable {
+                    Ok(())
+                } else if last {
+                    file.sync_data()
+                } else {
+                    writeback::write_behind(&file, range, wait_for)
+                }
+            });
             (file, result)
         }));
         if done {
