@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod commands;
 mod config;
+mod memory;
 mod serve;
 
 use clap::parser::ValueSource;
@@ -12,6 +13,7 @@ use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    memory::keep_freed_buffers();
     let matches = match cli::Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(e),
