@@ -156,15 +156,8 @@ impl BlobStore for FsBlobStore {
 
     async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream> {
         let path = self.blob_path(digest);
-        let file = blocking(move || {
-            let mut file = std::fs::File::open(path)?;
-            if range.start > 0 {
-                std::io::Seek::seek(&mut file, SeekFrom::Start(range.start))?;
-            }
-            Ok(file)
-        })
-        .await?;
-        Ok(read::stream(file, range.end.saturating_sub(range.start)))
+        let file = blocking(move || std::fs::File::open(path)).await?;
+        Ok(read::stream(file, range.start, range.end.saturating_sub(range.start)))
     }
 
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {

@@ -76,17 +76,22 @@ pub async fn write_all(file: File, offset: u64, source: AppendSource<'_>, durabl
         gathered = 0;
         let last = done;
         in_flight.push_back(range);
-        let wait_for = (in_flight.len() > writeback::BATCHES_IN_FLIGHT).then(|| in_flight.pop_front()).flatten();
+        let wait_for = (in_flight.len() > writeback::BATCHES_IN_FLIGHT)
+            .then(|| in_flight.pop_front())
+            .flatten();
         writing = Some(tokio::task::spawn_blocking(move || {
-            let result = pieces.iter().try_for_each(|piece| file.write_all(piece)).and_then(|()| {
-                if !durable {
-                    Ok(())
-                } else if last {
-                    file.sync_data()
-                } else {
-                    writeback::write_behind(&file, range, wait_for)
-                }
-            });
+            let result = pieces
+                .iter()
+                .try_for_each(|piece| file.write_all(piece))
+                .and_then(|()| {
+                    if !durable {
+                        Ok(())
+                    } else if last {
+                        file.sync_data()
+                    } else {
+                        writeback::write_behind(&file, range, wait_for)
+                    }
+                });
             (file, result)
         }));
         if done {

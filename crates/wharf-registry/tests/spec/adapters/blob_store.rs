@@ -150,6 +150,28 @@ async fn an_empty_blob_can_be_committed(store: &dyn BlobStore) {
     assert!(blob_bytes(store, &digest, 0..0).await.is_empty());
 }
 
+/// A blob of several MiB (sent from memory maps by the file store) reads back whole and
+/// in ranges that start and end off page and map boundaries.
+async fn large_blobs_read_whole_and_in_ranges(store: &dyn BlobStore) {
+    let data: Vec<u8> = (0..(9u64 << 20) + 4321).map(|i| (i * 7 % 251) as u8).collect();
+    let digest = digest_of(&data);
+    store.create_upload("big").await.unwrap();
+    append(store, "big", 0, &[&data]).await.unwrap();
+    store.commit_upload("big", data.len() as u64, &digest).await.unwrap();
+    let len = data.len() as u64;
+    for range in [
+        0..len,
+        4097..len,
+        4097..(4 << 20) + 3,
+        (4 << 20) - 1..(8 << 20) + 1,
+        len - 5..len,
+        10..(1 << 20) + 10,
+    ] {
+        let got = blob_bytes(store, &digest, range.clone()).await;
+        assert!(got == data[range.start as usize..range.end as usize], "range {range:?}");
+    }
+}
+
 /// Many commits at once into a fresh store, most of them the first of their shard and
 /// some the same manifest twice, as concurrent pushes make them: every one succeeds.
 async fn concurrent_commits_into_new_shards_all_succeed(store: &dyn BlobStore) {
@@ -219,4 +241,5 @@ on_every_blob_store!(
     uploads_are_listed,
     an_empty_blob_can_be_committed,
     concurrent_commits_into_new_shards_all_succeed,
+    large_blobs_read_whole_and_in_ranges,
 );
