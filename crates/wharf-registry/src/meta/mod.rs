@@ -130,6 +130,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes a session; `false` if absent.
     async fn delete_upload(&self, id: &str) -> MetaResult<bool>;
 
+    /// Links the blob an upload produced into `repo` and removes the session, in one
+    /// commit where the adapter can (the default makes the two calls).
+    async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.link_blob(repo, digest, size).await?;
+        self.delete_upload(id).await?;
+        Ok(())
+    }
+
     /// Ids of sessions idle since before `cutoff`.
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>>;
 }

@@ -217,6 +217,12 @@ fn ensure_repository(tx: &Connection, repo: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+fn insert_link(tx: &Connection, repo: &str, digest: &str, size: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
+        .execute(params![repo, digest, size as i64])?;
+    Ok(())
+}
+
 /// Runs a sorted listing query that takes (`after`, `limit`) and fetches one extra row
 /// to learn whether more follow.
 fn page(
@@ -251,8 +257,7 @@ impl MetaStore for SqliteMetaStore {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         self.write(move |tx| {
             ensure_repository(tx, &repo)?;
-            tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
-                .execute(params![repo, digest, size as i64])?;
+            insert_link(tx, &repo, &digest, size)?;
             Ok(())
         })
         .await
@@ -366,8 +371,7 @@ impl MetaStore for SqliteMetaStore {
             .write(move |tx| {
                 ensure_repository(tx, &repo)?;
                 let digest = m.digest.to_string();
-                tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
-                    .execute(params![repo, digest, m.size as i64])?;
+                insert_link(tx, &repo, &digest, m.size)?;
                 tx.prepare_cached(
                 "INSERT OR REPLACE INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -573,6 +577,17 @@ impl MetaStore for SqliteMetaStore {
         let id = id.to_string();
         self.write_session(move |tx| Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])? > 0))
             .await
+    }
+
+    async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        let (id, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
+        self.write(move |tx| {
+            ensure_repository(tx, &repo)?;
+            insert_link(tx, &repo, &digest, size)?;
+            tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>> {

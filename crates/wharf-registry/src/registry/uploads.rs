@@ -8,7 +8,8 @@ use super::hashing::{BodyFault, HashingBody};
 use super::{BlobInfo, Registry, RegistryError, RegistryResult, UploadPosition};
 use crate::meta::UploadSession;
 use crate::storage::ByteStream;
-use futures::TryStreamExt;
+use bytes::BytesMut;
+use futures::{StreamExt, TryStreamExt};
 use std::time::SystemTime;
 use wharf_oci::{Algorithm, Digest, DigestHasher, Endpoint, ErrorCode, RepositoryName};
 
@@ -39,6 +40,10 @@ pub struct ChunkRange {
     pub first: u64,
     pub last: u64,
 }
+
+/// The largest blob a closing request may carry whole to be stored in one step
+/// ([`Registry::finish_whole`]); larger ones stream through the upload file.
+const WHOLE_IN_MEMORY: u64 = 1024 * 1024;
 
 fn upload_unknown(id: &str) -> RegistryError {
     RegistryError::new(
@@ -149,7 +154,8 @@ impl Registry {
     ) -> RegistryResult<UploadPosition> {
         let _guard = self.upload_locks.lock(id).await;
         let mut session = self.session(name, id).await?;
-        self.append(&mut session, range, content_length, body, None).await?;
+        let expected = self.chunk_length(&session, range, content_length)?;
+        self.append(&mut session, expected, body, None).await?;
         Ok(position(&session))
     }
 
@@ -173,10 +179,13 @@ impl Registry {
             )
         })?;
         if content_length != Some(0) {
+            let expected = self.chunk_length(&session, range, content_length)?;
+            if let Some(len) = expected.filter(|len| session.offset == 0 && *len <= WHOLE_IN_MEMORY) {
+                return self.finish_whole(name, &session, digest, len, body).await;
+            }
             let switch_to =
                 (session.offset == 0 && session.algorithm != digest.algorithm()).then(|| digest.algorithm());
-            self.append(&mut session, range, content_length, body, switch_to)
-                .await?;
+            self.append(&mut session, expected, body, switch_to).await?;
         }
         let computed = if session.algorithm == digest.algorithm() {
             self.restore_hasher(&session)?.finish()
@@ -185,21 +194,56 @@ impl Registry {
         };
         if computed != digest {
             self.discard(id).await;
-            return Err(RegistryError::new(
-                ErrorCode::DigestInvalid,
-                format!(
-                    "the uploaded {} bytes have digest {computed}, not {digest}; the upload was discarded",
-                    session.offset
-                ),
-            ));
+            return Err(digest_mismatch(session.offset, &computed, &digest));
         }
         self.blobs.commit_upload(id, session.offset, &digest).await?;
-        self.meta.link_blob(name, &digest, session.offset).await?;
-        self.meta.delete_upload(id).await?;
+        self.meta.complete_upload(id, name, &digest, session.offset).await?;
         Ok(BlobInfo {
             digest,
             size: session.offset,
         })
+    }
+
+    /// Closes an empty upload whose closing request carries the whole blob, of at most
+    /// [`WHOLE_IN_MEMORY`] bytes (a monolithic push or a single POST of a small blob):
+    /// the body is gathered and hashed in memory and stored with one call to each store,
+    /// where the general path appends, records the session, commits and links.
+    async fn finish_whole(
+        &self,
+        name: &RepositoryName,
+        session: &UploadSession,
+        digest: Digest,
+        len: u64,
+        body: ByteStream,
+    ) -> RegistryResult<BlobInfo> {
+        let mut source = HashingBody::new(
+            body,
+            digest.algorithm().hasher(),
+            Some(len),
+            self.config.chunk_max_length,
+        );
+        let mut bytes = BytesMut::with_capacity(len as usize);
+        while let Some(Ok(piece)) = source.next().await {
+            bytes.extend_from_slice(&piece);
+        }
+        if let Some(fault) = source.fault.take() {
+            return Err(body_fault(fault));
+        }
+        let computed = source.hasher.finish();
+        if computed != digest {
+            self.discard(&session.id).await;
+            return Err(digest_mismatch(len, &computed, &digest));
+        }
+        match self
+            .blobs
+            .commit_whole_upload(&session.id, bytes.freeze(), &digest)
+            .await
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(upload_unknown(&session.id)),
+            stored => stored?,
+        }
+        self.meta.complete_upload(&session.id, name, &digest, len).await?;
+        Ok(BlobInfo { digest, size: len })
     }
 
     /// Cancels an upload (end-14).
@@ -242,15 +286,14 @@ impl Registry {
         Ok(hasher.finish())
     }
 
-    /// Streams one chunk into the upload and records the new offset and hash state.
-    async fn append(
+    /// The length a chunk announces (by `Content-Range`, else `Content-Length`), checked
+    /// against the session's offset, against itself and against the chunk limit.
+    fn chunk_length(
         &self,
-        session: &mut UploadSession,
+        session: &UploadSession,
         range: Option<ChunkRange>,
         content_length: Option<u64>,
-        body: ByteStream,
-        switch_algorithm: Option<Algorithm>,
-    ) -> RegistryResult<()> {
+    ) -> RegistryResult<Option<u64>> {
         let expected = match range {
             Some(r) => {
                 if r.first != session.offset {
@@ -276,12 +319,24 @@ impl Registry {
             }
             None => content_length,
         };
-        let limit = self.config.chunk_max_length;
-        if let (Some(limit), Some(len)) = (limit, expected) {
+        if let (Some(limit), Some(len)) = (self.config.chunk_max_length, expected) {
             if len > limit {
                 return Err(chunk_too_large(limit));
             }
         }
+        Ok(expected)
+    }
+
+    /// Streams one chunk of `expected` bytes (when announced, see [`Self::chunk_length`])
+    /// into the upload and records the new offset and hash state.
+    async fn append(
+        &self,
+        session: &mut UploadSession,
+        expected: Option<u64>,
+        body: ByteStream,
+        switch_algorithm: Option<Algorithm>,
+    ) -> RegistryResult<()> {
+        let limit = self.config.chunk_max_length;
         let hasher = match switch_algorithm {
             Some(algorithm) => {
                 session.algorithm = algorithm;
@@ -312,6 +367,13 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+fn digest_mismatch(size: u64, computed: &Digest, expected: &Digest) -> RegistryError {
+    RegistryError::new(
+        ErrorCode::DigestInvalid,
+        format!("the uploaded {size} bytes have digest {computed}, not {expected}; the upload was discarded"),
+    )
 }
 
 fn chunk_too_large(limit: u64) -> RegistryError {

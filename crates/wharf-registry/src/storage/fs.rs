@@ -258,6 +258,23 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    /// One trip to the blocking pool: write, fsync, rename, fsync the directory.
+    async fn commit_whole_upload(&self, id: &str, bytes: Bytes, digest: &Digest) -> io::Result<()> {
+        let path = self.upload_path(id)?;
+        let target = self.blob_path(digest);
+        let durable = self.durable;
+        self.forget_synced(id);
+        blocking(move || {
+            if target.exists() {
+                return not_found_is_ok(std::fs::remove_file(&path));
+            }
+            let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&path)?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            publish(&file, &path, &target, durable, true)
+        })
+        .await
+    }
+
     async fn delete_upload(&self, id: &str) -> io::Result<()> {
         self.forget_synced(id);
         not_found_is_ok(fs::remove_file(self.upload_path(id)?).await)

@@ -67,6 +67,17 @@ pub trait BlobStore: Send + Sync + 'static {
     /// the caller), durably, and removes the upload.
     async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()>;
 
+    /// Makes `bytes`, given whole, the content of the empty upload `id` and commits it as
+    /// the blob `digest` (already verified by the caller): a small blob sent in one
+    /// request, stored in one step rather than an append and a commit. Same outcome and
+    /// guarantees as those two calls, which is what the default does.
+    async fn commit_whole_upload(&self, id: &str, bytes: Bytes, digest: &Digest) -> io::Result<()> {
+        let len = bytes.len() as u64;
+        let mut source = futures::stream::iter([Ok(bytes)]);
+        self.append_upload(id, 0, &mut source).await?;
+        self.commit_upload(id, len, digest).await
+    }
+
     /// Removes an upload. Removing an absent one is not an error.
     async fn delete_upload(&self, id: &str) -> io::Result<()>;
 

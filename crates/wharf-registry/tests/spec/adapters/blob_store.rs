@@ -150,6 +150,32 @@ async fn an_empty_blob_can_be_committed(store: &dyn BlobStore) {
     assert!(blob_bytes(store, &digest, 0..0).await.is_empty());
 }
 
+/// A small blob given whole to an empty upload becomes the blob in one step; an existing
+/// digest keeps its bytes; an unknown upload is an error and stores nothing.
+async fn a_whole_upload_commits_in_one_step(store: &dyn BlobStore) {
+    let digest = digest_of(b"whole");
+    store.create_upload("w1").await.unwrap();
+    store
+        .commit_whole_upload("w1", Bytes::from_static(b"whole"), &digest)
+        .await
+        .unwrap();
+    assert_eq!(blob_bytes(store, &digest, 0..5).await, b"whole");
+    assert!(!store.list_uploads().await.unwrap().contains(&"w1".to_string()));
+    store.create_upload("w2").await.unwrap();
+    store
+        .commit_whole_upload("w2", Bytes::from_static(b"other"), &digest)
+        .await
+        .unwrap();
+    assert_eq!(blob_bytes(store, &digest, 0..5).await, b"whole");
+    assert!(!store.list_uploads().await.unwrap().contains(&"w2".to_string()));
+    let never = digest_of(b"never");
+    assert!(store
+        .commit_whole_upload("w-never", Bytes::from_static(b"never"), &never)
+        .await
+        .is_err());
+    assert_eq!(store.blob_size(&never).await.unwrap(), None);
+}
+
 /// A blob of several MiB (sent from memory maps by the file store) reads back whole and
 /// in ranges that start and end off page and map boundaries.
 async fn large_blobs_read_whole_and_in_ranges(store: &dyn BlobStore) {
@@ -242,4 +268,5 @@ on_every_blob_store!(
     an_empty_blob_can_be_committed,
     concurrent_commits_into_new_shards_all_succeed,
     large_blobs_read_whole_and_in_ranges,
+    a_whole_upload_commits_in_one_step,
 );
