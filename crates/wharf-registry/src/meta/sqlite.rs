@@ -27,6 +27,8 @@ mod writer;
 use cache::{Change, Kind, ReadCache};
 use writer::Survives;
 
+/// Read connections, each opened when a read first needs it: an idle registry, whose
+/// lookups are answered from the cache, keeps none of their memory.
 const READERS: usize = 4;
 
 const SCHEMA: &str = "
@@ -57,7 +59,8 @@ pub struct SqliteMetaStore {
 struct Inner {
     cache: ReadCache,
     writer: writer::Writer,
-    readers: Vec<Mutex<Connection>>,
+    path: PathBuf,
+    readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
 }
 
@@ -91,16 +94,11 @@ impl SqliteMetaStore {
             let wal = durable.then(|| wal_path(&path));
             let writer =
                 writer::Writer::start(writer, wal).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
-            let readers = (0..READERS)
-                .map(|_| {
-                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    open_connection(&path, flags).map(Mutex::new)
-                })
-                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Inner {
                 cache: ReadCache::default(),
                 writer,
-                readers,
+                path,
+                readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
                 next_reader: AtomicUsize::new(0),
             })
         })
@@ -117,8 +115,15 @@ impl SqliteMetaStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let conn = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
+            let mut reader = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            let conn = match reader.take() {
+                Some(conn) => conn,
+                None => {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    open_connection(&inner.path, flags)?
+                }
+            };
+            f(reader.insert(conn))
         })
         .await
         .map_err(MetaError::new)?
