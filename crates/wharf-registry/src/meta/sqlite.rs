@@ -22,9 +22,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, RepositoryName, Tag};
 
 mod cache;
+mod sessions;
 mod writer;
 
 use cache::{Change, Kind, ReadCache};
+use sessions::SessionCache;
 use writer::Survives;
 
 /// Read connections, each opened when a read first needs it: an idle registry, whose
@@ -58,6 +60,7 @@ pub struct SqliteMetaStore {
 
 struct Inner {
     cache: ReadCache,
+    sessions: SessionCache,
     writer: writer::Writer,
     path: PathBuf,
     readers: Vec<Mutex<Option<Connection>>>,
@@ -96,6 +99,7 @@ impl SqliteMetaStore {
                 writer::Writer::start(writer, wal).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             Ok(Inner {
                 cache: ReadCache::default(),
+                sessions: SessionCache::default(),
                 writer,
                 path,
                 readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
@@ -529,6 +533,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn create_upload(&self, s: &UploadSession) -> MetaResult<()> {
+        let session = s.clone();
         let s = s.clone();
         self.write_session(move |tx| {
             tx.prepare_cached(
@@ -537,10 +542,15 @@ impl MetaStore for SqliteMetaStore {
             .execute(params![s.id, s.repository.to_string(), s.offset as i64, s.algorithm.as_str(), s.hasher_state, millis(s.updated)])?;
             Ok(())
         })
-        .await
+        .await?;
+        self.inner.sessions.committed(&session);
+        Ok(())
     }
 
     async fn upload(&self, id: &str) -> MetaResult<Option<UploadSession>> {
+        if let Some(session) = self.inner.sessions.get(id) {
+            return Ok(Some(session));
+        }
         let id = id.to_string();
         self.read(move |c| {
             c.prepare_cached("SELECT id, repo, offset, algorithm, hasher_state, updated_ms FROM uploads WHERE id = ?1")?
@@ -560,9 +570,11 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn advance_upload(&self, s: &UploadSession, expected_offset: u64) -> MetaResult<bool> {
+        let session = s.clone();
         let s = s.clone();
-        self.write_session(move |tx| {
-            let changed = tx
+        let advanced = self
+            .write_session(move |tx| {
+                let changed = tx
                 .prepare_cached(
                     "UPDATE uploads SET offset = ?2, hasher_state = ?3, updated_ms = ?4 WHERE id = ?1 AND offset = ?5",
                 )?
@@ -573,18 +585,27 @@ impl MetaStore for SqliteMetaStore {
                     millis(s.updated),
                     expected_offset as i64
                 ])?;
-            Ok(changed > 0)
-        })
-        .await
+                Ok(changed > 0)
+            })
+            .await;
+        match advanced {
+            Ok(true) => self.inner.sessions.committed(&session),
+            _ => self.inner.sessions.forget(&session.id),
+        }
+        advanced
     }
 
     async fn delete_upload(&self, id: &str) -> MetaResult<bool> {
-        let id = id.to_string();
-        self.write_session(move |tx| Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])? > 0))
-            .await
+        let key = id.to_string();
+        let deleted = self
+            .write_session(move |tx| Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([key])? > 0))
+            .await;
+        self.inner.sessions.forget(id);
+        deleted
     }
 
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        let key = id.to_string();
         let (id, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
         self.write(move |tx| {
             ensure_repository(tx, &repo)?;
@@ -592,7 +613,9 @@ impl MetaStore for SqliteMetaStore {
             tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])?;
             Ok(())
         })
-        .await
+        .await?;
+        self.inner.sessions.forget(&key);
+        Ok(())
     }
 
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>> {
