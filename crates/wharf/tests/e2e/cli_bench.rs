@@ -54,8 +54,15 @@ fn bench_runs_against_wharf_and_distribution_and_compares_them() {
             assert_eq!(r["ok"], true, "{r}");
         }
     }
-    let cpu = ours["results"][0]["figures"]["server_cpu_s"].as_f64().unwrap();
-    assert!(cpu > 0.0, "pushing 4 MiB costs the server some CPU");
+    // The kernel counts CPU time in 10 ms ticks: a 4 MiB push may cost less than one,
+    // 300 ms of manifest GETs from 4 connections cannot.
+    let results = ours["results"].as_array().unwrap();
+    for r in results {
+        assert!(r["figures"]["server_cpu_s"].as_f64().is_some_and(|s| s >= 0.0), "{r}");
+    }
+    let gets = results.iter().find(|r| r["name"] == "manifest_get").unwrap();
+    let cpu = gets["figures"]["server_cpu_s"].as_f64().unwrap();
+    assert!(cpu > 0.0, "300 ms of manifest GETs cost the server some CPU: {gets}");
     assert!(ours["server"]["peak_rss_mib"].as_f64().unwrap() > 1.0);
     assert_eq!(ours["results"][6]["figures"]["tags"], 26.0);
 
