@@ -11,8 +11,8 @@
 //! blocking task, so sending never waits on a page fault. Mapping is safe here because
 //! a committed blob file never changes: it is written whole under another name, renamed
 //! into place, and afterwards only ever unlinked, which keeps a mapped inode alive.
-//! Small blobs, ranges too short to be worth a map, and files that cannot be mapped
-//! are read into buffers instead.
+//! Small blobs, ranges too short to be worth a map, files that cannot be mapped and
+//! files shorter than they should be are read into buffers instead.
 
 use crate::storage::ByteStream;
 use bytes::Bytes;
@@ -44,7 +44,10 @@ pub fn stream(file: File, start: u64, len: u64) -> ByteStream {
 fn produce(file: File, start: u64, len: u64, pieces: mpsc::Sender<io::Result<Bytes>>) {
     let end = start + len;
     let mut at = start;
-    if len >= MAP_AT_LEAST {
+    // Touching a mapped page past the end of the file kills the process (SIGBUS): a file
+    // found shorter than the range (damaged outside wharf) is read instead, which reports it.
+    let whole = file.metadata().is_ok_and(|m| m.len() >= end);
+    if len >= MAP_AT_LEAST && whole {
         while at < end {
             let size = WINDOW.min(end - at);
             let Ok(map) = map(&file, at, size) else { break };
@@ -63,12 +66,9 @@ fn produce(file: File, start: u64, len: u64, pieces: mpsc::Sender<io::Result<Byt
 fn map(file: &File, at: u64, size: u64) -> io::Result<memmap2::Mmap> {
     let len = usize::try_from(size).map_err(io::Error::other)?;
     // SAFETY: the file is a committed blob, which nobody writes or truncates (see the
-    // module's doc): the mapped bytes cannot change while the map lives.
-    let map = unsafe { memmap2::MmapOptions::new().offset(at).len(len).populate().map(file)? };
-    if map.len() != len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the blob file is short"));
-    }
-    Ok(map)
+    // module's doc), and it was found long enough: the mapped bytes stay valid and
+    // unchanged while the map lives.
+    unsafe { memmap2::MmapOptions::new().offset(at).len(len).populate().map(file) }
 }
 
 fn read_into(mut file: File, at: u64, len: u64, pieces: mpsc::Sender<io::Result<Bytes>>) {

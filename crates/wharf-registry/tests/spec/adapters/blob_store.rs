@@ -270,3 +270,33 @@ on_every_blob_store!(
     large_blobs_read_whole_and_in_ranges,
     a_whole_upload_commits_in_one_step,
 );
+
+/// A blob file found shorter than its size (damaged outside wharf) fails the read with an
+/// error instead of taking the process down: large reads are sent from memory maps, and
+/// a mapped page past the end of a file is a fatal signal.
+#[tokio::test]
+async fn fs_a_blob_file_cut_short_on_disk_fails_the_read_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path(), true).await.unwrap();
+    let data: Vec<u8> = (0..3u32 << 20).map(|i| (i % 253) as u8).collect();
+    let digest = digest_of(&data);
+    store.create_upload("cut").await.unwrap();
+    append(&store, "cut", 0, &[&data]).await.unwrap();
+    store.commit_upload("cut", data.len() as u64, &digest).await.unwrap();
+    let hex = digest.hex();
+    let file = dir.path().join("blobs/sha256").join(&hex[..2]).join(hex);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let read: Result<Vec<Bytes>, io::Error> = store
+        .read_blob(&digest, 0..data.len() as u64)
+        .await
+        .unwrap()
+        .try_collect()
+        .await;
+    assert!(read.is_err(), "a short blob file is reported");
+    assert_eq!(blob_bytes(&store, &digest, 0..1000).await, data[..1000]);
+}
