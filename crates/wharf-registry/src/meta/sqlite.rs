@@ -232,6 +232,11 @@ fn insert_link(tx: &Connection, repo: &str, digest: &str, size: u64) -> rusqlite
     Ok(())
 }
 
+/// Removes upload session `id`; whether it was there.
+fn delete_session(tx: &Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])? > 0)
+}
+
 /// Runs a sorted listing query that takes (`after`, `limit`) and fetches one extra row
 /// to learn whether more follow.
 fn page(
@@ -532,9 +537,8 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn create_upload(&self, s: &UploadSession) -> MetaResult<()> {
-        let session = s.clone();
-        let s = s.clone();
+    async fn create_upload(&self, session: &UploadSession) -> MetaResult<()> {
+        let s = session.clone();
         self.write_session(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO uploads (id, repo, offset, algorithm, hasher_state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -543,7 +547,7 @@ impl MetaStore for SqliteMetaStore {
             Ok(())
         })
         .await?;
-        self.inner.sessions.committed(&session);
+        self.inner.sessions.committed(session);
         Ok(())
     }
 
@@ -569,9 +573,8 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn advance_upload(&self, s: &UploadSession, expected_offset: u64) -> MetaResult<bool> {
-        let session = s.clone();
-        let s = s.clone();
+    async fn advance_upload(&self, session: &UploadSession, expected_offset: u64) -> MetaResult<bool> {
+        let s = session.clone();
         let advanced = self
             .write_session(move |tx| {
                 let changed = tx
@@ -589,7 +592,7 @@ impl MetaStore for SqliteMetaStore {
             })
             .await;
         match advanced {
-            Ok(true) => self.inner.sessions.committed(&session),
+            Ok(true) => self.inner.sessions.committed(session),
             _ => self.inner.sessions.forget(&session.id),
         }
         advanced
@@ -597,24 +600,21 @@ impl MetaStore for SqliteMetaStore {
 
     async fn delete_upload(&self, id: &str) -> MetaResult<bool> {
         let key = id.to_string();
-        let deleted = self
-            .write_session(move |tx| Ok(tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([key])? > 0))
-            .await;
+        let deleted = self.write_session(move |tx| delete_session(tx, &key)).await;
         self.inner.sessions.forget(id);
         deleted
     }
 
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
-        let key = id.to_string();
-        let (id, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
+        let (key, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
         self.write(move |tx| {
             ensure_repository(tx, &repo)?;
             insert_link(tx, &repo, &digest, size)?;
-            tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([id])?;
+            delete_session(tx, &key)?;
             Ok(())
         })
         .await?;
-        self.inner.sessions.forget(&key);
+        self.inner.sessions.forget(id);
         Ok(())
     }
 

@@ -46,8 +46,7 @@ fn produce(file: File, start: u64, len: u64, pieces: mpsc::Sender<io::Result<Byt
     let mut at = start;
     // Touching a mapped page past the end of the file kills the process (SIGBUS): a file
     // found shorter than the range (damaged outside wharf) is read instead, which reports it.
-    let whole = file.metadata().is_ok_and(|m| m.len() >= end);
-    if len >= MAP_AT_LEAST && whole {
+    if len >= MAP_AT_LEAST && file.metadata().is_ok_and(|m| m.len() >= end) {
         while at < end {
             let size = WINDOW.min(end - at);
             let Ok(map) = map(&file, at, size) else { break };
