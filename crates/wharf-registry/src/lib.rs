@@ -23,6 +23,7 @@ pub mod auth;
 pub mod http;
 pub mod meta;
 pub mod registry;
+mod sqlite;
 pub mod storage;
 
 pub use http::{router, router_with_access};

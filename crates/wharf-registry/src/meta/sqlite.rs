@@ -13,21 +13,19 @@
 
 use super::{ManifestRecord, MetaError, MetaResult, MetaStore, Page, UploadSession};
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, RepositoryName, Tag};
 
 mod cache;
 mod sessions;
-mod writer;
 
+use crate::sqlite::{Readers, Survives, Writer};
 use cache::{Change, Kind, ReadCache};
 use sessions::SessionCache;
-use writer::Survives;
 
 /// Read connections, each opened when a read first needs it: an idle registry, whose
 /// lookups are answered from the cache, keeps none of their memory.
@@ -61,30 +59,12 @@ pub struct SqliteMetaStore {
 struct Inner {
     cache: ReadCache,
     sessions: SessionCache,
-    writer: writer::Writer,
-    path: PathBuf,
-    readers: Vec<Mutex<Option<Connection>>>,
-    next_reader: AtomicUsize,
+    writer: Writer,
+    readers: Readers,
 }
 
 fn db_err(e: rusqlite::Error) -> MetaError {
     MetaError::new(e)
-}
-
-fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // Durability of commits is the writer's syncer's business (see `writer`).
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
-}
-
-/// The WAL file SQLite keeps beside the database at `path`.
-fn wal_path(path: &Path) -> PathBuf {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
 }
 
 impl SqliteMetaStore {
@@ -92,18 +72,11 @@ impl SqliteMetaStore {
     pub async fn open(path: impl Into<PathBuf>, durable: bool) -> MetaResult<SqliteMetaStore> {
         let path = path.into();
         let inner = tokio::task::spawn_blocking(move || -> rusqlite::Result<Inner> {
-            let writer = open_connection(&path, OpenFlags::default())?;
-            writer.execute_batch(SCHEMA)?;
-            let wal = durable.then(|| wal_path(&path));
-            let writer =
-                writer::Writer::start(writer, wal).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             Ok(Inner {
                 cache: ReadCache::default(),
                 sessions: SessionCache::default(),
-                writer,
-                path,
-                readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
-                next_reader: AtomicUsize::new(0),
+                writer: crate::sqlite::start_writer(&path, SCHEMA, "metadata", durable)?,
+                readers: Readers::new(path, READERS),
             })
         })
         .await
@@ -117,21 +90,10 @@ impl SqliteMetaStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> MetaResult<T> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let mut reader = inner.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            let conn = match reader.take() {
-                Some(conn) => conn,
-                None => {
-                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    open_connection(&inner.path, flags)?
-                }
-            };
-            f(reader.insert(conn))
-        })
-        .await
-        .map_err(MetaError::new)?
-        .map_err(db_err)
+        tokio::task::spawn_blocking(move || inner.readers.read(f))
+            .await
+            .map_err(MetaError::new)?
+            .map_err(db_err)
     }
 
     /// A manifest record by `kind` (digest or tag) from the read cache, or from `query`
@@ -177,7 +139,7 @@ impl SqliteMetaStore {
     }
 
     /// Like `write`, for upload-session bookkeeping, which only has to survive a crash of
-    /// the process (see [`writer`]).
+    /// the process (see [`crate::sqlite::writer`]).
     async fn write_session<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,

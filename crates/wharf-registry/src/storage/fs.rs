@@ -1,8 +1,11 @@
 //! Blobs as files under a data directory.
 //!
 //! Layout: `blobs/<algorithm>/<first two hex>/<hex>` for blobs, `uploads/<id>` for
-//! unfinished uploads and `tmp/` for small blobs being written. Every path is built from
-//! a validated digest or a registry-issued id, never from raw request text.
+//! unfinished uploads and `tmp/` for blobs being written from memory. Every path is
+//! built from a validated digest or a registry-issued id, never from raw request text.
+//! Blobs of up to 64 KiB given whole (manifests, small blobs sent in one request) are
+//! rows of `blobs/small.sqlite` instead (see [`pack`]): a file per small blob would
+//! cost more in inodes and fsyncs than its bytes.
 //!
 //! A blob appears under its digest only by `rename` of a complete file, so a crash
 //! leaves either nothing or the whole blob. In durable mode the file is fsynced before
@@ -14,6 +17,7 @@
 //! so a commit costs no check of it.
 
 mod append;
+mod pack;
 mod read;
 mod writeback;
 
@@ -25,8 +29,8 @@ use std::collections::HashSet;
 use std::io::{self, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use tokio::fs::{self, File, OpenOptions};
+use std::sync::{Arc, Mutex};
+use tokio::fs::{self, File};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 use wharf_oci::{Algorithm, Digest};
@@ -38,6 +42,7 @@ const READ_BUFFER: usize = 256 * 1024;
 pub struct FsBlobStore {
     root: PathBuf,
     durable: bool,
+    pack: Arc<pack::Pack>,
     /// Uploads whose every byte this process has fsynced (durable mode), and whose
     /// length has not changed since: their commit needs no fsync of the file.
     synced: Mutex<HashSet<String>>,
@@ -47,17 +52,21 @@ impl FsBlobStore {
     /// Opens (creating if needed) a store under `root`. With `durable`, every commit is
     /// fsynced (file and directory) before it is reported done.
     pub async fn open(root: impl Into<PathBuf>, durable: bool) -> io::Result<FsBlobStore> {
-        let store = FsBlobStore {
-            root: root.into(),
-            durable,
-            synced: Default::default(),
-        };
-        for dir in [store.uploads_dir(), store.tmp_dir()] {
+        let root = root.into();
+        for dir in [root.join("uploads"), root.join("tmp")] {
             fs::create_dir_all(&dir).await?;
         }
         for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-            fs::create_dir_all(store.root.join("blobs").join(algorithm.as_str())).await?;
+            fs::create_dir_all(root.join("blobs").join(algorithm.as_str())).await?;
         }
+        let pack_path = root.join("blobs").join("small.sqlite");
+        let pack = blocking(move || pack::Pack::open(pack_path, durable)).await?;
+        let store = FsBlobStore {
+            root,
+            durable,
+            pack: Arc::new(pack),
+            synced: Default::default(),
+        };
         // Half-written small blobs of a previous run: never visible, safe to drop.
         let mut tmp = fs::read_dir(store.tmp_dir()).await?;
         while let Some(entry) = tmp.next_entry().await? {
@@ -144,23 +153,67 @@ fn not_found_is_ok(r: io::Result<()>) -> io::Result<()> {
     }
 }
 
+/// Where a blob's bytes were found.
+enum Stored {
+    Packed(Bytes),
+    File(std::fs::File),
+}
+
+impl FsBlobStore {
+    /// Stores a small blob in the pack unless it is stored already (packed or as a file:
+    /// the first bytes stay), then removes the file of the upload `upload` it was sent
+    /// for, if that upload ever got one.
+    async fn pack_blob(&self, digest: &Digest, bytes: Bytes, upload: Option<PathBuf>) -> io::Result<()> {
+        let (pack, key, file) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
+        let stored = blocking(move || Ok(pack.size(&key)?.is_some() || file.exists())).await?;
+        if !stored {
+            self.pack.insert(digest, bytes).await?;
+        }
+        match upload {
+            Some(upload) => not_found_is_ok(fs::remove_file(upload).await),
+            None => Ok(()),
+        }
+    }
+}
+
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn blob_size(&self, digest: &Digest) -> io::Result<Option<u64>> {
-        match fs::metadata(self.blob_path(digest)).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let (pack, digest, path) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
+        blocking(move || {
+            if let Some(size) = pack.size(&digest)? {
+                return Ok(Some(size));
+            }
+            match std::fs::metadata(path) {
+                Ok(m) => Ok(Some(m.len())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 
     async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream> {
-        let path = self.blob_path(digest);
-        let file = blocking(move || std::fs::File::open(path)).await?;
-        Ok(read::stream(file, range.start, range.end.saturating_sub(range.start)))
+        let (pack, digest, path) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
+        let found = blocking(move || match pack.bytes(&digest)? {
+            Some(bytes) => Ok(Stored::Packed(bytes)),
+            None => std::fs::File::open(path).map(Stored::File),
+        })
+        .await?;
+        Ok(match found {
+            Stored::Packed(bytes) => {
+                let end = (range.end as usize).min(bytes.len());
+                let piece = bytes.slice((range.start as usize).min(end)..end);
+                futures::stream::iter([Ok(piece)]).boxed()
+            }
+            Stored::File(file) => read::stream(file, range.start, range.end.saturating_sub(range.start)),
+        })
     }
 
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
+        if bytes.len() <= pack::PACKED_MAX {
+            return self.pack_blob(digest, bytes, None).await;
+        }
         let target = self.blob_path(digest);
         let tmp = self.tmp_dir().join(uuid::Uuid::new_v4().simple().to_string());
         let durable = self.durable;
@@ -181,16 +234,16 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
+        self.pack.remove(digest).await?;
         not_found_is_ok(fs::remove_file(self.blob_path(digest)).await)
     }
 
+    /// Nothing is written: an upload's file is made by its first append, so an upload
+    /// closed by one request carrying a small blob (the common monolithic push) never
+    /// costs an inode. Creating and removing a file per push is what bounded small
+    /// pushes: on ext4 each new inode is searched for past recently deleted ones.
     async fn create_upload(&self, id: &str) -> io::Result<()> {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.upload_path(id)?)
-            .await?;
-        Ok(())
+        self.upload_path(id).map(|_| ())
     }
 
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
@@ -201,7 +254,7 @@ impl BlobStore for FsBlobStore {
         // a durable append has succeeded.
         self.forget_synced(&key);
         let file = blocking(move || {
-            let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+            let mut file = std::fs::OpenOptions::new().write(true).create(offset == 0).open(path)?;
             let len = file.metadata()?.len();
             if len < offset {
                 return Err(io::Error::new(
@@ -225,18 +278,27 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
-        let file = File::open(self.upload_path(id)?).await?;
-        Ok(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed())
+        match File::open(self.upload_path(id)?).await {
+            Ok(file) => Ok(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed()),
+            // Never appended to: an empty upload.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(futures::stream::empty().boxed()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
+        if len == 0 {
+            // Nothing was appended, so there may be no file: the empty blob is packed.
+            self.forget_synced(id);
+            return self.pack_blob(digest, Bytes::new(), Some(path)).await;
+        }
         let target = self.blob_path(digest);
         let durable = self.durable;
         let was_synced = self.forget_synced(id);
-        let id = id.to_string();
+        let (pack, digest, id) = (self.pack.clone(), digest.clone(), id.to_string());
         blocking(move || {
-            if target.exists() {
+            if pack.size(&digest)?.is_some() || target.exists() {
                 return not_found_is_ok(std::fs::remove_file(&path));
             }
             let file = std::fs::OpenOptions::new().write(true).open(&path)?;
@@ -250,17 +312,20 @@ impl BlobStore for FsBlobStore {
             if actual > len {
                 file.set_len(len)?;
             }
-            // An empty upload was never appended to, so never synced: its inode is
-            // written with this sync.
-            let needs_sync = !(was_synced && actual == len && len > 0);
+            let needs_sync = !(was_synced && actual == len);
             publish(&file, &path, &target, durable, needs_sync)
         })
         .await
     }
 
-    /// One trip to the blocking pool: write, fsync, rename, fsync the directory.
+    /// Packed when small (see [`pack`]); otherwise one trip to the blocking pool: write,
+    /// fsync, rename, fsync the directory.
     async fn commit_whole_upload(&self, id: &str, bytes: Bytes, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
+        if bytes.len() <= pack::PACKED_MAX {
+            self.forget_synced(id);
+            return self.pack_blob(digest, bytes, Some(path)).await;
+        }
         let target = self.blob_path(digest);
         let durable = self.durable;
         self.forget_synced(id);
@@ -268,7 +333,11 @@ impl BlobStore for FsBlobStore {
             if target.exists() {
                 return not_found_is_ok(std::fs::remove_file(&path));
             }
-            let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(&path)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)?;
             std::io::Write::write_all(&mut file, &bytes)?;
             publish(&file, &path, &target, durable, true)
         })

@@ -33,7 +33,12 @@ pub type AppendSource<'a> = &'a mut (dyn Stream<Item = io::Result<Bytes>> + Send
 ///   upload (content addressing makes them equal);
 /// - `append_upload` either appends the whole source or leaves the upload as it was at
 ///   `offset`, so a broken request never leaves a session half-written;
-/// - uploads are identified by opaque ids of `[A-Za-z0-9_-]` chosen by the registry.
+/// - uploads are identified by opaque ids of `[A-Za-z0-9_-]` chosen by the registry,
+///   which passes only ids of sessions it holds (it checks its metadata first, under
+///   the session's lock). An adapter may keep nothing of an upload until its first
+///   append: one never appended to reads, commits and lists as an empty upload would,
+///   and an append at offset 0 may be what creates it. Appending past the bytes an
+///   upload holds always fails.
 ///
 /// The upload primitive — append at a known offset, then commit under a digest — maps
 /// onto a file (append, fsync, rename) and onto object storage (multipart parts, small
@@ -52,7 +57,7 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob's bytes. Removing an absent blob is not an error.
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()>;
 
-    /// Starts an empty upload.
+    /// Starts an empty upload (which may write nothing yet, see the contract above).
     async fn create_upload(&self, id: &str) -> io::Result<()>;
 
     /// Appends `source` to the upload whose committed length is `offset`, discarding
@@ -81,7 +86,8 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes an upload. Removing an absent one is not an error.
     async fn delete_upload(&self, id: &str) -> io::Result<()>;
 
-    /// The ids of every upload the store holds (to remove those no session owns).
+    /// The ids of every upload the store holds bytes or a record of (to remove those no
+    /// session owns).
     async fn list_uploads(&self) -> io::Result<Vec<String>>;
 }
 

@@ -45,6 +45,13 @@ fn files_under(dir: &Path) -> Vec<String> {
     found
 }
 
+/// How many small blobs the file store's pack database holds.
+fn packed_blobs(pack: &Path) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(pack, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row("SELECT count(*) FROM blobs", [], |row| row.get(0))
+        .unwrap()
+}
+
 /// Every kind of request, against repository `name`: (method, path, body).
 fn requests_naming(name: &str, manifest: &[u8]) -> Vec<(&'static str, String, Vec<u8>)> {
     let digest = sha256(b"payload");
@@ -107,7 +114,16 @@ async fn assert_nothing_written(s: &TestServer) {
         .collect();
     assert_eq!(outside, ["data"], "files appeared beside the data directory");
     let data = s.data_dir();
-    assert!(files_under(&data.join("blobs")).is_empty());
+    let blob_files: Vec<String> = files_under(&data.join("blobs"))
+        .into_iter()
+        .filter(|f| !f.contains("small.sqlite"))
+        .collect();
+    assert!(blob_files.is_empty(), "{blob_files:?}");
+    assert_eq!(
+        packed_blobs(&data.join("blobs/small.sqlite")),
+        0,
+        "a small blob was packed"
+    );
     assert!(files_under(&data.join("uploads")).is_empty());
     let response = s.get("/v2/_catalog").await;
     let body: serde_json::Value = response.json().await.unwrap();

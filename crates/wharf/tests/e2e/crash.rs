@@ -13,7 +13,7 @@
 //! A second test pushes one blob and one tag from two clients at once.
 
 use crate::harness::{
-    absolute, assert_blob_files_match_names, content, fetch_hashed, http_client, open_upload, sha256_of, with_digest,
+    absolute, assert_stored_blobs_match_names, content, fetch_hashed, http_client, open_upload, sha256_of, with_digest,
     Fetched, WharfProcess,
 };
 use bytes::Bytes;
@@ -602,7 +602,7 @@ async fn acknowledged_pushes_survive_sigkill_and_nothing_partial_appears() {
         ledger.blobs.extend(told.blobs);
         ledger.manifests.extend(told.manifests);
         assert_acknowledged_intact(&http, &base, &ledger).await;
-        let files = assert_blob_files_match_names(&wharf.data_dir);
+        let files = assert_stored_blobs_match_names(&wharf.data_dir);
         cut_blobs += told.cuts.iter().filter(|c| matches!(c, Cut::Blob { .. })).count();
         let cuts = told.cuts.len();
         resumed += complete_cuts(&http, &base, told.cuts, &mut ledger).await;
@@ -731,8 +731,8 @@ async fn one_blob_and_one_tag_pushed_by_two_clients_at_once_agree_after_restart(
     expected.sort();
     assert_eq!(tags["tags"], serde_json::json!(expected), "tags after restart");
     assert_eq!(
-        assert_blob_files_match_names(&wharf.data_dir),
+        assert_stored_blobs_match_names(&wharf.data_dir),
         stored.len(),
-        "one file per blob and manifest"
+        "one stored blob per blob and manifest"
     );
 }

@@ -9,7 +9,7 @@
 //! its name.
 
 use crate::harness::{
-    absolute, assert_blob_files_match_names, content, fetch_hashed, http_client, sha256_of, with_digest, WharfProcess,
+    absolute, assert_stored_blobs_match_names, content, fetch_hashed, http_client, sha256_of, with_digest, WharfProcess,
 };
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
@@ -156,10 +156,10 @@ async fn concurrent_small_pushes_and_tags_acknowledged_before_sigkill_survive_it
         wharf = WharfProcess::start_on(wharf.port, dir.path(), &[]);
         let http = http_client();
         assert_acked_intact(&http, &wharf.url(), &all).await;
-        let files = assert_blob_files_match_names(&wharf.data_dir);
+        let files = assert_stored_blobs_match_names(&wharf.data_dir);
         assert!(
             files >= all.blobs.len(),
-            "{files} blob files for {} blobs",
+            "{files} stored blobs for {} blobs",
             all.blobs.len()
         );
         eprintln!(

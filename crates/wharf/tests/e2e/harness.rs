@@ -260,11 +260,11 @@ pub async fn fetch_hashed(http: &reqwest::Client, url: &str) -> reqwest::Result<
     })
 }
 
-/// Hashes every file under `blobs/<algorithm>/<xx>/` and asserts each holds exactly the
-/// content its name promises (nothing partial or corrupt was published). Returns the
-/// number of blob files.
-pub fn assert_blob_files_match_names(data_dir: &Path) -> usize {
-    let mut count = 0;
+/// Hashes every stored blob, each file under `blobs/<algorithm>/<xx>/` and each small
+/// blob packed in `blobs/small.sqlite`, and asserts each holds exactly the content its
+/// name promises (nothing partial or corrupt was published). Returns how many blobs.
+pub fn assert_stored_blobs_match_names(data_dir: &Path) -> usize {
+    let mut count = assert_packed_blobs_match_digests(&data_dir.join("blobs").join("small.sqlite"));
     for algorithm in ["sha256", "sha512"] {
         let Ok(shards) = std::fs::read_dir(data_dir.join("blobs").join(algorithm)) else {
             continue;
@@ -296,11 +296,39 @@ pub fn assert_blob_files_match_names(data_dir: &Path) -> usize {
     count
 }
 
+/// The packed blobs' count, each checked against its digest.
+fn assert_packed_blobs_match_digests(pack: &Path) -> usize {
+    let conn = rusqlite::Connection::open_with_flags(pack, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("the small-blob pack opens");
+    let mut rows = conn
+        .prepare("SELECT digest, bytes FROM blobs")
+        .expect("the pack has its table");
+    let rows = rows
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))
+        .expect("the pack reads");
+    let mut count = 0;
+    for row in rows {
+        let (digest, bytes) = row.expect("a packed blob reads");
+        let (algorithm, hex) = digest.split_once(':').expect("a packed digest has an algorithm");
+        let actual = match algorithm {
+            "sha256" => hex_digest::<Sha256>(&bytes),
+            _ => hex_digest::<sha2::Sha512>(&bytes),
+        };
+        assert_eq!(actual, hex, "packed blob {digest} does not hash to its digest");
+        count += 1;
+    }
+    count
+}
+
 fn hash_file(algorithm: &str, path: &Path) -> String {
     match algorithm {
         "sha256" => hex_digest_of_file::<Sha256>(path),
         _ => hex_digest_of_file::<sha2::Sha512>(path),
     }
+}
+
+fn hex_digest<D: Digest>(bytes: &[u8]) -> String {
+    D::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hex_digest_of_file<D: Digest>(path: &Path) -> String {

@@ -3,7 +3,7 @@
 //! it up, and what was stored (blobs and open upload sessions) is intact after a restart.
 
 use crate::harness::{
-    assert_blob_files_match_names, content, content_digest, content_stream, fetch_hashed, http_client, open_upload,
+    assert_stored_blobs_match_names, content, content_digest, content_stream, fetch_hashed, http_client, open_upload,
     with_digest, Fetched, WharfProcess,
 };
 use futures::StreamExt;
@@ -116,7 +116,7 @@ async fn sigterm_finishes_the_upload_in_flight_refuses_new_connections_and_exits
         },
         "the blob after restart"
     );
-    assert_eq!(assert_blob_files_match_names(&wharf.data_dir), 1);
+    assert_eq!(assert_stored_blobs_match_names(&wharf.data_dir), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,8 +70,13 @@ async fn a_failed_append_leaves_the_upload_at_its_offset(store: &dyn BlobStore) 
     assert_eq!(upload_bytes(store, "u3").await, b"kept!");
 }
 
-async fn appending_to_an_unknown_upload_fails(store: &dyn BlobStore) {
-    assert!(append(store, "never-created", 0, &[b"x"]).await.is_err());
+/// An upload holds nothing until appended to, so an append that claims earlier bytes
+/// fails, whether or not the upload was ever started, and leaves it empty.
+async fn appending_past_what_an_upload_holds_fails(store: &dyn BlobStore) {
+    store.create_upload("p1").await.unwrap();
+    assert!(append(store, "p1", 3, &[b"x"]).await.is_err());
+    assert!(upload_bytes(store, "p1").await.is_empty());
+    assert!(append(store, "never-created", 3, &[b"x"]).await.is_err());
 }
 
 async fn a_commit_makes_the_blob_visible_whole(store: &dyn BlobStore) {
@@ -88,7 +93,7 @@ async fn a_commit_makes_the_blob_visible_whole(store: &dyn BlobStore) {
         !store.list_uploads().await.unwrap().contains(&"c1".to_string()),
         "the upload is gone"
     );
-    assert!(append(store, "c1", 0, &[b"x"]).await.is_err());
+    assert!(append(store, "c1", data.len() as u64, &[b"x"]).await.is_err());
 }
 
 async fn a_commit_takes_only_the_first_len_bytes(store: &dyn BlobStore) {
@@ -136,6 +141,7 @@ async fn removals_are_idempotent(store: &dyn BlobStore) {
 async fn uploads_are_listed(store: &dyn BlobStore) {
     for id in ["l-1", "l_2", "L3"] {
         store.create_upload(id).await.unwrap();
+        append(store, id, 0, &[b"x"]).await.unwrap();
     }
     let mut listed = store.list_uploads().await.unwrap();
     listed.sort();
@@ -151,7 +157,7 @@ async fn an_empty_blob_can_be_committed(store: &dyn BlobStore) {
 }
 
 /// A small blob given whole to an empty upload becomes the blob in one step; an existing
-/// digest keeps its bytes; an unknown upload is an error and stores nothing.
+/// digest keeps its bytes.
 async fn a_whole_upload_commits_in_one_step(store: &dyn BlobStore) {
     let digest = digest_of(b"whole");
     // The second upload claims the same digest with other bytes: the first bytes stay.
@@ -164,12 +170,6 @@ async fn a_whole_upload_commits_in_one_step(store: &dyn BlobStore) {
         assert_eq!(blob_bytes(store, &digest, 0..5).await, b"whole");
         assert!(!store.list_uploads().await.unwrap().contains(&id.to_string()));
     }
-    let never = digest_of(b"never");
-    assert!(store
-        .commit_whole_upload("w-never", Bytes::from_static(b"never"), &never)
-        .await
-        .is_err());
-    assert_eq!(store.blob_size(&never).await.unwrap(), None);
 }
 
 /// A blob of several MiB (sent from memory maps by the file store) reads back whole and
@@ -254,7 +254,7 @@ on_every_blob_store!(
     appends_at_the_given_offset,
     an_append_discards_what_lies_past_its_offset,
     a_failed_append_leaves_the_upload_at_its_offset,
-    appending_to_an_unknown_upload_fails,
+    appending_past_what_an_upload_holds_fails,
     a_commit_makes_the_blob_visible_whole,
     a_commit_takes_only_the_first_len_bytes,
     a_commit_under_an_existing_digest_keeps_the_stored_bytes,
@@ -295,4 +295,80 @@ async fn fs_a_blob_file_cut_short_on_disk_fails_the_read_and_nothing_else() {
         .await;
     assert!(read.is_err(), "a short blob file is reported");
     assert_eq!(blob_bytes(&store, &digest, 0..1000).await, data[..1000]);
+}
+
+/// Files under `dir`, recursively (directories themselves are not counted).
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_in(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Small blobs given whole (a one-request push, a manifest, the empty blob) are packed:
+/// no upload file and no blob file is ever made for them, they survive the store being
+/// opened again, and they can be deleted. A blob just over the pack's limit is a file.
+#[tokio::test]
+async fn fs_small_blobs_given_whole_are_packed_without_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let layer: Vec<u8> = (0..4096u32).map(|i| (i % 241) as u8).collect();
+    let manifest = b"{\"schemaVersion\":2}".to_vec();
+    let over: Vec<u8> = (0..64 * 1024 + 1u32).map(|i| (i % 239) as u8).collect();
+    let (layer_d, manifest_d, empty_d, over_d) = (
+        digest_of(&layer),
+        digest_of(&manifest),
+        digest_of(b""),
+        digest_of(&over),
+    );
+    {
+        let store = FsBlobStore::open(dir.path(), true).await.unwrap();
+        store.create_upload("small").await.unwrap();
+        assert!(
+            files_in(&dir.path().join("uploads")).is_empty(),
+            "no file for a new upload"
+        );
+        store
+            .commit_whole_upload("small", Bytes::from(layer.clone()), &layer_d)
+            .await
+            .unwrap();
+        store
+            .put_blob(&manifest_d, Bytes::from(manifest.clone()))
+            .await
+            .unwrap();
+        store.create_upload("empty").await.unwrap();
+        store.commit_upload("empty", 0, &empty_d).await.unwrap();
+        assert!(files_in(&dir.path().join("uploads")).is_empty());
+        assert!(
+            files_in(&dir.path().join("blobs/sha256")).is_empty(),
+            "small blobs are packed"
+        );
+        store.create_upload("over").await.unwrap();
+        store
+            .commit_whole_upload("over", Bytes::from(over.clone()), &over_d)
+            .await
+            .unwrap();
+        assert_eq!(
+            files_in(&dir.path().join("blobs/sha256")).len(),
+            1,
+            "a larger blob is a file"
+        );
+    }
+    let store = FsBlobStore::open(dir.path(), true).await.unwrap();
+    assert_eq!(blob_bytes(&store, &layer_d, 0..4096).await, layer);
+    assert_eq!(blob_bytes(&store, &layer_d, 100..200).await, layer[100..200]);
+    assert_eq!(
+        blob_bytes(&store, &manifest_d, 0..manifest.len() as u64).await,
+        manifest
+    );
+    assert_eq!(store.blob_size(&empty_d).await.unwrap(), Some(0));
+    assert_eq!(store.blob_size(&over_d).await.unwrap(), Some(over.len() as u64));
+    store.delete_blob(&layer_d).await.unwrap();
+    assert_eq!(store.blob_size(&layer_d).await.unwrap(), None);
+    assert_eq!(store.blob_size(&manifest_d).await.unwrap(), Some(manifest.len() as u64));
 }

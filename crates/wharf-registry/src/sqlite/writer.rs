@@ -61,13 +61,15 @@ pub enum Survives {
 /// A handle to the writer thread; the thread ends when the handle is dropped.
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// What the database holds, for error messages ("metadata", "small blobs").
+    what: &'static str,
 }
 
 impl Writer {
     /// Starts the thread that owns `connection` (in WAL mode, `synchronous=NORMAL`).
     /// With `wal` (durable mode: the path of the database's `-wal` file) writes that
     /// must survive a power cut are answered only once the WAL is synced.
-    pub fn start(connection: Connection, wal: Option<PathBuf>) -> io::Result<Writer> {
+    pub fn start(connection: Connection, wal: Option<PathBuf>, what: &'static str) -> io::Result<Writer> {
         let sync = match wal {
             Some(path) => {
                 let mut wal = WalFile { path, file: None };
@@ -77,26 +79,26 @@ impl Writer {
             }
             None => None,
         };
-        Writer::start_with(connection, sync)
+        Writer::start_with(connection, sync, what)
     }
 
     /// Like `start`, with `sync` as what makes the commits so far durable.
-    fn start_with(connection: Connection, sync: Option<SyncFn>) -> io::Result<Writer> {
+    fn start_with(connection: Connection, sync: Option<SyncFn>, what: &'static str) -> io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let syncer = match sync {
             Some(sync) => {
                 let (committed, groups) = mpsc::channel::<Synced>();
                 std::thread::Builder::new()
                     .name("wharf-sqlite-sync".into())
-                    .spawn(move || sync_groups(sync, groups))?;
+                    .spawn(move || sync_groups(sync, groups, what))?;
                 Some(committed)
             }
             None => None,
         };
         std::thread::Builder::new()
             .name("wharf-sqlite-writer".into())
-            .spawn(move || run(connection, queue, syncer))?;
-        Ok(Writer { jobs })
+            .spawn(move || run(connection, queue, syncer, what))?;
+        Ok(Writer { jobs, what })
     }
 
     /// Runs `f` in the next group commit; resolves once that commit is done (and, for
@@ -118,10 +120,10 @@ impl Writer {
         };
         self.jobs
             .send(job)
-            .map_err(|_| "the metadata writer has stopped".to_string())?;
+            .map_err(|_| format!("the {} writer has stopped", self.what))?;
         answered
             .await
-            .map_err(|_| "the metadata write could not be started".to_string())?
+            .map_err(|_| format!("the {} write could not be started", self.what))?
     }
 }
 
@@ -145,7 +147,7 @@ type Synced = Vec<Completion>;
 /// Makes every commit so far durable.
 type SyncFn = Box<dyn FnMut() -> io::Result<()> + Send>;
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender<Synced>>) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender<Synced>>, what: &'static str) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -156,7 +158,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Dropping the jobs unrun tells each caller its write did not happen.
-            tracing::error!("{} metadata writes not started: {e}", group.len());
+            tracing::error!("{} {what} writes not started: {e}", group.len());
             continue;
         }
         let ran: Vec<(bool, Completion)> = group.into_iter().map(|job| (job.durable, (job.run)(&conn))).collect();
@@ -174,7 +176,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender
         if let (Some(syncer), false) = (&syncer, to_sync.is_empty()) {
             if let Err(mpsc::SendError(lost)) = syncer.send(to_sync) {
                 for complete in lost {
-                    complete(Err("the metadata syncer has stopped".to_string()));
+                    complete(Err(format!("the {what} syncer has stopped")));
                 }
             }
         }
@@ -203,14 +205,14 @@ impl WalFile {
     }
 }
 
-fn sync_groups(mut sync: SyncFn, groups: mpsc::Receiver<Synced>) {
+fn sync_groups(mut sync: SyncFn, groups: mpsc::Receiver<Synced>, what: &'static str) {
     while let Ok(first) = groups.recv() {
         // Every group received was committed before this sync starts, so it covers them.
         let mut waiting = first;
         while let Ok(more) = groups.try_recv() {
             waiting.extend(more);
         }
-        let synced = sync().map_err(|e| format!("syncing the metadata WAL: {e}"));
+        let synced = sync().map_err(|e| format!("syncing the {what} WAL: {e}"));
         if let Err(e) = &synced {
             tracing::error!("{e}");
         }
@@ -230,7 +232,7 @@ mod tests {
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (k TEXT PRIMARY KEY)")
             .unwrap();
         let wal = dir.path().join("db-wal");
-        (Writer::start(conn, Some(wal)).unwrap(), dir)
+        (Writer::start(conn, Some(wal), "test").unwrap(), dir)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +292,7 @@ mod tests {
             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(())
         });
-        let writer = std::sync::Arc::new(Writer::start_with(conn, Some(sync)).unwrap());
+        let writer = std::sync::Arc::new(Writer::start_with(conn, Some(sync), "test").unwrap());
         let mut tasks = Vec::new();
         for i in 0..300 {
             let (writer, synced) = (writer.clone(), synced.clone());

@@ -1,0 +1,103 @@
+//! Small blobs given whole, kept as rows of one SQLite database instead of files.
+//!
+//! A blob in a file of its own costs an inode, an fsync of the file and one of its
+//! directory: for a 4 KiB layer or a manifest that is nearly all of its push. A row in
+//! the pack costs a share of one group commit (see [`crate::sqlite::writer`]): small
+//! blobs pushed at the same time share one WAL fsync. Only blobs that arrive whole in
+//! memory (manifests, and blobs sent in one request) of at most [`PACKED_MAX`] bytes are
+//! packed; streamed uploads stay files, renamed into place.
+//!
+//! A row is visible only once its commit is, and in durable mode an insert is answered
+//! only once that commit is synced, so a packed blob has the same guarantees as a file
+//! renamed into place: invisible until whole, and durable once acknowledged.
+
+use crate::sqlite::{Readers, Survives, Writer};
+use bytes::Bytes;
+use rusqlite::{params, OptionalExtension};
+use std::io;
+use std::path::PathBuf;
+use wharf_oci::Digest;
+
+/// The largest blob kept in the pack: far above manifests and image configs, small
+/// enough that reading one whole into memory is always fine.
+pub(super) const PACKED_MAX: usize = 64 * 1024;
+
+/// Read connections: packed blobs are read on the blocking pool, a few at a time.
+const READERS: usize = 2;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, bytes BLOB NOT NULL);";
+
+/// The pack database and its writer thread.
+pub(super) struct Pack {
+    writer: Writer,
+    readers: Readers,
+}
+
+fn io_err(e: rusqlite::Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl Pack {
+    /// Opens (creating if needed) the pack at `path`. Blocking.
+    pub(super) fn open(path: PathBuf, durable: bool) -> io::Result<Pack> {
+        let writer = crate::sqlite::start_writer(&path, SCHEMA, "small-blob pack", durable).map_err(io_err)?;
+        Ok(Pack {
+            writer,
+            readers: Readers::new(path, READERS),
+        })
+    }
+
+    /// Stores `bytes` as the blob `digest` unless the pack has it already (content
+    /// addressing: the first bytes stay). Durable once it returns, in durable mode.
+    pub(super) async fn insert(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
+        let key = digest.to_string();
+        self.writer
+            .write(Survives::PowerCut, move |conn| {
+                conn.prepare_cached("INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)")?
+                    .execute(params![key, &bytes[..]])
+            })
+            .await
+            .map(|_| ())
+            .map_err(io::Error::other)
+    }
+
+    /// Removes the blob `digest`; removing an absent one is not an error. A removal lost
+    /// to a power cut only brings back bytes nothing refers to.
+    pub(super) async fn remove(&self, digest: &Digest) -> io::Result<()> {
+        let key = digest.to_string();
+        self.writer
+            .write(Survives::Crash, move |conn| {
+                conn.prepare_cached("DELETE FROM blobs WHERE digest = ?1")?
+                    .execute([key])
+            })
+            .await
+            .map(|_| ())
+            .map_err(io::Error::other)
+    }
+
+    /// The bytes of the blob `digest`, if packed. Blocking.
+    pub(super) fn bytes(&self, digest: &Digest) -> io::Result<Option<Bytes>> {
+        let key = digest.to_string();
+        self.readers
+            .read(|conn| {
+                conn.prepare_cached("SELECT bytes FROM blobs WHERE digest = ?1")?
+                    .query_row([key], |row| row.get::<_, Vec<u8>>(0))
+                    .optional()
+            })
+            .map(|found| found.map(Bytes::from))
+            .map_err(io_err)
+    }
+
+    /// The size of the blob `digest`, if packed. Blocking.
+    pub(super) fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        let key = digest.to_string();
+        self.readers
+            .read(|conn| {
+                conn.prepare_cached("SELECT length(bytes) FROM blobs WHERE digest = ?1")?
+                    .query_row([key], |row| row.get::<_, i64>(0))
+                    .optional()
+            })
+            .map(|found| found.map(|n| n as u64))
+            .map_err(io_err)
+    }
+}
