@@ -3,7 +3,10 @@
 //! A manifest is read on every pull, often by many clients at once, and reading it from
 //! the blob store costs a file open and read each time. Content under a digest never
 //! changes, so nothing here ever goes stale: whether a repository may serve a manifest
-//! is still decided by the metadata lookup before the bytes are asked for. The cache
+//! is still decided by the metadata lookup before the bytes are asked for. A digest kept
+//! here is also known to be in the blob store, so pushing the same manifest again (a
+//! new tag) skips storing it; the registry never removes blob bytes, and whatever comes
+//! to remove them must forget them here too. The cache
 //! holds at most [`BUDGET`] bytes; when full it is emptied and refills with what is
 //! pulled.
 
@@ -26,7 +29,13 @@ impl ManifestBytes {
         kept.0.get(digest).cloned()
     }
 
-    /// Keeps `bytes`, which the caller has read from the store under `digest`.
+    /// Whether the bytes of `digest` are kept, hence known to be in the blob store.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.0.contains_key(digest)
+    }
+
+    /// Keeps `bytes`, which the caller has read from or stored in the store under `digest`.
     pub fn keep(&self, digest: &Digest, bytes: &Bytes) {
         if bytes.len() > BUDGET / 8 {
             return;

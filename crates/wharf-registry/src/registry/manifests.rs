@@ -65,7 +65,12 @@ impl Registry {
             subject: parsed.subject.as_ref().map(|s| s.digest.clone()),
             annotations: parsed.annotations.clone(),
         };
-        self.blobs.put_blob(&digest, bytes).await?;
+        // A manifest pushed again (a new tag for it) is stored already: its bytes are
+        // kept in memory once stored or pulled, so the store need not be asked.
+        if !self.manifest_bytes.contains(&digest) {
+            self.blobs.put_blob(&digest, bytes.clone()).await?;
+            self.manifest_bytes.keep(&digest, &bytes);
+        }
         self.meta.put_manifest(name, &record, &tags).await?;
         Ok(ManifestPut {
             digest,
