@@ -42,7 +42,7 @@ const READ_BUFFER: usize = 256 * 1024;
 pub struct FsBlobStore {
     root: PathBuf,
     durable: bool,
-    pack: Arc<pack::Pack>,
+    pack: Arc<pack::LazyPack>,
     /// Uploads whose every byte this process has fsynced (durable mode), and whose
     /// length has not changed since: their commit needs no fsync of the file.
     synced: Mutex<HashSet<String>>,
@@ -59,8 +59,7 @@ impl FsBlobStore {
         for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
             fs::create_dir_all(root.join("blobs").join(algorithm.as_str())).await?;
         }
-        let pack_path = root.join("blobs").join("small.sqlite");
-        let pack = blocking(move || pack::Pack::open(pack_path, durable)).await?;
+        let pack = pack::LazyPack::new(root.join("blobs").join("small.sqlite"), durable);
         let store = FsBlobStore {
             root,
             durable,

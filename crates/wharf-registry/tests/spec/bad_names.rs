@@ -45,8 +45,12 @@ fn files_under(dir: &Path) -> Vec<String> {
     found
 }
 
-/// How many small blobs the file store's pack database holds.
+/// How many small blobs the file store's pack database holds (none while it was never
+/// created).
 fn packed_blobs(pack: &Path) -> i64 {
+    if !pack.exists() {
+        return 0;
+    }
     let conn = rusqlite::Connection::open_with_flags(pack, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.query_row("SELECT count(*) FROM blobs", [], |row| row.get(0))
         .unwrap()

@@ -296,8 +296,12 @@ pub fn assert_stored_blobs_match_names(data_dir: &Path) -> usize {
     count
 }
 
-/// The packed blobs' count, each checked against its digest.
+/// The packed blobs' count, each checked against its digest (none while the pack was
+/// never created).
 fn assert_packed_blobs_match_digests(pack: &Path) -> usize {
+    if !pack.exists() {
+        return 0;
+    }
     let conn = rusqlite::Connection::open_with_flags(pack, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("the small-blob pack opens");
     let mut rows = conn

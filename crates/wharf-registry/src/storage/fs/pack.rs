@@ -16,6 +16,7 @@ use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
 use std::io;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use wharf_oci::Digest;
 
 /// The largest blob kept in the pack: far above manifests and image configs, small
@@ -27,8 +28,85 @@ const READERS: usize = 2;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, bytes BLOB NOT NULL);";
 
+/// The pack, opened when first needed: a registry that has packed nothing (or has not
+/// been asked for a blob since it started) keeps no connection or thread for it.
+pub(super) struct LazyPack {
+    path: PathBuf,
+    durable: bool,
+    opened: Mutex<Option<Arc<Pack>>>,
+}
+
+impl LazyPack {
+    /// The pack at `path`; nothing is opened or created yet.
+    pub(super) fn new(path: PathBuf, durable: bool) -> LazyPack {
+        LazyPack {
+            path,
+            durable,
+            opened: Mutex::new(None),
+        }
+    }
+
+    /// The pack, opened (and created) now if it was not. Blocking.
+    fn open(&self) -> io::Result<Arc<Pack>> {
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pack) = &*opened {
+            return Ok(pack.clone());
+        }
+        let pack = Arc::new(Pack::open(self.path.clone(), self.durable)?);
+        Ok(opened.insert(pack).clone())
+    }
+
+    /// The pack if it exists: `None` while no blob was ever packed here. Blocking.
+    fn existing(&self) -> io::Result<Option<Arc<Pack>>> {
+        if let Some(pack) = &*self.opened.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(Some(pack.clone()));
+        }
+        if !self.path.try_exists()? {
+            return Ok(None);
+        }
+        self.open().map(Some)
+    }
+
+    /// See [`Pack::insert`].
+    pub(super) async fn insert(self: &Arc<Self>, digest: &Digest, bytes: Bytes) -> io::Result<()> {
+        let lazy = self.clone();
+        let pack = tokio::task::spawn_blocking(move || lazy.open())
+            .await
+            .map_err(io::Error::other)??;
+        pack.insert(digest, bytes).await
+    }
+
+    /// See [`Pack::remove`].
+    pub(super) async fn remove(self: &Arc<Self>, digest: &Digest) -> io::Result<()> {
+        let lazy = self.clone();
+        let pack = tokio::task::spawn_blocking(move || lazy.existing())
+            .await
+            .map_err(io::Error::other)??;
+        match pack {
+            Some(pack) => pack.remove(digest).await,
+            None => Ok(()),
+        }
+    }
+
+    /// See [`Pack::bytes`]. Blocking.
+    pub(super) fn bytes(&self, digest: &Digest) -> io::Result<Option<Bytes>> {
+        match self.existing()? {
+            Some(pack) => pack.bytes(digest),
+            None => Ok(None),
+        }
+    }
+
+    /// See [`Pack::size`]. Blocking.
+    pub(super) fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        match self.existing()? {
+            Some(pack) => pack.size(digest),
+            None => Ok(None),
+        }
+    }
+}
+
 /// The pack database and its writer thread.
-pub(super) struct Pack {
+struct Pack {
     writer: Writer,
     readers: Readers,
 }
@@ -39,7 +117,7 @@ fn io_err(e: rusqlite::Error) -> io::Error {
 
 impl Pack {
     /// Opens (creating if needed) the pack at `path`. Blocking.
-    pub(super) fn open(path: PathBuf, durable: bool) -> io::Result<Pack> {
+    fn open(path: PathBuf, durable: bool) -> io::Result<Pack> {
         let writer = crate::sqlite::start_writer(&path, SCHEMA, "small-blob pack", durable).map_err(io_err)?;
         Ok(Pack {
             writer,
@@ -49,7 +127,7 @@ impl Pack {
 
     /// Stores `bytes` as the blob `digest` unless the pack has it already (content
     /// addressing: the first bytes stay). Durable once it returns, in durable mode.
-    pub(super) async fn insert(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
+    async fn insert(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
         let key = digest.to_string();
         self.writer
             .write(Survives::PowerCut, move |conn| {
@@ -63,7 +141,7 @@ impl Pack {
 
     /// Removes the blob `digest`; removing an absent one is not an error. A removal lost
     /// to a power cut only brings back bytes nothing refers to.
-    pub(super) async fn remove(&self, digest: &Digest) -> io::Result<()> {
+    async fn remove(&self, digest: &Digest) -> io::Result<()> {
         let key = digest.to_string();
         self.writer
             .write(Survives::Crash, move |conn| {
@@ -76,7 +154,7 @@ impl Pack {
     }
 
     /// The bytes of the blob `digest`, if packed. Blocking.
-    pub(super) fn bytes(&self, digest: &Digest) -> io::Result<Option<Bytes>> {
+    fn bytes(&self, digest: &Digest) -> io::Result<Option<Bytes>> {
         let key = digest.to_string();
         self.readers
             .read(|conn| {
@@ -89,7 +167,7 @@ impl Pack {
     }
 
     /// The size of the blob `digest`, if packed. Blocking.
-    pub(super) fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+    fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
         let key = digest.to_string();
         self.readers
             .read(|conn| {
