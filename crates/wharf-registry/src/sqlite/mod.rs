@@ -15,10 +15,16 @@ use std::time::Duration;
 
 pub(crate) use writer::{Survives, Writer};
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
 /// Opens `path` in WAL mode. Commits do not fsync by themselves (`synchronous=NORMAL`):
 /// durability is the [`Writer`]'s syncer's business.
 pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
+    // Room for every statement a store runs (rusqlite keeps 16 by default): one pushed
+    // out is parsed again on its next use.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -127,16 +127,23 @@ impl Writer {
     }
 }
 
+/// Runs one of the writer's own statements, parsed once per connection: every write
+/// runs two and every group two more, so parsing them each time would be a visible
+/// share of a small write's cost.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// `f` inside a savepoint: its changes stay in the transaction only if it succeeds.
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    conn.execute_batch("SAVEPOINT one_write")?;
+    run_cached(conn, "SAVEPOINT one_write")?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE one_write")?;
+            run_cached(conn, "RELEASE one_write")?;
             Ok(value)
         }
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO one_write; RELEASE one_write");
+            let _ = run_cached(conn, "ROLLBACK TO one_write").and_then(|()| run_cached(conn, "RELEASE one_write"));
             Err(e)
         }
     }
@@ -156,15 +163,15 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             // Dropping the jobs unrun tells each caller its write did not happen.
             tracing::error!("{} {what} writes not started: {e}", group.len());
             continue;
         }
         let ran: Vec<(bool, Completion)> = group.into_iter().map(|job| (job.durable, (job.run)(&conn))).collect();
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let committed = run_cached(&conn, "COMMIT").map_err(|e| e.to_string());
         if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = run_cached(&conn, "ROLLBACK");
         }
         let mut to_sync = Vec::new();
         for (durable, complete) in ran {
