@@ -5,7 +5,7 @@
 
 use crate::client::expect_error;
 use crate::content::{sha256, Image};
-use crate::harness::TestServer;
+use crate::harness::{files_under, TestServer};
 use crate::raw;
 use regex::Regex;
 use reqwest::StatusCode;
@@ -29,20 +29,6 @@ fn bad_names() -> Vec<String> {
         "App".to_string(),
         "a/./b".to_string(),
     ]
-}
-
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }
 
 /// How many small blobs the file store's pack database holds (none while it was never

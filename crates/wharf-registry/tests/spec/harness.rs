@@ -78,3 +78,17 @@ impl Drop for TestServer {
         self.task.abort();
     }
 }
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}

@@ -1,6 +1,7 @@
 //! The [`BlobStore`] contract: appends at an offset (whole or not at all), atomic and
 //! deduplicating commits, ranged reads, idempotent removals; checked on every adapter.
 
+use crate::harness::files_under;
 use bytes::Bytes;
 use futures::{stream, Stream, TryStreamExt};
 use std::io;
@@ -297,20 +298,6 @@ async fn fs_a_blob_file_cut_short_on_disk_fails_the_read_and_nothing_else() {
     assert_eq!(blob_bytes(&store, &digest, 0..1000).await, data[..1000]);
 }
 
-/// Files under `dir`, recursively (directories themselves are not counted).
-fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(files_in(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
-}
-
 /// Small blobs given whole (a one-request push, a manifest, the empty blob) are packed:
 /// no upload file and no blob file is ever made for them, they survive the store being
 /// opened again, and they can be deleted. A blob just over the pack's limit is a file.
@@ -330,7 +317,7 @@ async fn fs_small_blobs_given_whole_are_packed_without_files() {
         let store = FsBlobStore::open(dir.path(), true).await.unwrap();
         store.create_upload("small").await.unwrap();
         assert!(
-            files_in(&dir.path().join("uploads")).is_empty(),
+            files_under(&dir.path().join("uploads")).is_empty(),
             "no file for a new upload"
         );
         store
@@ -343,9 +330,9 @@ async fn fs_small_blobs_given_whole_are_packed_without_files() {
             .unwrap();
         store.create_upload("empty").await.unwrap();
         store.commit_upload("empty", 0, &empty_d).await.unwrap();
-        assert!(files_in(&dir.path().join("uploads")).is_empty());
+        assert!(files_under(&dir.path().join("uploads")).is_empty());
         assert!(
-            files_in(&dir.path().join("blobs/sha256")).is_empty(),
+            files_under(&dir.path().join("blobs/sha256")).is_empty(),
             "small blobs are packed"
         );
         store.create_upload("over").await.unwrap();
@@ -354,7 +341,7 @@ async fn fs_small_blobs_given_whole_are_packed_without_files() {
             .await
             .unwrap();
         assert_eq!(
-            files_in(&dir.path().join("blobs/sha256")).len(),
+            files_under(&dir.path().join("blobs/sha256")).len(),
             1,
             "a larger blob is a file"
         );
