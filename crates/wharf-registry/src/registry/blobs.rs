@@ -1,7 +1,9 @@
 //! Reading and deleting blobs of a repository.
 
+use super::content_cache::KEEP_BLOBS_UP_TO;
 use super::{Registry, RegistryError, RegistryResult};
-use crate::storage::ByteStream;
+use crate::storage::{read_blob_to_bytes, ByteStream};
+use futures::StreamExt;
 use std::ops::Range;
 use wharf_oci::{Digest, ErrorCode, RepositoryName};
 
@@ -27,9 +29,23 @@ impl Registry {
         }
     }
 
-    /// The bytes of `blob` in `range` (end exclusive), streamed from storage.
+    /// The bytes of `blob` in `range` (end exclusive): a small blob from memory (read
+    /// whole and kept on first use, see [`super::content_cache`]), others streamed from storage.
     pub async fn blob_bytes(&self, blob: &BlobInfo, range: Range<u64>) -> RegistryResult<ByteStream> {
-        Ok(self.blobs.read_blob(&blob.digest, range).await?)
+        if blob.size > KEEP_BLOBS_UP_TO {
+            return Ok(self.blobs.read_blob(&blob.digest, range).await?);
+        }
+        let bytes = match self.content.get(&blob.digest) {
+            Some(bytes) => bytes,
+            None => {
+                let bytes = read_blob_to_bytes(self.blobs.as_ref(), &blob.digest, blob.size).await?;
+                self.content.keep(&blob.digest, &bytes);
+                bytes
+            }
+        };
+        let end = usize::try_from(range.end).map_or(bytes.len(), |end| end.min(bytes.len()));
+        let start = usize::try_from(range.start).map_or(end, |start| start.min(end));
+        Ok(futures::stream::iter([Ok(bytes.slice(start..end))]).boxed())
     }
 
     /// Removes the blob from the repository. Its bytes stay while anything may use them.

@@ -67,9 +67,9 @@ impl Registry {
         };
         // A manifest pushed again (a new tag for it) is stored already: its bytes are
         // kept in memory once stored or pulled, so the store need not be asked.
-        if !self.manifest_bytes.contains(&digest) {
+        if !self.content.contains(&digest) {
             self.blobs.put_blob(&digest, bytes.clone()).await?;
-            self.manifest_bytes.keep(&digest, &bytes);
+            self.content.keep(&digest, &bytes);
         }
         self.meta.put_manifest(name, &record, &tags).await?;
         Ok(ManifestPut {
@@ -144,11 +144,11 @@ impl Registry {
     /// The manifest `reference` names, with its exact bytes (GET).
     pub async fn manifest(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<StoredManifest> {
         let record = self.manifest_record(name, reference).await?;
-        if let Some(bytes) = self.manifest_bytes.get(&record.digest) {
+        if let Some(bytes) = self.content.get(&record.digest) {
             return Ok(StoredManifest { record, bytes });
         }
         let bytes = read_blob_to_bytes(self.blobs.as_ref(), &record.digest, record.size).await?;
-        self.manifest_bytes.keep(&record.digest, &bytes);
+        self.content.keep(&record.digest, &bytes);
         Ok(StoredManifest { record, bytes })
     }
 

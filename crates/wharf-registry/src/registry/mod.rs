@@ -6,11 +6,11 @@
 mod blobs;
 mod cleanup;
 mod config;
+mod content_cache;
 mod error;
 mod hashing;
 mod listing;
 mod locks;
-mod manifest_bytes;
 mod manifests;
 mod referrers;
 mod uploads;
@@ -34,7 +34,7 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     config: RegistryConfig,
     upload_locks: KeyedLocks,
-    manifest_bytes: manifest_bytes::ManifestBytes,
+    content: content_cache::ContentCache,
 }
 
 impl Registry {
@@ -44,7 +44,7 @@ impl Registry {
             meta,
             config,
             upload_locks: KeyedLocks::default(),
-            manifest_bytes: Default::default(),
+            content: Default::default(),
         }
     }
 

@@ -1,7 +1,8 @@
-//! Manifest bytes kept in memory by digest.
+//! Small content kept in memory by digest: manifests, and blobs of up to
+//! [`KEEP_BLOBS_UP_TO`] bytes (image configs and the like).
 //!
-//! A manifest is read on every pull, often by many clients at once, and reading it from
-//! the blob store costs a file open and read each time. Content under a digest never
+//! A manifest and its config are read on every pull, often by many clients at once, and
+//! reading them from the blob store costs a trip to the blocking pool each time. Content under a digest never
 //! changes, so nothing here ever goes stale: whether a repository may serve a manifest
 //! is still decided by the metadata lookup before the bytes are asked for. A digest kept
 //! here is also known to be in the blob store, so pushing the same manifest again (a
@@ -15,15 +16,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use wharf_oci::Digest;
 
-/// Total bytes of manifests kept.
+/// Total bytes kept.
 const BUDGET: usize = 8 * 1024 * 1024;
 
+/// Blobs up to this size are kept once read.
+pub const KEEP_BLOBS_UP_TO: u64 = 64 * 1024;
+
 #[derive(Default)]
-pub struct ManifestBytes {
+pub struct ContentCache {
     kept: Mutex<(HashMap<Digest, Bytes>, usize)>,
 }
 
-impl ManifestBytes {
+impl ContentCache {
     pub fn get(&self, digest: &Digest) -> Option<Bytes> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.0.get(digest).cloned()
@@ -58,7 +62,7 @@ mod tests {
 
     #[test]
     fn stays_within_its_budget() {
-        let cache = ManifestBytes::default();
+        let cache = ContentCache::default();
         let big = Bytes::from(vec![0u8; BUDGET / 8]);
         for i in 0..20u32 {
             cache.keep(&Digest::sha256_of(&i.to_be_bytes()), &big);
