@@ -2,20 +2,20 @@
 //!
 //! Layout: `blobs/<algorithm>/<first two hex>/<hex>` for blobs, `uploads/<id>` for
 //! unfinished uploads (made by their first append, so an upload closed by the request
-//! that starts sending it never has one) and `tmp/` for blobs being written from memory. Every path is
-//! built from a validated digest or a registry-issued id, never from raw request text.
+//! that starts sending it never has one) and `tmp/` for blobs being written from
+//! memory. Every path is built from a validated digest or a registry-issued id, never
+//! from raw request text.
 //! Blobs of up to 64 KiB given whole (manifests, small blobs sent in one request) are
 //! rows of `blobs/small.sqlite` instead (see [`pack`]): a file per small blob would
 //! cost more in inodes and fsyncs than its bytes.
 //!
-//! A blob appears under its digest only by `rename` of a complete file, so a crash
-//! leaves either nothing or the whole blob. In durable mode the file is fsynced before
+//! A blob appears under its digest only by `rename` of a complete file (a packed one by
+//! the commit of its row), so a crash leaves either nothing or the whole blob. In durable mode the file is fsynced before
 //! the rename and its directory after, so what was acknowledged survives a power cut.
 //! An upload whose bytes this process has already fsynced (every durable append ends
 //! with one) is not fsynced a second time at its commit: each fsync is a flush of the
-//! disk's cache. A shard directory
-//! (`blobs/<algorithm>/<two hex>`) is made by the first commit that finds it missing,
-//! so a commit costs no check of it.
+//! disk's cache. A shard directory (`blobs/<algorithm>/<two hex>`) is made by the first
+//! commit that finds it missing, so a commit costs no check of it.
 
 mod append;
 mod pack;
