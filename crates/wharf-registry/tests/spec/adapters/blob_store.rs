@@ -207,7 +207,9 @@ async fn concurrent_commits_into_new_shards_all_succeed(store: &dyn BlobStore) {
         );
         first.and(second).map(|()| digest)
     });
-    let uploads = (0..100u32).map(|i| async move {
+    // Streamed uploads become files (small blobs given whole are packed instead), so they
+    // are what races for new shard directories: as many as there are shards and more.
+    let uploads = (0..300u32).map(|i| async move {
         let data = format!("upload {i}").into_bytes();
         let id = format!("cc{i}");
         store.create_upload(&id).await?;
