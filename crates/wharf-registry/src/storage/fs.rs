@@ -60,11 +60,13 @@ impl FsBlobStore {
         for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
             fs::create_dir_all(root.join("blobs").join(algorithm.as_str())).await?;
         }
-        let pack = pack::LazyPack::new(root.join("blobs").join("small.sqlite"), durable);
+        let pack = Arc::new(pack::LazyPack::new(root.join("blobs").join("small.sqlite"), durable));
+        let opening = pack.clone();
+        blocking(move || opening.open_if_present()).await?;
         let store = FsBlobStore {
             root,
             durable,
-            pack: Arc::new(pack),
+            pack,
             synced: Default::default(),
         };
         // Half-written small blobs of a previous run: never visible, safe to drop.

@@ -28,8 +28,10 @@ const READERS: usize = 2;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, bytes BLOB NOT NULL);";
 
-/// The pack, opened when first needed: a registry that has packed nothing (or has not
-/// been asked for a blob since it started) keeps no connection or thread for it.
+/// The pack, opened when first needed: a registry that has packed nothing keeps no
+/// connection or thread for it. One that exists is opened when the store is (see
+/// [`LazyPack::open_if_present`]), so a damaged pack stops the start, as a damaged
+/// metadata database does, rather than failing requests later.
 pub(super) struct LazyPack {
     path: PathBuf,
     durable: bool,
@@ -44,6 +46,11 @@ impl LazyPack {
             durable,
             opened: Mutex::new(None),
         }
+    }
+
+    /// Opens the pack now if it exists on disk. Blocking.
+    pub(super) fn open_if_present(&self) -> io::Result<()> {
+        self.existing().map(|_| ())
     }
 
     /// The pack, opened (and created) now if it was not. Blocking.

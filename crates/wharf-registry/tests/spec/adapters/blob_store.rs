@@ -361,3 +361,16 @@ async fn fs_small_blobs_given_whole_are_packed_without_files() {
     assert_eq!(store.blob_size(&layer_d).await.unwrap(), None);
     assert_eq!(store.blob_size(&manifest_d).await.unwrap(), Some(manifest.len() as u64));
 }
+
+/// A pack database that is not one (damaged outside wharf) stops the store from opening,
+/// as a damaged metadata database stops the start, instead of failing reads later.
+#[tokio::test]
+async fn fs_a_damaged_pack_stops_the_store_from_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
+    std::fs::write(dir.path().join("blobs/small.sqlite"), vec![0x5a; 8192]).unwrap();
+    assert!(
+        FsBlobStore::open(dir.path(), true).await.is_err(),
+        "a damaged pack is reported at open"
+    );
+}
