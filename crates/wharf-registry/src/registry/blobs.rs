@@ -2,8 +2,8 @@
 
 use super::content_cache::KEEP_BLOBS_UP_TO;
 use super::{Registry, RegistryError, RegistryResult};
-use crate::storage::{read_blob_to_bytes, ByteStream};
-use futures::StreamExt;
+use crate::storage::{range_of, read_blob_to_bytes, ByteStream};
+use bytes::Bytes;
 use std::ops::Range;
 use wharf_oci::{Digest, ErrorCode, RepositoryName};
 
@@ -29,23 +29,25 @@ impl Registry {
         }
     }
 
-    /// The bytes of `blob` in `range` (end exclusive): a small blob from memory (read
-    /// whole and kept on first use, see [`super::content_cache`]), others streamed from storage.
+    /// The bytes of `blob` in `range` (end exclusive): a small blob from memory (see
+    /// [`Registry::kept_content`]), others streamed from storage.
     pub async fn blob_bytes(&self, blob: &BlobInfo, range: Range<u64>) -> RegistryResult<ByteStream> {
         if blob.size > KEEP_BLOBS_UP_TO {
             return Ok(self.blobs.read_blob(&blob.digest, range).await?);
         }
-        let bytes = match self.content.get(&blob.digest) {
-            Some(bytes) => bytes,
-            None => {
-                let bytes = read_blob_to_bytes(self.blobs.as_ref(), &blob.digest, blob.size).await?;
-                self.content.keep(&blob.digest, &bytes);
-                bytes
-            }
-        };
-        let end = usize::try_from(range.end).map_or(bytes.len(), |end| end.min(bytes.len()));
-        let start = usize::try_from(range.start).map_or(end, |start| start.min(end));
-        Ok(futures::stream::iter([Ok(bytes.slice(start..end))]).boxed())
+        let bytes = self.kept_content(&blob.digest, blob.size).await?;
+        Ok(range_of(&bytes, range))
+    }
+
+    /// The whole content `digest` (of `size` bytes, a manifest or a small blob): kept in
+    /// memory, or read from storage and kept from now on (see [`super::content_cache`]).
+    pub(super) async fn kept_content(&self, digest: &Digest, size: u64) -> RegistryResult<Bytes> {
+        if let Some(bytes) = self.content.get(digest) {
+            return Ok(bytes);
+        }
+        let bytes = read_blob_to_bytes(self.blobs.as_ref(), digest, size).await?;
+        self.content.keep(digest, &bytes);
+        Ok(bytes)
     }
 
     /// Removes the blob from the repository. Its bytes stay while anything may use them.

@@ -2,14 +2,13 @@
 //! [`KEEP_BLOBS_UP_TO`] bytes (image configs and the like).
 //!
 //! A manifest and its config are read on every pull, often by many clients at once, and
-//! reading them from the blob store costs a trip to the blocking pool each time. Content under a digest never
-//! changes, so nothing here ever goes stale: whether a repository may serve a manifest
-//! is still decided by the metadata lookup before the bytes are asked for. A digest kept
-//! here is also known to be in the blob store, so pushing the same manifest again (a
-//! new tag) skips storing it; the registry never removes blob bytes, and whatever comes
-//! to remove them must forget them here too. The cache
-//! holds at most [`BUDGET`] bytes; when full it is emptied and refills with what is
-//! pulled.
+//! reading them from the blob store costs a trip to the blocking pool each time.
+//! Content under a digest never changes, so nothing here ever goes stale: whether a
+//! repository may serve it is still decided by the metadata lookup before the bytes are
+//! asked for. A digest kept here is also known to be in the blob store, so pushing the
+//! same manifest again (a new tag) skips storing it; the registry never removes blob
+//! bytes, and whatever comes to remove them must forget them here too. The cache holds
+//! at most [`BUDGET`] bytes; when full it is emptied and refills with what is pulled.
 
 use bytes::Bytes;
 use std::collections::HashMap;

@@ -2,7 +2,6 @@
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::meta::ManifestRecord;
-use crate::storage::read_blob_to_bytes;
 use bytes::Bytes;
 use serde_json::json;
 use wharf_oci::{Digest, ErrorCode, ParsedManifest, Reference, RepositoryName, Tag};
@@ -144,11 +143,7 @@ impl Registry {
     /// The manifest `reference` names, with its exact bytes (GET).
     pub async fn manifest(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<StoredManifest> {
         let record = self.manifest_record(name, reference).await?;
-        if let Some(bytes) = self.content.get(&record.digest) {
-            return Ok(StoredManifest { record, bytes });
-        }
-        let bytes = read_blob_to_bytes(self.blobs.as_ref(), &record.digest, record.size).await?;
-        self.content.keep(&record.digest, &bytes);
+        let bytes = self.kept_content(&record.digest, record.size).await?;
         Ok(StoredManifest { record, bytes })
     }
 

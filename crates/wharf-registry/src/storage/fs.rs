@@ -163,18 +163,22 @@ enum Stored {
 
 impl FsBlobStore {
     /// Stores a small blob in the pack unless it is stored already (packed or as a file:
-    /// the first bytes stay), then removes the file of the upload `upload` it was sent
-    /// for, if that upload ever got one.
+    /// the first bytes stay). The file of the upload `upload` it was sent for, if that
+    /// upload ever got one, is removed in the same trip as the check: it holds nothing
+    /// the session recorded (the upload is empty, or the blob came whole).
     async fn pack_blob(&self, digest: &Digest, bytes: Bytes, upload: Option<PathBuf>) -> io::Result<()> {
         let (pack, key, file) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
-        let stored = blocking(move || Ok(pack.size(&key)?.is_some() || file.exists())).await?;
+        let stored = blocking(move || {
+            if let Some(upload) = upload {
+                not_found_is_ok(std::fs::remove_file(upload))?;
+            }
+            Ok(pack.size(&key)?.is_some() || file.exists())
+        })
+        .await?;
         if !stored {
             self.pack.insert(digest, bytes).await?;
         }
-        match upload {
-            Some(upload) => not_found_is_ok(fs::remove_file(upload).await),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -197,17 +201,18 @@ impl BlobStore for FsBlobStore {
 
     async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream> {
         let (pack, digest, path) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
-        let found = blocking(move || match pack.bytes(&digest)? {
-            Some(bytes) => Ok(Stored::Packed(bytes)),
-            None => std::fs::File::open(path).map(Stored::File),
+        // A range reaching past the pack's limit is of a blob too large to be packed.
+        let may_be_packed = range.end <= pack::PACKED_MAX as u64;
+        let found = blocking(move || {
+            let packed = if may_be_packed { pack.bytes(&digest)? } else { None };
+            match packed {
+                Some(bytes) => Ok(Stored::Packed(bytes)),
+                None => std::fs::File::open(path).map(Stored::File),
+            }
         })
         .await?;
         Ok(match found {
-            Stored::Packed(bytes) => {
-                let end = (range.end as usize).min(bytes.len());
-                let piece = bytes.slice((range.start as usize).min(end)..end);
-                futures::stream::iter([Ok(piece)]).boxed()
-            }
+            Stored::Packed(bytes) => super::range_of(&bytes, range),
             Stored::File(file) => read::stream(file, range.start, range.end.saturating_sub(range.start)),
         })
     }

@@ -12,7 +12,7 @@ pub use memory::MemoryBlobStore;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use std::io;
 use std::ops::Range;
 use std::pin::Pin;
@@ -89,6 +89,14 @@ pub trait BlobStore: Send + Sync + 'static {
     /// The ids of every upload the store holds bytes or a record of (to remove those no
     /// session owns).
     async fn list_uploads(&self) -> io::Result<Vec<String>>;
+}
+
+/// The part of `bytes` in `range` (end exclusive, cut to what `bytes` holds) as a stream
+/// of one piece: how content already in memory is read.
+pub(crate) fn range_of(bytes: &Bytes, range: Range<u64>) -> ByteStream {
+    let end = usize::try_from(range.end).map_or(bytes.len(), |end| end.min(bytes.len()));
+    let start = usize::try_from(range.start).map_or(end, |start| start.min(end));
+    futures::stream::iter([Ok(bytes.slice(start..end))]).boxed()
 }
 
 /// Reads a whole blob into memory: only for the small ones (manifests).

@@ -48,9 +48,14 @@ impl LazyPack {
         }
     }
 
-    /// Opens the pack now if it exists on disk. Blocking.
+    /// Opens the pack now if it exists on disk; called once, when the store opens. From
+    /// then on only this store creates it, so whether it is open says whether it exists.
+    /// Blocking.
     pub(super) fn open_if_present(&self) -> io::Result<()> {
-        self.existing().map(|_| ())
+        if self.path.try_exists()? {
+            self.open()?;
+        }
+        Ok(())
     }
 
     /// The pack, opened (and created) now if it was not. Blocking.
@@ -63,15 +68,9 @@ impl LazyPack {
         Ok(opened.insert(pack).clone())
     }
 
-    /// The pack if it exists: `None` while no blob was ever packed here. Blocking.
-    fn existing(&self) -> io::Result<Option<Arc<Pack>>> {
-        if let Some(pack) = &*self.opened.lock().unwrap_or_else(|p| p.into_inner()) {
-            return Ok(Some(pack.clone()));
-        }
-        if !self.path.try_exists()? {
-            return Ok(None);
-        }
-        self.open().map(Some)
+    /// The pack if it exists: `None` while no blob was ever packed here.
+    fn existing(&self) -> Option<Arc<Pack>> {
+        self.opened.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// See [`Pack::insert`].
@@ -84,12 +83,8 @@ impl LazyPack {
     }
 
     /// See [`Pack::remove`].
-    pub(super) async fn remove(self: &Arc<Self>, digest: &Digest) -> io::Result<()> {
-        let lazy = self.clone();
-        let pack = tokio::task::spawn_blocking(move || lazy.existing())
-            .await
-            .map_err(io::Error::other)??;
-        match pack {
+    pub(super) async fn remove(&self, digest: &Digest) -> io::Result<()> {
+        match self.existing() {
             Some(pack) => pack.remove(digest).await,
             None => Ok(()),
         }
@@ -97,7 +92,7 @@ impl LazyPack {
 
     /// See [`Pack::bytes`]. Blocking.
     pub(super) fn bytes(&self, digest: &Digest) -> io::Result<Option<Bytes>> {
-        match self.existing()? {
+        match self.existing() {
             Some(pack) => pack.bytes(digest),
             None => Ok(None),
         }
@@ -105,7 +100,7 @@ impl LazyPack {
 
     /// See [`Pack::size`]. Blocking.
     pub(super) fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
-        match self.existing()? {
+        match self.existing() {
             Some(pack) => pack.size(digest),
             None => Ok(None),
         }
