@@ -295,17 +295,18 @@ impl BlobStore for FsBlobStore {
 
     async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
+        let was_synced = self.forget_synced(id);
         if len == 0 {
             // Nothing was appended, so there may be no file: the empty blob is packed.
-            self.forget_synced(id);
             return self.pack_blob(digest, Bytes::new(), Some(path)).await;
         }
         let target = self.blob_path(digest);
         let durable = self.durable;
-        let was_synced = self.forget_synced(id);
+        // Only a blob within the pack's limit can be packed already.
+        let may_be_packed = len <= pack::PACKED_MAX as u64;
         let (pack, digest, id) = (self.pack.clone(), digest.clone(), id.to_string());
         blocking(move || {
-            if pack.size(&digest)?.is_some() || target.exists() {
+            if (may_be_packed && pack.size(&digest)?.is_some()) || target.exists() {
                 return not_found_is_ok(std::fs::remove_file(&path));
             }
             let file = std::fs::OpenOptions::new().write(true).open(&path)?;
@@ -329,13 +330,12 @@ impl BlobStore for FsBlobStore {
     /// fsync, rename, fsync the directory.
     async fn commit_whole_upload(&self, id: &str, bytes: Bytes, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
+        self.forget_synced(id);
         if bytes.len() <= pack::PACKED_MAX {
-            self.forget_synced(id);
             return self.pack_blob(digest, bytes, Some(path)).await;
         }
         let target = self.blob_path(digest);
         let durable = self.durable;
-        self.forget_synced(id);
         blocking(move || {
             if target.exists() {
                 return not_found_is_ok(std::fs::remove_file(&path));
