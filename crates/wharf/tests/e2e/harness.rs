@@ -191,8 +191,12 @@ pub fn sha256_of_file(path: &Path) -> String {
 }
 
 fn sha256_string(hasher: Sha256) -> String {
-    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex(&hasher.finalize()))
+}
+
+/// Lower-case hex, as digests are written.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A client for loopback tests: no proxy, and no request waits forever.
@@ -332,7 +336,7 @@ fn hash_file(algorithm: &str, path: &Path) -> String {
 }
 
 fn hex_digest<D: Digest>(bytes: &[u8]) -> String {
-    D::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&D::digest(bytes))
 }
 
 fn hex_digest_of_file<D: Digest>(path: &Path) -> String {
@@ -346,7 +350,7 @@ fn hex_digest_of_file<D: Digest>(path: &Path) -> String {
             n => hasher.update(&buf[..n]),
         }
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hasher.finalize())
 }
 
 /// Runs `command` to completion, killing it and failing the test if it takes longer
