@@ -20,7 +20,7 @@ const STATEMENT_CACHE: usize = 64;
 
 /// Opens `path` in WAL mode. Commits do not fsync by themselves (`synchronous=NORMAL`):
 /// durability is the [`Writer`]'s syncer's business.
-pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     // Room for every statement a store runs (rusqlite keeps 16 by default): one pushed
     // out is parsed again on its next use.
@@ -32,7 +32,7 @@ pub(crate) fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result
 }
 
 /// The WAL file SQLite keeps beside the database at `path`.
-pub(crate) fn wal_path(path: &Path) -> PathBuf {
+fn wal_path(path: &Path) -> PathBuf {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     PathBuf::from(wal)
