@@ -1,4 +1,5 @@
-//! Starting the disk write of an upload's bytes while the rest is still arriving.
+//! Starting the disk write of an upload's bytes while the rest is still arriving, where
+//! they go through the page cache (filesystems without direct I/O, see [`super::direct`]).
 //!
 //! A durable append ends with an fdatasync. Left alone, the kernel starts writing dirty
 //! pages only when they are old or many, so that fsync waits for most of the chunk to

@@ -195,6 +195,52 @@ async fn large_blobs_read_whole_and_in_ranges(store: &dyn BlobStore) {
     }
 }
 
+/// Appends of every size, starting and ending inside blocks and on their edges, sent in
+/// pieces that do not line up with anything, each followed by a read of the whole upload;
+/// one of them fails halfway and one goes back into bytes already written: the upload
+/// always holds exactly what was appended, and commits to it. (The file store writes whole
+/// aligned blocks directly and the partial last block through the page cache.)
+async fn appends_of_any_size_keep_every_byte(store: &dyn BlobStore) {
+    let data: Vec<u8> = (0..(5u64 << 20)).map(|i| (i * 13 % 251) as u8).collect();
+    store.create_upload("sizes").await.unwrap();
+    let mut held = 0usize;
+    for (n, size) in [1usize, 4095, 4096, 4097, (1 << 20) + 3, 5, 2 << 20, 4093, 8191]
+        .into_iter()
+        .enumerate()
+    {
+        let part = &data[held..held + size];
+        let pieces: Vec<&[u8]> = part.chunks(if n % 2 == 0 { 7777 } else { 100_003 }).collect();
+        if n == 5 {
+            let failed = store
+                .append_upload("sizes", held as u64, &mut source(&pieces, true))
+                .await;
+            assert!(failed.is_err());
+            assert!(
+                upload_bytes(store, "sizes").await == data[..held],
+                "after the failed append"
+            );
+        }
+        assert_eq!(append(store, "sizes", held as u64, &pieces).await.unwrap(), size as u64);
+        held += size;
+        assert!(
+            upload_bytes(store, "sizes").await == data[..held],
+            "after appending {size} bytes"
+        );
+    }
+    // Back into the middle of a block written earlier, then on from there.
+    let back = held - 6000;
+    let tail = &data[back..back + 70_000];
+    assert_eq!(
+        append(store, "sizes", back as u64, &[tail]).await.unwrap(),
+        tail.len() as u64
+    );
+    held = back + tail.len();
+    assert!(upload_bytes(store, "sizes").await == data[..held], "after going back");
+    let digest = digest_of(&data[..held]);
+    store.commit_upload("sizes", held as u64, &digest).await.unwrap();
+    assert!(blob_bytes(store, &digest, 0..held as u64).await == data[..held]);
+}
+
 /// Many commits at once into a fresh store, most of them the first of their shard and
 /// some the same manifest twice, as concurrent pushes make them: every one succeeds.
 async fn concurrent_commits_into_new_shards_all_succeed(store: &dyn BlobStore) {
@@ -268,6 +314,7 @@ on_every_blob_store!(
     concurrent_commits_into_new_shards_all_succeed,
     large_blobs_read_whole_and_in_ranges,
     a_whole_upload_commits_in_one_step,
+    appends_of_any_size_keep_every_byte,
 );
 
 /// A blob file found shorter than its size (damaged outside wharf) fails the read with an
