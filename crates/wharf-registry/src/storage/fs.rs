@@ -10,8 +10,7 @@
 //! cost more in inodes and fsyncs than its bytes.
 //!
 //! A blob appears under its digest only by `rename` of a complete file (a packed one by
-//! the commit of its row), so a crash leaves either nothing or the whole blob. Streamed
-//! uploads are written with direct I/O where the filesystem allows it (see [`direct`]). In durable mode the file is fsynced before
+//! the commit of its row), so a crash leaves either nothing or the whole blob. In durable mode the file is fsynced before
 //! the rename and its directory after, so what was acknowledged survives a power cut.
 //! An upload whose bytes this process has already fsynced (every durable append ends
 //! with one) is not fsynced a second time at its commit: each fsync is a flush of the
@@ -19,7 +18,6 @@
 //! commit that finds it missing, so a commit costs no check of it.
 
 mod append;
-mod direct;
 mod pack;
 mod read;
 mod writeback;
@@ -29,7 +27,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::HashSet;
-use std::io;
+use std::io::{self, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -262,13 +260,8 @@ impl BlobStore for FsBlobStore {
         // Whatever happens below changes the file: it is known synced again only once
         // a durable append has succeeded.
         self.forget_synced(&key);
-        let durable = self.durable;
-        let writer = blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(offset == 0)
-                .open(&path)?;
+        let file = blocking(move || {
+            let mut file = std::fs::OpenOptions::new().write(true).create(offset == 0).open(path)?;
             let len = file.metadata()?.len();
             if len < offset {
                 return Err(io::Error::new(
@@ -279,10 +272,11 @@ impl BlobStore for FsBlobStore {
             if len > offset {
                 file.set_len(offset)?;
             }
-            direct::UploadWriter::open(file, &path, offset, durable)
+            std::io::Seek::seek(&mut file, SeekFrom::Start(offset))?;
+            Ok(file)
         })
         .await?;
-        let appended = append::write_all(writer, offset, source).await?;
+        let appended = append::write_all(file, offset, source, self.durable).await?;
         if self.durable {
             // `write_all` fsyncs the file before it reports success in durable mode.
             self.synced.lock().unwrap_or_else(|p| p.into_inner()).insert(key);

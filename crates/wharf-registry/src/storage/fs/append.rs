@@ -1,35 +1,40 @@
 //! Writing an upload's incoming bytes to its file.
 //!
 //! Pieces of the body are gathered into batches of about [`BATCH`] bytes and each batch
-//! is handed to one blocking call, which writes it through the upload's
-//! [`UploadWriter`] (direct I/O from an aligned buffer where the filesystem allows it).
-//! While one batch is being written the next is gathered, so receiving (and hashing,
-//! upstream) and writing overlap.
+//! is written by one blocking call, straight from the body's own buffers (no copy into
+//! an intermediate file buffer). While one batch is being written the next is gathered,
+//! so receiving (and hashing, upstream) and writing overlap. In durable mode each batch's
+//! disk write is started as soon as it is written ([`writeback`]), so the fsync that
+//! ends the append waits for the last batch only.
 
 use bytes::Bytes;
 use futures::StreamExt;
-use std::io;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
 use tokio::task::JoinHandle;
 
-use super::direct::UploadWriter;
+use super::writeback;
 use crate::storage::AppendSource;
 
-/// Bytes gathered before a write: large enough to make blocking-pool trips rare, small
-/// enough to keep memory per upload low.
+/// Bytes gathered before a write: large enough to make blocking-pool trips and write
+/// calls rare, small enough to keep memory per upload low.
 const BATCH: usize = 1024 * 1024;
 
-/// A batch being written; gives the writer back with the outcome.
-type Writing = JoinHandle<(UploadWriter, io::Result<()>)>;
+/// A batch being written; gives the file back with the outcome.
+type Writing = JoinHandle<(File, io::Result<()>)>;
 
-/// Appends everything `source` yields through `writer` (opened at `offset`), which
-/// fsyncs at the end when durable. Returns the number of bytes appended; on any failure
-/// the file is cut back to `offset`, so a failed request leaves the upload as it was.
-pub async fn write_all(writer: UploadWriter, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
-    let mut idle = Some(writer);
+/// Appends everything `source` yields to `file` (positioned at `offset`), fsyncing at
+/// the end when `durable`. Returns the number of bytes appended; on any failure the file
+/// is cut back to `offset`, so a failed request leaves the upload as it was.
+pub async fn write_all(file: File, offset: u64, source: AppendSource<'_>, durable: bool) -> io::Result<u64> {
+    let mut idle = Some(file);
     let mut writing: Option<Writing> = None;
     let mut batch: Vec<Bytes> = Vec::new();
     let mut gathered = 0usize;
     let mut written = 0u64;
+    // File ranges of the batches whose writeback was started and not yet waited for.
+    let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
     let mut failure: Option<io::Error> = None;
     loop {
         let piece = source.next().await;
@@ -50,36 +55,48 @@ pub async fn write_all(writer: UploadWriter, offset: u64, source: AppendSource<'
             continue;
         }
         // Wait for the previous batch before starting the next: writes stay in order.
-        let writer = match writing.take() {
+        let file = match writing.take() {
             Some(handle) => match finish(handle).await {
-                (writer, Ok(())) => writer,
-                (writer, Err(e)) => {
-                    idle = writer;
+                (file, Ok(())) => file,
+                (file, Err(e)) => {
+                    idle = file;
                     failure.get_or_insert(e);
                     break;
                 }
             },
             None => idle.take(),
         };
-        let Some(mut writer) = writer else { break };
+        let Some(mut file) = file else { break };
         if failure.is_some() {
-            idle = Some(writer);
+            idle = Some(file);
             break;
         }
         let pieces = std::mem::take(&mut batch);
+        let range = (offset + written - gathered as u64, gathered as u64);
         gathered = 0;
         let last = done;
+        in_flight.push_back(range);
+        let wait_for = (in_flight.len() > writeback::BATCHES_IN_FLIGHT)
+            .then(|| in_flight.pop_front())
+            .flatten();
         writing = Some(tokio::task::spawn_blocking(move || {
-            let mut result = writer.write(&pieces);
-            drop(pieces);
-            if last && result.is_ok() {
-                result = writer.finish();
-            }
-            (writer, result)
+            let result = pieces
+                .iter()
+                .try_for_each(|piece| file.write_all(piece))
+                .and_then(|()| {
+                    if !durable {
+                        Ok(())
+                    } else if last {
+                        file.sync_data()
+                    } else {
+                        writeback::write_behind(&file, range, wait_for)
+                    }
+                });
+            (file, result)
         }));
         if done {
-            let (writer, result) = finish(writing.take().expect("just started")).await;
-            idle = writer;
+            let (file, result) = finish(writing.take().expect("just started")).await;
+            idle = file;
             if let Err(e) = result {
                 failure = Some(e);
             }
@@ -89,19 +106,19 @@ pub async fn write_all(writer: UploadWriter, offset: u64, source: AppendSource<'
     match failure {
         None => Ok(written),
         Some(e) => {
-            if let Some(writer) = idle {
-                let _ = tokio::task::spawn_blocking(move || writer.into_file().set_len(offset)).await;
+            if let Some(file) = idle {
+                let _ = tokio::task::spawn_blocking(move || file.set_len(offset)).await;
             }
             Err(e)
         }
     }
 }
 
-/// The outcome of a batch write; `None` for the writer only if the blocking task itself
+/// The outcome of a batch write; `None` for the file only if the blocking task itself
 /// was lost (then nothing more can be done with it).
-async fn finish(handle: Writing) -> (Option<UploadWriter>, io::Result<()>) {
+async fn finish(handle: Writing) -> (Option<File>, io::Result<()>) {
     match handle.await {
-        Ok((writer, result)) => (Some(writer), result),
+        Ok((file, result)) => (Some(file), result),
         Err(e) => (None, Err(io::Error::other(e))),
     }
 }

@@ -1,5 +1,4 @@
-//! Starting the disk write of an upload's bytes while the rest is still arriving, where
-//! they go through the page cache (filesystems without direct I/O, see [`super::direct`]).
+//! Starting the disk write of an upload's bytes while the rest is still arriving.
 //!
 //! A durable append ends with an fdatasync. Left alone, the kernel starts writing dirty
 //! pages only when they are old or many, so that fsync waits for most of the chunk to

@@ -198,8 +198,7 @@ async fn large_blobs_read_whole_and_in_ranges(store: &dyn BlobStore) {
 /// Appends of every size, starting and ending inside blocks and on their edges, sent in
 /// pieces that do not line up with anything, each followed by a read of the whole upload;
 /// one of them fails halfway and one goes back into bytes already written: the upload
-/// always holds exactly what was appended, and commits to it. (The file store writes whole
-/// aligned blocks directly and the partial last block through the page cache.)
+/// always holds exactly what was appended, and commits to it.
 async fn appends_of_any_size_keep_every_byte(store: &dyn BlobStore) {
     let data: Vec<u8> = (0..(5u64 << 20)).map(|i| (i * 13 % 251) as u8).collect();
     store.create_upload("sizes").await.unwrap();
