@@ -10,8 +10,9 @@
 //! cost more in inodes and fsyncs than its bytes.
 //!
 //! A blob appears under its digest only by `rename` of a complete file (a packed one by
-//! the commit of its row), so a crash leaves either nothing or the whole blob. In durable mode the file is fsynced before
-//! the rename and its directory after, so what was acknowledged survives a power cut.
+//! the commit of its row), so a crash leaves either nothing or the whole blob. In
+//! durable mode the file is fsynced before the rename and its directory after, so what
+//! was acknowledged survives a power cut.
 //! An upload whose bytes this process has already fsynced (every durable append ends
 //! with one) is not fsynced a second time at its commit: each fsync is a flush of the
 //! disk's cache. A shard directory (`blobs/<algorithm>/<two hex>`) is made by the first

@@ -99,7 +99,8 @@ pub(crate) fn range_of(bytes: &Bytes, range: Range<u64>) -> ByteStream {
     futures::stream::iter([Ok(bytes.slice(start..end))]).boxed()
 }
 
-/// Reads a whole blob into memory: only for the small ones (manifests).
+/// Reads a whole blob into memory: only for the small ones (manifests, blobs the
+/// registry keeps in memory).
 pub async fn read_blob_to_bytes(store: &dyn BlobStore, digest: &Digest, size: u64) -> io::Result<Bytes> {
     use futures::TryStreamExt;
     let mut stream = store.read_blob(digest, 0..size).await?;
