@@ -1,6 +1,6 @@
 //! One log line per request: method, path, status, bytes and duration.
 
-use axum::extract::Request;
+use axum::extract::{OriginalUri, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header;
@@ -12,7 +12,12 @@ use std::time::Instant;
 pub async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // The path as the client sent it: under a prefix the router is nested at, axum has
+    // cut the prefix off `uri()` by now.
+    let path = match request.extensions().get::<OriginalUri>() {
+        Some(OriginalUri(original)) => original.path().to_string(),
+        None => request.uri().path().to_string(),
+    };
     let received = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -12,6 +12,7 @@ mod error;
 mod headers;
 mod listing;
 mod manifests;
+mod prefix;
 mod query;
 mod range;
 mod required;
@@ -32,6 +33,14 @@ pub(crate) type AppState = Arc<Registry>;
 /// The registry's routes (`/v2`, `/v2/` and everything below), ready to serve or to be
 /// merged into an application's own router. Open to everyone: see
 /// [`router_with_access`] for a registry with access control.
+///
+/// The router may also be nested under a path prefix (`Router::nest("/registry", …)`):
+/// every `Location` and `Link` it answers (upload sessions, blobs, manifests, the next
+/// page of a listing) then leads back under the prefix the request came in on. That is
+/// for HTTP clients that follow those answers, and for applications that rewrite paths
+/// in front of the registry: docker, podman and the other container clients always
+/// address `/v2/` at the root of the host, so for them the registry must be merged at
+/// the root (or given a host of its own).
 pub fn router(registry: Arc<Registry>) -> Router {
     with_common_layers(v2_routes(registry))
 }
@@ -40,6 +49,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
 /// before it reaches the registry, and `/token` is served when `access` has a token
 /// issuer. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 /// failed logins are counted per client address.
+///
+/// Nested under a prefix (see [`router`]), `/token` is under the prefix too: the realm of
+/// a [`Challenge::Bearer`](crate::auth::Challenge::Bearer) must be its public URL there
+/// (`https://HOST/registry/token`).
 pub fn router_with_access(registry: Arc<Registry>, access: AccessControl) -> Router {
     let access = Arc::new(access);
     let mut routes = v2_routes(registry).route_layer(axum::middleware::from_fn_with_state(
@@ -62,6 +75,7 @@ fn v2_routes(registry: Arc<Registry>) -> Router {
 
 fn with_common_layers(routes: Router) -> Router {
     routes
+        .layer(axum::middleware::from_fn(prefix::restore_prefix))
         .layer(axum::middleware::map_response(headers::add_api_version))
         .layer(axum::middleware::from_fn(access_log::log_request))
 }
