@@ -3,13 +3,20 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use wharf_registry::{meta::MemoryMetaStore, storage::MemoryBlobStore, Registry, RegistryConfig};
+//! use wharf_registry::{meta::MemoryMetaStore, storage::MemoryBlobStore, Maintenance, Registry, RegistryConfig};
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let registry = Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(MemoryMetaStore::new()), RegistryConfig::default());
+//! let registry = Arc::new(Registry::new(
+//!     Arc::new(MemoryBlobStore::new()),
+//!     Arc::new(MemoryMetaStore::new()),
+//!     RegistryConfig::default(),
+//! ));
+//! // The background work (expiry of idle uploads, removal of their leftovers), for as
+//! // long as the handle is kept.
+//! let _maintenance = Maintenance::new(registry.clone()).spawn();
 //! let app = axum::Router::new()
 //!     .route("/health", axum::routing::get(|| async { "ok" }))
-//!     .merge(wharf_registry::router(Arc::new(registry)));
+//!     .merge(wharf_registry::router(registry));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
 //! axum::serve(listener, app).await
 //! # }
@@ -17,14 +24,17 @@
 //!
 //! Layers, each in its own folder: [`http`] (routes, headers, error responses),
 //! [`registry`] (the protocol), [`storage`] (blob bytes), [`meta`] (metadata) and
-//! [`auth`] (who may do what; [`router_with_access`] applies it).
+//! [`auth`] (who may do what; [`router_with_access`] applies it); and [`maintenance`],
+//! the background jobs an application runs beside the router.
 
 pub mod auth;
 pub mod http;
+pub mod maintenance;
 pub mod meta;
 pub mod registry;
 mod sqlite;
 pub mod storage;
 
 pub use http::{router, router_with_access};
+pub use maintenance::Maintenance;
 pub use registry::{Registry, RegistryConfig, RegistryError};

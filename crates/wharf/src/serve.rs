@@ -1,13 +1,12 @@
-//! `wharf serve`: files + SQLite under the data directory, an HTTP listener, a sweeper
-//! for abandoned uploads, and a graceful stop on SIGTERM or SIGINT.
+//! `wharf serve`: files + SQLite under the data directory, an HTTP listener, the
+//! registry's background work (abandoned uploads), and a graceful stop on SIGTERM or SIGINT.
 
 use crate::config::ServeConfig;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::FsBlobStore;
-use wharf_registry::Registry;
+use wharf_registry::{Maintenance, Registry};
 
 /// Lines queued for the log writer thread. The queue is allocated whole at start, so it
 /// is kept small (the default of 128,000 lines costs megabytes of idle memory); when it
@@ -45,12 +44,8 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
     let registry = Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), config.registry.clone()));
-    match registry.remove_orphan_uploads().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!("removed {n} upload(s) left without a session by an earlier stop"),
-        Err(e) => tracing::warn!("could not sweep orphan uploads: {}", e.message),
-    }
-    tokio::spawn(sweep_expired_uploads(registry.clone()));
+    // Expiry of idle uploads and removal of upload bytes no session owns, until the end.
+    let _maintenance = Maintenance::new(registry.clone()).spawn();
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -103,20 +98,6 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     }
     tracing::info!("wharf stopped");
     Ok(())
-}
-
-/// Removes idle upload sessions, checking every minute (or sooner for short TTLs).
-async fn sweep_expired_uploads(registry: Arc<Registry>) {
-    let period = (registry.config().upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let mut ticker = tokio::time::interval(period);
-    loop {
-        ticker.tick().await;
-        match registry.expire_uploads(SystemTime::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} expired upload session(s)"),
-            Err(e) => tracing::warn!("upload expiry failed: {}", e.message),
-        }
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets in-flight

@@ -14,6 +14,9 @@ pub struct App {
     /// `http://127.0.0.1:PORT`, without the prefix.
     pub base: String,
     pub client: reqwest::Client,
+    /// The registry behind the router and its blob store, for what HTTP cannot show.
+    pub registry: Arc<Registry>,
+    pub blobs: Arc<MemoryBlobStore>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -26,6 +29,11 @@ impl App {
                 .nest(prefix, wharf_registry::router(registry))
         })
         .await
+    }
+
+    /// The registry (in memory) merged at the root.
+    pub async fn at_root(config: RegistryConfig) -> App {
+        App::serve(config, wharf_registry::router).await
     }
 
     /// The registry behind the access control `make` builds (given the app's base URL,
@@ -52,12 +60,9 @@ impl App {
         config: RegistryConfig,
         build: impl FnOnce(Arc<Registry>) -> axum::Router,
     ) -> App {
-        let registry = Arc::new(Registry::new(
-            Arc::new(MemoryBlobStore::new()),
-            Arc::new(MemoryMetaStore::new()),
-            config,
-        ));
-        let app = build(registry);
+        let blobs = Arc::new(MemoryBlobStore::new());
+        let registry = Arc::new(Registry::new(blobs.clone(), Arc::new(MemoryMetaStore::new()), config));
+        let app = build(registry.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .await
@@ -69,7 +74,13 @@ impl App {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap();
-        App { base, client, task }
+        App {
+            base,
+            client,
+            registry,
+            blobs,
+            task,
+        }
     }
 
     /// A request to `target`: a path of the app (prefix included), or a full URL.
