@@ -35,6 +35,28 @@ pub mod registry;
 mod sqlite;
 pub mod storage;
 
+// The crates whose types and macros appear in the public API, so that an application or
+// an adapter names the very versions this crate was built with.
+/// The traits ([`BlobStore`](storage::BlobStore), [`MetaStore`](meta::MetaStore),
+/// [`Authenticator`](auth::Authenticator), …) are `#[async_trait]`: implement them with
+/// this one (`use wharf_registry::async_trait;`).
+pub use ::async_trait;
+pub use ::async_trait::async_trait;
+/// [`router`] returns an `axum::Router` (and `axum::http` is the `http` crate).
+pub use axum;
+/// Blobs given whole are [`bytes::Bytes`].
+pub use bytes;
+/// [`storage::ByteStream`] is a `futures` `Stream`.
+pub use futures;
+/// [`auth::token::SigningKey`] names its `jsonwebtoken` algorithm.
+pub use jsonwebtoken;
+/// [`RegistryConfig::name_pattern`] is a `regex::Regex`.
+pub use regex;
+/// [`RegistryError::detail`] is a `serde_json::Value`.
+pub use serde_json;
+/// Digests, repository names, tags and references.
+pub use wharf_oci;
+
 pub use http::{router, router_with_access};
 pub use maintenance::Maintenance;
 pub use registry::{Registry, RegistryConfig, RegistryError};
