@@ -34,6 +34,8 @@ pub mod meta;
 pub mod registry;
 mod sqlite;
 pub mod storage;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 // The crates whose types and macros appear in the public API, so that an application or
 // an adapter names the very versions this crate was built with.

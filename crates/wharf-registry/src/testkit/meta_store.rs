@@ -1,0 +1,274 @@
+//! The [`MetaStore`] contract: blob links per repository, manifests with their tags,
+//! sorted and paginated listings, referrers by subject and type, and upload sessions
+//! moved by compare-and-set. Each check takes a fresh, empty store and panics where
+//! the store breaks the contract.
+
+use crate::meta::{ManifestRecord, MetaStore, Page, UploadSession};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+use wharf_oci::{Algorithm, Digest, RepositoryName, Tag};
+
+fn repo(name: &str) -> RepositoryName {
+    name.parse().unwrap()
+}
+
+fn tag(name: &str) -> Tag {
+    name.parse().unwrap()
+}
+
+fn digest(seed: &str) -> Digest {
+    Digest::sha256_of(seed.as_bytes())
+}
+
+fn tags(names: &[&str]) -> Vec<Tag> {
+    names.iter().map(|t| tag(t)).collect()
+}
+
+fn record(seed: &str) -> ManifestRecord {
+    ManifestRecord {
+        digest: digest(seed),
+        media_type: "application/vnd.oci.image.manifest.v1+json".to_string(),
+        size: 100 + seed.len() as u64,
+        artifact_type: None,
+        subject: None,
+        annotations: None,
+    }
+}
+
+fn referrer(seed: &str, subject: &Digest, artifact_type: &str) -> ManifestRecord {
+    let annotations = BTreeMap::from([("seed".to_string(), seed.to_string())]);
+    ManifestRecord {
+        artifact_type: Some(artifact_type.to_string()),
+        subject: Some(subject.clone()),
+        annotations: Some(annotations),
+        ..record(seed)
+    }
+}
+
+fn session(id: &str, updated: SystemTime) -> UploadSession {
+    UploadSession {
+        id: id.to_string(),
+        repository: repo("app"),
+        offset: 0,
+        algorithm: Algorithm::Sha256,
+        hasher_state: vec![1, 2, 3],
+        updated,
+    }
+}
+
+fn page(items: &[&str], more: bool) -> Page {
+    Page {
+        items: items.iter().map(|i| i.to_string()).collect(),
+        more,
+    }
+}
+
+pub async fn blob_links_are_per_repository(meta: &dyn MetaStore) {
+    let (a, b, d) = (repo("team/a"), repo("team/b"), digest("blob"));
+    assert!(!meta.repository_exists(&a).await.unwrap());
+    meta.link_blob(&a, &d, 42).await.unwrap();
+    assert!(meta.repository_exists(&a).await.unwrap());
+    assert_eq!(meta.linked_blob(&a, &d).await.unwrap(), Some(42));
+    assert_eq!(meta.linked_blob(&b, &d).await.unwrap(), None);
+    assert_eq!(meta.known_blob(&d).await.unwrap(), Some(42));
+    let found = meta.linked_blobs(&a, &[d.clone(), digest("other")]).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found.get(&d), Some(&42));
+
+    meta.link_blob(&b, &d, 42).await.unwrap();
+    assert!(meta.unlink_blob(&a, &d).await.unwrap());
+    assert!(!meta.unlink_blob(&a, &d).await.unwrap());
+    assert_eq!(meta.linked_blob(&a, &d).await.unwrap(), None);
+    assert!(meta.blob_is_linked_anywhere(&d).await.unwrap(), "b still links it");
+    assert!(meta.unlink_blob(&b, &d).await.unwrap());
+    assert!(!meta.blob_is_linked_anywhere(&d).await.unwrap());
+    assert_eq!(meta.known_blob(&d).await.unwrap(), None);
+}
+
+pub async fn a_manifest_comes_with_its_tags_and_link(meta: &dyn MetaStore) {
+    let app = repo("app");
+    let m = record("m1");
+    meta.put_manifest(&app, &m, &tags(&["v1", "latest"])).await.unwrap();
+    assert!(meta.repository_exists(&app).await.unwrap());
+    assert_eq!(meta.manifest(&app, &m.digest).await.unwrap(), Some(m.clone()));
+    assert_eq!(meta.tagged_manifest(&app, &tag("v1")).await.unwrap(), Some(m.clone()));
+    assert_eq!(meta.linked_blob(&app, &m.digest).await.unwrap(), Some(m.size));
+    assert_eq!(meta.manifest(&repo("other"), &m.digest).await.unwrap(), None);
+    assert_eq!(meta.tagged_manifest(&app, &tag("v2")).await.unwrap(), None);
+}
+
+pub async fn a_tag_moves_to_the_manifest_last_put(meta: &dyn MetaStore) {
+    let app = repo("app");
+    let (m1, m2) = (record("m1"), record("m2"));
+    meta.put_manifest(&app, &m1, &tags(&["latest", "v1"])).await.unwrap();
+    meta.put_manifest(&app, &m2, &tags(&["latest"])).await.unwrap();
+    assert_eq!(meta.tagged_manifest(&app, &tag("latest")).await.unwrap(), Some(m2));
+    assert_eq!(meta.tagged_manifest(&app, &tag("v1")).await.unwrap(), Some(m1));
+}
+
+pub async fn records_keep_every_field(meta: &dyn MetaStore) {
+    let app = repo("app");
+    let full = referrer("full", &digest("subject"), "application/x.sbom");
+    meta.put_manifest(&app, &full, &[]).await.unwrap();
+    assert_eq!(meta.manifest(&app, &full.digest).await.unwrap(), Some(full));
+}
+
+pub async fn deleting_a_manifest_removes_its_tags_and_link(meta: &dyn MetaStore) {
+    let app = repo("app");
+    let (m1, m2) = (record("m1"), record("m2"));
+    meta.put_manifest(&app, &m1, &tags(&["a", "b"])).await.unwrap();
+    meta.put_manifest(&app, &m2, &tags(&["c"])).await.unwrap();
+    assert!(meta.delete_manifest(&app, &m1.digest).await.unwrap());
+    assert!(!meta.delete_manifest(&app, &m1.digest).await.unwrap());
+    assert_eq!(meta.manifest(&app, &m1.digest).await.unwrap(), None);
+    assert_eq!(meta.tagged_manifest(&app, &tag("a")).await.unwrap(), None);
+    assert_eq!(meta.linked_blob(&app, &m1.digest).await.unwrap(), None);
+    assert_eq!(meta.list_tags(&app, None, None).await.unwrap(), page(&["c"], false));
+}
+
+pub async fn deleting_a_tag_leaves_the_manifest(meta: &dyn MetaStore) {
+    let app = repo("app");
+    let m = record("m1");
+    meta.put_manifest(&app, &m, &tags(&["a", "b"])).await.unwrap();
+    assert!(meta.delete_tag(&app, &tag("a")).await.unwrap());
+    assert!(!meta.delete_tag(&app, &tag("a")).await.unwrap());
+    assert!(!meta.delete_tag(&repo("other"), &tag("b")).await.unwrap());
+    assert_eq!(meta.manifest(&app, &m.digest).await.unwrap(), Some(m.clone()));
+    assert_eq!(meta.tagged_manifest(&app, &tag("b")).await.unwrap(), Some(m));
+}
+
+pub async fn tags_are_listed_in_byte_order_by_page(meta: &dyn MetaStore) {
+    let app = repo("app");
+    meta.put_manifest(&app, &record("m"), &tags(&["b", "a", "B", "_x", "1"]))
+        .await
+        .unwrap();
+    meta.put_manifest(&repo("other"), &record("o"), &tags(&["zz"]))
+        .await
+        .unwrap();
+    let all = page(&["1", "B", "_x", "a", "b"], false);
+    assert_eq!(meta.list_tags(&app, None, None).await.unwrap(), all);
+    assert_eq!(
+        meta.list_tags(&app, None, Some(2)).await.unwrap(),
+        page(&["1", "B"], true)
+    );
+    assert_eq!(
+        meta.list_tags(&app, Some("B"), Some(2)).await.unwrap(),
+        page(&["_x", "a"], true)
+    );
+    assert_eq!(
+        meta.list_tags(&app, Some("_x"), Some(2)).await.unwrap(),
+        page(&["a", "b"], false)
+    );
+    assert_eq!(meta.list_tags(&app, Some("b"), None).await.unwrap(), page(&[], false));
+    assert_eq!(
+        meta.list_tags(&app, Some("A"), None).await.unwrap(),
+        page(&["B", "_x", "a", "b"], false)
+    );
+    assert_eq!(
+        meta.list_tags(&repo("none"), None, None).await.unwrap(),
+        page(&[], false)
+    );
+}
+
+pub async fn repositories_are_listed_in_byte_order_by_page(meta: &dyn MetaStore) {
+    for name in ["b", "a/z", "a", "c"] {
+        meta.link_blob(&repo(name), &digest(name), 1).await.unwrap();
+    }
+    let list = |after, limit| meta.list_repositories(after, limit);
+    assert_eq!(list(None, None).await.unwrap(), page(&["a", "a/z", "b", "c"], false));
+    assert_eq!(list(None, Some(3)).await.unwrap(), page(&["a", "a/z", "b"], true));
+    assert_eq!(list(Some("a/z"), Some(2)).await.unwrap(), page(&["b", "c"], false));
+    assert_eq!(list(Some("c"), Some(2)).await.unwrap(), page(&[], false));
+}
+
+pub async fn referrers_match_subject_repository_and_type(meta: &dyn MetaStore) {
+    let (app, other) = (repo("app"), repo("other"));
+    let subject = digest("subject");
+    let sbom = referrer("sbom", &subject, "application/x.sbom");
+    let sig = referrer("sig", &subject, "application/x.sig");
+    meta.put_manifest(&app, &sbom, &[]).await.unwrap();
+    meta.put_manifest(&app, &sig, &[]).await.unwrap();
+    meta.put_manifest(&app, &referrer("else", &digest("else"), "application/x.sbom"), &[])
+        .await
+        .unwrap();
+    meta.put_manifest(&other, &referrer("there", &subject, "application/x.sbom"), &[])
+        .await
+        .unwrap();
+    meta.put_manifest(&app, &record("plain"), &[]).await.unwrap();
+
+    let mut all = meta.referrers(&app, &subject, None).await.unwrap();
+    all.sort_by(|a, b| a.digest.cmp(&b.digest));
+    let mut expected = vec![sbom.clone(), sig];
+    expected.sort_by(|a, b| a.digest.cmp(&b.digest));
+    assert_eq!(all, expected);
+    assert_eq!(
+        meta.referrers(&app, &subject, Some("application/x.sbom"))
+            .await
+            .unwrap(),
+        std::slice::from_ref(&sbom)
+    );
+    assert!(meta
+        .referrers(&app, &subject, Some("application/x.none"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(meta.referrers(&repo("none"), &subject, None).await.unwrap().is_empty());
+
+    meta.delete_manifest(&app, &sbom.digest).await.unwrap();
+    assert_eq!(meta.referrers(&app, &subject, None).await.unwrap().len(), 1);
+}
+
+pub async fn upload_sessions_advance_by_compare_and_set(meta: &dyn MetaStore) {
+    let now = SystemTime::now();
+    let s = session("s1", now);
+    meta.create_upload(&s).await.unwrap();
+    assert_eq!(
+        meta.upload("s1").await.unwrap().map(|u| (u.offset, u.hasher_state)),
+        Some((0, vec![1, 2, 3]))
+    );
+
+    let moved = UploadSession {
+        offset: 10,
+        hasher_state: vec![9; 8],
+        ..s.clone()
+    };
+    assert!(meta.advance_upload(&moved, 0).await.unwrap());
+    let stale = UploadSession {
+        offset: 20,
+        hasher_state: vec![7],
+        ..s.clone()
+    };
+    assert!(
+        !meta.advance_upload(&stale, 0).await.unwrap(),
+        "the offset is no longer 0"
+    );
+    let stored = meta.upload("s1").await.unwrap().unwrap();
+    assert_eq!((stored.offset, stored.hasher_state), (10, vec![9; 8]));
+    assert_eq!(stored.repository, repo("app"));
+    assert_eq!(stored.algorithm, Algorithm::Sha256);
+
+    assert!(!meta.advance_upload(&session("never", now), 0).await.unwrap());
+    assert!(meta.delete_upload("s1").await.unwrap());
+    assert!(!meta.delete_upload("s1").await.unwrap());
+    assert_eq!(meta.upload("s1").await.unwrap(), None);
+}
+
+pub async fn idle_uploads_are_those_not_moved_since_the_cutoff(meta: &dyn MetaStore) {
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    meta.create_upload(&session("old", now - 2 * hour)).await.unwrap();
+    meta.create_upload(&session("fresh", now)).await.unwrap();
+    assert_eq!(meta.idle_uploads(now - hour).await.unwrap(), ["old"]);
+
+    // Moving a session refreshes it.
+    let refreshed = UploadSession {
+        offset: 5,
+        updated: now,
+        ..session("old", now)
+    };
+    assert!(meta.advance_upload(&refreshed, 0).await.unwrap());
+    assert!(meta.idle_uploads(now - hour).await.unwrap().is_empty());
+    let mut all = meta.idle_uploads(now + hour).await.unwrap();
+    all.sort();
+    assert_eq!(all, ["fresh", "old"]);
+}
