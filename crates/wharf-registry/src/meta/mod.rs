@@ -64,7 +64,8 @@ pub struct Page {
 
 /// Where metadata lives.
 ///
-/// Contract every adapter keeps (and the shared behavioural tests check):
+/// Contract every adapter keeps (and the checks of `testkit::meta_store_contract`, behind the
+/// `testkit` feature, check, on the built-in adapters and on yours):
 /// - each call is atomic: a manifest and its tags and links appear together or not;
 /// - listings are in byte ("ASCIIbetical") order, `after` exclusive;
 /// - a repository exists once something was linked or pushed into it.

@@ -27,7 +27,8 @@ pub type AppendSource<'a> = &'a mut (dyn Stream<Item = io::Result<Bytes>> + Send
 
 /// Where blob bytes live.
 ///
-/// Contract every adapter keeps (and the shared behavioural tests check):
+/// Contract every adapter keeps (and the checks of `testkit::blob_store_contract`, behind the
+/// `testkit` feature, check, on the built-in adapters and on yours):
 /// - a blob is visible under a digest only once complete; `commit_upload` is atomic;
 /// - committing a digest that already exists keeps the existing bytes and discards the
 ///   upload (content addressing makes them equal);

@@ -275,3 +275,22 @@ pub async fn concurrent_commits_into_new_shards_all_succeed(store: &dyn BlobStor
         assert!(store.blob_size(&digest).await.unwrap().is_some());
     }
 }
+
+/// Every check above, in the order [`blob_store_contract`](super::blob_store_contract) runs them.
+pub const CHECKS: &[super::Check<dyn BlobStore>] = checks![dyn BlobStore:
+    appends_at_the_given_offset,
+    an_append_discards_what_lies_past_its_offset,
+    a_failed_append_leaves_the_upload_at_its_offset,
+    appending_past_what_an_upload_holds_fails,
+    a_commit_makes_the_blob_visible_whole,
+    a_commit_takes_only_the_first_len_bytes,
+    a_commit_under_an_existing_digest_keeps_the_stored_bytes,
+    put_blob_stores_and_keeps_the_first_bytes,
+    removals_are_idempotent,
+    uploads_are_listed,
+    an_empty_blob_can_be_committed,
+    a_whole_upload_commits_in_one_step,
+    large_blobs_read_whole_and_in_ranges,
+    appends_of_any_size_keep_every_byte,
+    concurrent_commits_into_new_shards_all_succeed,
+];

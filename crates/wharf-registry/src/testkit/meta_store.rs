@@ -272,3 +272,18 @@ pub async fn idle_uploads_are_those_not_moved_since_the_cutoff(meta: &dyn MetaSt
     all.sort();
     assert_eq!(all, ["fresh", "old"]);
 }
+
+/// Every check above, in the order [`meta_store_contract`](super::meta_store_contract) runs them.
+pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
+    blob_links_are_per_repository,
+    a_manifest_comes_with_its_tags_and_link,
+    a_tag_moves_to_the_manifest_last_put,
+    records_keep_every_field,
+    deleting_a_manifest_removes_its_tags_and_link,
+    deleting_a_tag_leaves_the_manifest,
+    tags_are_listed_in_byte_order_by_page,
+    repositories_are_listed_in_byte_order_by_page,
+    referrers_match_subject_repository_and_type,
+    upload_sessions_advance_by_compare_and_set,
+    idle_uploads_are_those_not_moved_since_the_cutoff,
+];

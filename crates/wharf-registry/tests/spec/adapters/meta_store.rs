@@ -23,6 +23,15 @@ macro_rules! on_every_meta_store {
                 super::$check(&meta).await;
             })*
         }
+        /// The list above is the kit's whole contract: a check added to the kit runs here.
+        #[test]
+        fn every_check_of_the_kit_runs_on_every_adapter() {
+            let mut here = vec![$(stringify!($check)),*];
+            let mut kit: Vec<&str> = CHECKS.iter().map(|check| check.name).collect();
+            here.sort();
+            kit.sort();
+            assert_eq!(here, kit);
+        }
     };
 }
 
