@@ -14,16 +14,16 @@ use wharf_registry::{Registry, RegistryConfig};
 
 #[tokio::test]
 async fn an_application_serves_its_own_routes_and_the_registry_from_memory() {
-    let registry = Registry::new(
+    let registry = Arc::new(Registry::new(
         Arc::new(MemoryBlobStore::new()),
         Arc::new(MemoryMetaStore::new()),
         RegistryConfig::default(),
-    );
+    ));
     let address = serve(app(registry)).await;
     check_app_and_registry(address).await;
 }
 
-/// The README's example, adapters and all.
+/// The README's example, adapters and background work and all.
 #[tokio::test]
 async fn an_application_serves_the_registry_from_files_and_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,16 +31,21 @@ async fn an_application_serves_the_registry_from_files_and_sqlite() {
     let meta = SqliteMetaStore::open(dir.path().join("metadata.sqlite"), true)
         .await
         .expect("metadata opens");
-    let registry = Registry::new(Arc::new(blobs), Arc::new(meta), RegistryConfig::default());
+    let registry = Arc::new(Registry::new(
+        Arc::new(blobs),
+        Arc::new(meta),
+        RegistryConfig::default(),
+    ));
+    let _maintenance = wharf_registry::Maintenance::new(registry.clone()).spawn();
     let address = serve(app(registry)).await;
     check_app_and_registry(address).await;
 }
 
 /// An application with a route of its own and the registry merged in.
-fn app(registry: Registry) -> axum::Router {
+fn app(registry: Arc<Registry>) -> axum::Router {
     axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
-        .merge(wharf_registry::router(Arc::new(registry)))
+        .merge(wharf_registry::router(registry))
 }
 
 /// Serves `app` on a free loopback port for the rest of the test's runtime.
