@@ -69,8 +69,8 @@ impl AccessControl {
         self.issuer.as_deref()
     }
 
-    pub fn throttle(&self) -> Option<&LoginThrottle> {
-        self.throttle.as_deref()
+    pub fn throttle(&self) -> Option<&Arc<LoginThrottle>> {
+        self.throttle.as_ref()
     }
 
     /// Who presents `credentials`: no credentials are [`Identity::Anonymous`] unless an

@@ -46,22 +46,30 @@ pub(crate) enum SignInError {
     Refused(AuthError),
 }
 
-/// Checks `credentials`, minding the login throttle: an address that failed too often
-/// is refused before its password is even looked at.
+/// Checks `credentials`, minding the login throttle: a password is checked only in a
+/// place the throttle gives (so guesses sent at once are held to the limit too), and an
+/// address that failed too often is refused before its password is even looked at.
 pub(crate) async fn sign_in(
     control: &AccessControl,
     credentials: &Credentials,
     client: Option<IpAddr>,
 ) -> Result<Identity, SignInError> {
-    let throttle = control.throttle();
-    if let (Some(throttle), Credentials::Basic { .. }) = (throttle, credentials) {
-        throttle.check(client).map_err(SignInError::Throttled)?;
-    }
+    let attempt = match (control.throttle(), credentials) {
+        (Some(throttle), Credentials::Basic { .. }) => {
+            Some(throttle.attempt(client).await.map_err(SignInError::Throttled)?)
+        }
+        _ => None,
+    };
     match control.authenticate(credentials).await {
-        Ok(identity) => Ok(identity),
+        Ok(identity) => {
+            if let Some(attempt) = attempt {
+                attempt.succeeded();
+            }
+            Ok(identity)
+        }
         Err(e) => {
-            if let (Some(throttle), AuthError::BadPassword) = (throttle, &e) {
-                throttle.failed(client);
+            if let (Some(attempt), AuthError::BadPassword) = (attempt, &e) {
+                attempt.failed();
             }
             if let AuthError::Unavailable(why) = &e {
                 tracing::error!("authentication failed: {why}");
