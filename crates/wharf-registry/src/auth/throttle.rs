@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -26,6 +27,8 @@ pub struct LoginThrottle {
     clients: Mutex<HashMap<Option<IpAddr>, Client>>,
     /// Woken whenever a check in flight ends, for attempts waiting for a place.
     released: Notify,
+    /// Whether the operator was told that clients without an address share one count.
+    warned_no_address: AtomicBool,
 }
 
 /// One address's failures in the current window and its checks in flight.
@@ -87,13 +90,23 @@ impl LoginThrottle {
             window,
             clients: Mutex::new(HashMap::new()),
             released: Notify::new(),
+            warned_no_address: AtomicBool::new(false),
         }
     }
 
     /// Takes a place for one login attempt of `client`, waiting while the places are
     /// held by checks in flight; `Err(retry_after)` once `client` has failed too often.
-    /// `None` is a client whose address is unknown: all such share one count.
+    /// `None` is a client whose address is unknown (the server gives no connect info):
+    /// all such share one count, so one client's failures refuse every other's logins
+    /// for the window; a warning says so, once.
     pub async fn attempt(self: &Arc<Self>, client: Option<IpAddr>) -> Result<Attempt, Duration> {
+        if client.is_none() && !self.warned_no_address.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the registry does not know its clients' addresses, so failed logins are counted for all \
+                 clients together (one client's failures lock every client out for the window): serve the \
+                 router with into_make_service_with_connect_info::<SocketAddr>()"
+            );
+        }
         loop {
             let released = self.released.notified();
             tokio::pin!(released);

@@ -25,6 +25,16 @@ impl AuthServer {
     /// Starts a registry whose access control `make` builds, given the server's base URL
     /// (for a token realm) and a scratch directory.
     pub async fn start(make: impl FnOnce(&str, &std::path::Path) -> AccessControl) -> AuthServer {
+        AuthServer::serve(make, true).await
+    }
+
+    /// Like [`AuthServer::start`], served as an application might forget to: without
+    /// connect info, so the registry does not know the clients' addresses.
+    pub async fn start_without_connect_info(make: impl FnOnce(&str, &std::path::Path) -> AccessControl) -> AuthServer {
+        AuthServer::serve(make, false).await
+    }
+
+    async fn serve(make: impl FnOnce(&str, &std::path::Path) -> AccessControl, connect_info: bool) -> AuthServer {
         let dir = tempfile::tempdir().unwrap();
         let registry = Arc::new(Registry::new(
             Arc::new(MemoryBlobStore::new()),
@@ -35,9 +45,13 @@ impl AuthServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = wharf_registry::router_with_access(registry, make(&base, dir.path()));
         let task = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .unwrap();
+            if connect_info {
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .unwrap();
+            } else {
+                axum::serve(listener, app).await.unwrap();
+            }
         });
         let client = reqwest::Client::builder()
             .no_proxy()
