@@ -6,7 +6,7 @@
 use super::challenge::{denied, too_many, unauthorized, BearerError};
 use super::credentials::credentials;
 use super::required::{need, Need};
-use crate::auth::{Access, AccessControl, Action, AuthError, Credentials, Identity, Resource};
+use crate::auth::{Access, AccessControl, Action, Actions, AuthError, Credentials, Identity, Resource};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -92,10 +92,16 @@ fn scope_for(access: &Access) -> Access {
 pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut request: Request, next: Next) -> Response {
     let endpoint = Endpoint::parse(request.uri().path()).ok();
     let need = need(endpoint.as_ref(), request.method());
-    let scopes: Vec<Access> = match &need {
+    let mut scopes: Vec<Access> = match &need {
         Need::SignedIn { scope } => scope.iter().cloned().collect(),
         Need::Repository(access) => vec![scope_for(access)],
     };
+    let mount = mount_request(&request, endpoint.as_ref());
+    if let Some(Mount { from: Some(from) }) = &mount {
+        // As CNCF Distribution does: a client that follows the challenge gets a token
+        // that may also read the source, so the mount can happen.
+        scopes.push(Access::repository(from.clone(), Actions::of([Action::Pull])));
+    }
     let challenge = control.challenge();
     let credentials = match credentials(request.headers()) {
         Ok(c) => c,
@@ -123,8 +129,8 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
             }
         }
     }
-    if request.method() == Method::POST && matches!(endpoint, Some(Endpoint::UploadStart { .. })) {
-        keep_mount_only_if_source_pullable(&control, &identity, &mut request).await;
+    if let Some(mount) = mount {
+        keep_mount_only_if_source_pullable(&control, &identity, mount, &mut request).await;
     }
     request.extensions_mut().insert(Caller { identity, control });
     next.run(request).await
@@ -146,32 +152,46 @@ fn refuse(control: &AccessControl, identity: &Identity, access: &Access, scopes:
     }
 }
 
+/// A cross-repository mount request: `POST …/blobs/uploads/?mount=<digest>&from=<repo>`.
+struct Mount {
+    /// `from`, when present and a valid repository name.
+    from: Option<RepositoryName>,
+}
+
+fn mount_request(request: &Request, endpoint: Option<&Endpoint>) -> Option<Mount> {
+    if request.method() != Method::POST || !matches!(endpoint, Some(Endpoint::UploadStart { .. })) {
+        return None;
+    }
+    let query = request.uri().query()?;
+    let mut pairs = form_urlencoded::parse(query.as_bytes());
+    if !pairs.clone().any(|(k, _)| k == "mount") {
+        return None;
+    }
+    let from = pairs.find(|(k, _)| k == "from").and_then(|(_, v)| v.parse().ok());
+    Some(Mount { from })
+}
+
 /// A cross-repository mount (`?mount=<digest>&from=<repo>`) would let the caller read a
 /// blob of `from`, so it needs pull there. Without it (or without `from`, which would
 /// link a blob from anywhere) the mount parameters are dropped and the request becomes
 /// a plain upload (202), as the spec lets a registry answer any mount: the push goes on,
 /// and nothing is revealed about `from`.
-async fn keep_mount_only_if_source_pullable(control: &AccessControl, identity: &Identity, request: &mut Request) {
-    let Some(query) = request.uri().query() else {
-        return;
-    };
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    if !pairs.iter().any(|(k, _)| k == "mount") {
-        return;
-    }
-    let from = pairs
-        .iter()
-        .find(|(k, _)| k == "from")
-        .and_then(|(_, v)| v.parse::<RepositoryName>().ok());
-    let allowed = match &from {
+async fn keep_mount_only_if_source_pullable(
+    control: &AccessControl,
+    identity: &Identity,
+    mount: Mount,
+    request: &mut Request,
+) {
+    let allowed = match &mount.from {
         Some(from) => control.granted(identity, from).await.contains(Action::Pull),
         None => false,
     };
     if allowed {
         return;
     }
+    let query = request.uri().query().unwrap_or_default();
     let kept = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().filter(|(k, _)| k != "mount" && k != "from"))
+        .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "mount" && k != "from"))
         .finish();
     let path = request.uri().path();
     let rewritten = if kept.is_empty() {

@@ -161,6 +161,14 @@ pub fn challenge(response: &Response) -> String {
         .unwrap_or_default()
 }
 
+/// A parameter of the response's challenge (`scope`, `error`, …), unquoted.
+pub fn challenge_param(response: &Response, name: &str) -> Option<String> {
+    let text = challenge(response);
+    let start = text.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = start + text[start..].find('"')?;
+    Some(text[start..end].to_string())
+}
+
 /// A bcrypt entry as `htpasswd -B` writes it (`$2y$`), at a cost cheap for tests.
 pub fn entry(user: &str, password: &str, groups: &[&str]) -> PasswordEntry {
     PasswordEntry {
