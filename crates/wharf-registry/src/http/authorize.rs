@@ -80,11 +80,16 @@ pub(crate) async fn sign_in(
 }
 
 /// The scope a client should get a token for: a push also needs pull (clients check
-/// for blobs before uploading them).
-fn scope_for(access: &Access) -> Access {
+/// for blobs before uploading them). And a blob's `HEAD` asks for `pull,push`: it is
+/// how a client begins a push (is the blob there already?), and clients that keep the
+/// first token they get for the rest of the push (oras-py) would otherwise hold one
+/// that cannot upload. The token endpoint grants only what the caller may have, so a
+/// reader still gets pull, which is all the `HEAD` needs.
+fn scope_for(access: &Access, endpoint: Option<&Endpoint>, method: &Method) -> Access {
     let mut scope = access.clone();
-    if scope.actions.contains(Action::Push) {
-        scope.actions = scope.actions.with(Action::Pull);
+    let begins_push = *method == Method::HEAD && matches!(endpoint, Some(Endpoint::Blob { .. }));
+    if scope.actions.contains(Action::Push) || begins_push {
+        scope.actions = scope.actions.with(Action::Pull).with(Action::Push);
     }
     scope
 }
@@ -94,7 +99,7 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
     let need = need(endpoint.as_ref(), request.method());
     let mut scopes: Vec<Access> = match &need {
         Need::SignedIn { scope } => scope.iter().cloned().collect(),
-        Need::Repository(access) => vec![scope_for(access)],
+        Need::Repository(access) => vec![scope_for(access, endpoint.as_ref(), request.method())],
     };
     let mount = mount_request(&request, endpoint.as_ref());
     if let Some(Mount { from: Some(from) }) = &mount {
@@ -119,6 +124,16 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
         Need::SignedIn { .. } if identity == Identity::Anonymous => {
             return unauthorized(challenge, "authentication required", &scopes, None);
         }
+        Need::SignedIn { scope: Some(scope) } if !may_reach(&identity, scope) => {
+            // As Distribution's token flow: a token must grant the catalog to list it,
+            // and the challenge tells the client (podman search) to ask for that.
+            return unauthorized(
+                challenge,
+                format!("the token does not grant {scope}"),
+                &scopes,
+                Some(BearerError::InsufficientScope),
+            );
+        }
         Need::SignedIn { .. } => {}
         Need::Repository(access) => {
             let Resource::Repository(name) = &access.resource else {
@@ -134,6 +149,15 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
     }
     request.extensions_mut().insert(Caller { identity, control });
     next.run(request).await
+}
+
+/// Whether `identity` may reach what `scope` names: anyone signed in but a token that
+/// does not grant it.
+fn may_reach(identity: &Identity, scope: &Access) -> bool {
+    match identity {
+        Identity::Token { access, .. } => access.iter().any(|a| a.resource == scope.resource),
+        _ => true,
+    }
 }
 
 /// 401 for callers who may get more by signing in (anonymous) or by a token with more
