@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wharf_registry::auth::htpasswd::HtpasswdFile;
-use wharf_registry::auth::password::PasswordEntry;
+use wharf_registry::auth::password::{PasswordAuthenticator, PasswordEntry, PasswordSource};
 use wharf_registry::auth::rules::{Rule, RuleAuthorizer, Who};
 use wharf_registry::auth::throttle::LoginThrottle;
 use wharf_registry::auth::token::{SigningKey, TokenIssuer, TokenVerifier, TrustedIssuer, VerifyingKey};
@@ -167,11 +167,18 @@ pub fn access_control(
             groups: u.groups.clone(),
         });
     }
+    // One authenticator over both sources, so the first that knows a user decides (two
+    // authenticators would stop at the first: the file's "no such user" would refuse
+    // every user of the config).
+    let mut sources: Vec<Arc<dyn PasswordSource>> = Vec::new();
     if let Some(path) = &config.htpasswd {
-        control = control.with_authenticator(Arc::new(HtpasswdFile::open(path)?));
+        sources.push(Arc::new(HtpasswdFile::open(path)?));
     }
     if !passwords.is_empty() {
-        control = control.with_authenticator(Arc::new(ConfigUsers::new(passwords)?));
+        sources.push(Arc::new(ConfigUsers::new(passwords)?));
+    }
+    if !sources.is_empty() {
+        control = control.with_authenticator(Arc::new(PasswordAuthenticator::new(sources)));
     }
     if config.mode == AuthMode::Token {
         let token = config.token.clone().unwrap_or_default();
@@ -264,5 +271,36 @@ mod tests {
         assert!(access_control(&open, "127.0.0.1:5000".parse().unwrap(), dir.path())
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn users_of_the_htpasswd_file_and_of_the_config_both_sign_in() {
+        use wharf_registry::auth::{Credentials, Identity};
+        let dir = tempfile::tempdir().unwrap();
+        let hash = |pw: &str| bcrypt::hash(pw, 4).unwrap().replacen("$2b$", "$2y$", 1);
+        let htpasswd = dir.path().join("htpasswd");
+        std::fs::write(&htpasswd, format!("carol:{}\n", hash("carol-pw"))).unwrap();
+        let config: AuthConfig = toml::from_str(&format!(
+            "mode = \"basic\"\nhtpasswd = {htpasswd:?}\n[[users]]\nname = \"alice\"\npassword_hash = \"{}\"\ngroups = [\"team-a\"]\n",
+            hash("alice-pw")
+        ))
+        .unwrap();
+        let control = access_control(&config, "127.0.0.1:5000".parse().unwrap(), dir.path())
+            .unwrap()
+            .unwrap();
+        let basic = |u: &str, p: &str| Credentials::Basic {
+            username: u.into(),
+            password: p.into(),
+        };
+        assert_eq!(
+            control.authenticate(&basic("carol", "carol-pw")).await.unwrap(),
+            Identity::user("carol", vec![])
+        );
+        assert_eq!(
+            control.authenticate(&basic("alice", "alice-pw")).await.unwrap(),
+            Identity::user("alice", vec!["team-a".into()])
+        );
+        assert!(control.authenticate(&basic("alice", "carol-pw")).await.is_err());
+        assert_eq!(control.account("alice").await.unwrap().unwrap().groups, ["team-a"]);
     }
 }

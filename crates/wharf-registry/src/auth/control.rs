@@ -4,7 +4,7 @@
 
 use super::throttle::LoginThrottle;
 use super::token::{TokenIssuer, TokenVerifier};
-use super::{Access, Action, Actions, AuthError, Authenticator, Authorizer, Credentials, Identity, Resource};
+use super::{Access, Account, Action, Actions, AuthError, Authenticator, Authorizer, Credentials, Identity, Resource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_oci::RepositoryName;
@@ -69,8 +69,8 @@ impl AccessControl {
         self.issuer.as_deref()
     }
 
-    pub fn throttle(&self) -> Option<&LoginThrottle> {
-        self.throttle.as_deref()
+    pub fn throttle(&self) -> Option<&Arc<LoginThrottle>> {
+        self.throttle.as_ref()
     }
 
     /// Who presents `credentials`: no credentials are [`Identity::Anonymous`] unless an
@@ -88,6 +88,38 @@ impl AccessControl {
                 "this registry does not accept bearer tokens".into(),
             )),
         }
+    }
+
+    /// The user `name` as the first authenticator that knows them has them now.
+    pub async fn account(&self, name: &str) -> Result<Option<Account>, AuthError> {
+        for authenticator in &self.authenticators {
+            if let Some(account) = authenticator.account(name).await? {
+                return Ok(Some(account));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The user a refresh token stands for, as they are now: honoured only while the
+    /// user is still known and their credential (password) is the one the token was
+    /// issued for; their groups are their current ones, not those of when it was issued.
+    pub async fn refreshed(&self, refresh_token: &str) -> Result<Identity, AuthError> {
+        let issuer = self
+            .issuer
+            .as_deref()
+            .ok_or_else(|| AuthError::Unsupported("this registry issues no tokens".into()))?;
+        let claims = issuer.check_refresh(refresh_token)?;
+        let gone = || {
+            AuthError::BadToken(
+                "the refresh token no longer stands for its user (removed, or the password changed); sign in again"
+                    .into(),
+            )
+        };
+        let account = self.account(&claims.user).await?.ok_or_else(gone)?;
+        if !issuer.still_matches(&claims, &account)? {
+            return Err(gone());
+        }
+        Ok(Identity::user(claims.user, account.groups))
     }
 
     /// What `identity` may do to `repository`: a token's own grants, or the authorizer's

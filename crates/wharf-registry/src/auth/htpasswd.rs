@@ -3,8 +3,8 @@
 //! modification time and length at most once per interval), so users can be added or
 //! removed without a restart.
 
-use super::password::{authenticate_basic, PasswordEntry, PasswordSource};
-use super::{AuthError, Authenticator, Credentials, Identity};
+use super::password::{account_in, authenticate_basic, PasswordEntry, PasswordSource};
+use super::{Account, AuthError, Authenticator, Credentials, Identity};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -117,6 +117,10 @@ impl PasswordSource for HtpasswdFile {
 impl Authenticator for HtpasswdFile {
     async fn authenticate(&self, credentials: &Credentials) -> Result<Option<Identity>, AuthError> {
         authenticate_basic(&[self], credentials).await
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>, AuthError> {
+        account_in(&[self], name)
     }
 }
 

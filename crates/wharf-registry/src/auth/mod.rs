@@ -116,12 +116,40 @@ pub enum AuthError {
     Unavailable(String),
 }
 
+/// A user as the authenticator that signs them in knows them now: what the OAuth2
+/// refresh grant, which issues tokens without a password, checks a refresh token
+/// against.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    pub groups: Vec<String>,
+    /// Changes whenever the user's credential does: for a password, its hash. It never
+    /// leaves the process: a refresh token carries only a keyed fingerprint of it.
+    pub credential: String,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Account {{ groups: {:?}, credential: <redacted> }}", self.groups)
+    }
+}
+
 /// Turns credentials into an [`Identity`].
 #[async_trait]
 pub trait Authenticator: Send + Sync {
     /// `Ok(None)` when these credentials are of a kind this authenticator does not
     /// handle (the next one is asked); `Ok(Some(_))` or `Err(_)` decides.
     async fn authenticate(&self, credentials: &Credentials) -> Result<Option<Identity>, AuthError>;
+
+    /// The user `name` as this authenticator knows them now, or `Ok(None)` if it does not
+    /// know them (the next one is asked). The token endpoint issues a refresh token only
+    /// to a user some authenticator knows here, and honours it only while that user is
+    /// still known with the same [`Account::credential`], taking their groups from here.
+    /// The default knows nobody, so an authenticator that does not implement it gets no
+    /// refresh tokens for its users (they sign in again instead).
+    async fn account(&self, name: &str) -> Result<Option<Account>, AuthError> {
+        let _ = name;
+        Ok(None)
+    }
 }
 
 /// Says what an identity may do to a repository.

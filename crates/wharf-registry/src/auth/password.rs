@@ -6,7 +6,7 @@
 //! one bcrypt check (against a dummy hash of the same cost), whose result is discarded.
 
 use super::verified::VerifiedPasswords;
-use super::{AuthError, Authenticator, Credentials, Identity};
+use super::{Account, AuthError, Authenticator, Credentials, Identity};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -106,6 +106,25 @@ impl Authenticator for PasswordAuthenticator {
         let sources: Vec<&dyn PasswordSource> = self.sources.iter().map(|s| s.as_ref()).collect();
         authenticate_basic(&sources, credentials).await
     }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>, AuthError> {
+        let sources: Vec<&dyn PasswordSource> = self.sources.iter().map(|s| s.as_ref()).collect();
+        account_in(&sources, name)
+    }
+}
+
+/// The account of `name` in the first of `sources` that has it: their groups, and
+/// their password hash as the credential.
+pub fn account_in(sources: &[&dyn PasswordSource], name: &str) -> Result<Option<Account>, AuthError> {
+    for source in sources {
+        if let Some(entry) = find(&source.entries()?, name) {
+            return Ok(Some(Account {
+                groups: entry.groups.clone(),
+                credential: entry.hash.clone(),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Basic credentials checked against `sources` (the first that knows the user

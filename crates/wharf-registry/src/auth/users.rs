@@ -1,7 +1,7 @@
 //! Users listed in the configuration, each with a bcrypt hash and groups.
 
-use super::password::{authenticate_basic, PasswordEntry, PasswordSource};
-use super::{AuthError, Authenticator, Credentials, Identity};
+use super::password::{account_in, authenticate_basic, PasswordEntry, PasswordSource};
+use super::{Account, AuthError, Authenticator, Credentials, Identity};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -38,5 +38,9 @@ impl PasswordSource for ConfigUsers {
 impl Authenticator for ConfigUsers {
     async fn authenticate(&self, credentials: &Credentials) -> Result<Option<Identity>, AuthError> {
         authenticate_basic(&[self], credentials).await
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>, AuthError> {
+        account_in(&[self], name)
     }
 }

@@ -6,7 +6,7 @@
 use super::challenge::{denied, too_many, unauthorized, BearerError};
 use super::credentials::credentials;
 use super::required::{need, Need};
-use crate::auth::{Access, AccessControl, Action, AuthError, Credentials, Identity, Resource};
+use crate::auth::{Access, AccessControl, Action, Actions, AuthError, Credentials, Identity, Resource};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -46,22 +46,30 @@ pub(crate) enum SignInError {
     Refused(AuthError),
 }
 
-/// Checks `credentials`, minding the login throttle: an address that failed too often
-/// is refused before its password is even looked at.
+/// Checks `credentials`, minding the login throttle: a password is checked only in a
+/// place the throttle gives (so guesses sent at once are held to the limit too), and an
+/// address that failed too often is refused before its password is even looked at.
 pub(crate) async fn sign_in(
     control: &AccessControl,
     credentials: &Credentials,
     client: Option<IpAddr>,
 ) -> Result<Identity, SignInError> {
-    let throttle = control.throttle();
-    if let (Some(throttle), Credentials::Basic { .. }) = (throttle, credentials) {
-        throttle.check(client).map_err(SignInError::Throttled)?;
-    }
+    let attempt = match (control.throttle(), credentials) {
+        (Some(throttle), Credentials::Basic { .. }) => {
+            Some(throttle.attempt(client).await.map_err(SignInError::Throttled)?)
+        }
+        _ => None,
+    };
     match control.authenticate(credentials).await {
-        Ok(identity) => Ok(identity),
+        Ok(identity) => {
+            if let Some(attempt) = attempt {
+                attempt.succeeded();
+            }
+            Ok(identity)
+        }
         Err(e) => {
-            if let (Some(throttle), AuthError::BadPassword) = (throttle, &e) {
-                throttle.failed(client);
+            if let (Some(attempt), AuthError::BadPassword) = (attempt, &e) {
+                attempt.failed();
             }
             if let AuthError::Unavailable(why) = &e {
                 tracing::error!("authentication failed: {why}");
@@ -72,11 +80,16 @@ pub(crate) async fn sign_in(
 }
 
 /// The scope a client should get a token for: a push also needs pull (clients check
-/// for blobs before uploading them).
-fn scope_for(access: &Access) -> Access {
+/// for blobs before uploading them). And a blob's `HEAD` asks for `pull,push`: it is
+/// how a client begins a push (is the blob there already?), and clients that keep the
+/// first token they get for the rest of the push (oras-py) would otherwise hold one
+/// that cannot upload. The token endpoint grants only what the caller may have, so a
+/// reader still gets pull, which is all the `HEAD` needs.
+fn scope_for(access: &Access, endpoint: Option<&Endpoint>, method: &Method) -> Access {
     let mut scope = access.clone();
-    if scope.actions.contains(Action::Push) {
-        scope.actions = scope.actions.with(Action::Pull);
+    let begins_push = *method == Method::HEAD && matches!(endpoint, Some(Endpoint::Blob { .. }));
+    if scope.actions.contains(Action::Push) || begins_push {
+        scope.actions = scope.actions.with(Action::Pull).with(Action::Push);
     }
     scope
 }
@@ -84,10 +97,16 @@ fn scope_for(access: &Access) -> Access {
 pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut request: Request, next: Next) -> Response {
     let endpoint = Endpoint::parse(request.uri().path()).ok();
     let need = need(endpoint.as_ref(), request.method());
-    let scopes: Vec<Access> = match &need {
+    let mut scopes: Vec<Access> = match &need {
         Need::SignedIn { scope } => scope.iter().cloned().collect(),
-        Need::Repository(access) => vec![scope_for(access)],
+        Need::Repository(access) => vec![scope_for(access, endpoint.as_ref(), request.method())],
     };
+    let mount = mount_request(&request, endpoint.as_ref());
+    if let Some(Mount { from: Some(from) }) = &mount {
+        // As CNCF Distribution does: a client that follows the challenge gets a token
+        // that may also read the source, so the mount can happen.
+        scopes.push(Access::repository(from.clone(), Actions::of([Action::Pull])));
+    }
     let challenge = control.challenge();
     let credentials = match credentials(request.headers()) {
         Ok(c) => c,
@@ -105,6 +124,16 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
         Need::SignedIn { .. } if identity == Identity::Anonymous => {
             return unauthorized(challenge, "authentication required", &scopes, None);
         }
+        Need::SignedIn { scope: Some(scope) } if !may_reach(&identity, scope) => {
+            // As Distribution's token flow: a token must grant the catalog to list it,
+            // and the challenge tells the client (podman search) to ask for that.
+            return unauthorized(
+                challenge,
+                format!("the token does not grant {scope}"),
+                &scopes,
+                Some(BearerError::InsufficientScope),
+            );
+        }
         Need::SignedIn { .. } => {}
         Need::Repository(access) => {
             let Resource::Repository(name) = &access.resource else {
@@ -115,11 +144,20 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
             }
         }
     }
-    if request.method() == Method::POST && matches!(endpoint, Some(Endpoint::UploadStart { .. })) {
-        keep_mount_only_if_source_pullable(&control, &identity, &mut request).await;
+    if let Some(mount) = mount {
+        keep_mount_only_if_source_pullable(&control, &identity, mount, &mut request).await;
     }
     request.extensions_mut().insert(Caller { identity, control });
     next.run(request).await
+}
+
+/// Whether `identity` may reach what `scope` names: anyone signed in but a token that
+/// does not grant it.
+fn may_reach(identity: &Identity, scope: &Access) -> bool {
+    match identity {
+        Identity::Token { access, .. } => access.iter().any(|a| a.resource == scope.resource),
+        _ => true,
+    }
 }
 
 /// 401 for callers who may get more by signing in (anonymous) or by a token with more
@@ -138,32 +176,46 @@ fn refuse(control: &AccessControl, identity: &Identity, access: &Access, scopes:
     }
 }
 
+/// A cross-repository mount request: `POST …/blobs/uploads/?mount=<digest>&from=<repo>`.
+struct Mount {
+    /// `from`, when present and a valid repository name.
+    from: Option<RepositoryName>,
+}
+
+fn mount_request(request: &Request, endpoint: Option<&Endpoint>) -> Option<Mount> {
+    if request.method() != Method::POST || !matches!(endpoint, Some(Endpoint::UploadStart { .. })) {
+        return None;
+    }
+    let query = request.uri().query()?;
+    let mut pairs = form_urlencoded::parse(query.as_bytes());
+    if !pairs.clone().any(|(k, _)| k == "mount") {
+        return None;
+    }
+    let from = pairs.find(|(k, _)| k == "from").and_then(|(_, v)| v.parse().ok());
+    Some(Mount { from })
+}
+
 /// A cross-repository mount (`?mount=<digest>&from=<repo>`) would let the caller read a
 /// blob of `from`, so it needs pull there. Without it (or without `from`, which would
 /// link a blob from anywhere) the mount parameters are dropped and the request becomes
 /// a plain upload (202), as the spec lets a registry answer any mount: the push goes on,
 /// and nothing is revealed about `from`.
-async fn keep_mount_only_if_source_pullable(control: &AccessControl, identity: &Identity, request: &mut Request) {
-    let Some(query) = request.uri().query() else {
-        return;
-    };
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    if !pairs.iter().any(|(k, _)| k == "mount") {
-        return;
-    }
-    let from = pairs
-        .iter()
-        .find(|(k, _)| k == "from")
-        .and_then(|(_, v)| v.parse::<RepositoryName>().ok());
-    let allowed = match &from {
+async fn keep_mount_only_if_source_pullable(
+    control: &AccessControl,
+    identity: &Identity,
+    mount: Mount,
+    request: &mut Request,
+) {
+    let allowed = match &mount.from {
         Some(from) => control.granted(identity, from).await.contains(Action::Pull),
         None => false,
     };
     if allowed {
         return;
     }
+    let query = request.uri().query().unwrap_or_default();
     let kept = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs.iter().filter(|(k, _)| k != "mount" && k != "from"))
+        .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "mount" && k != "from"))
         .finish();
     let path = request.uri().path();
     let rewritten = if kept.is_empty() {

@@ -47,8 +47,16 @@ pub fn router(registry: Arc<Registry>) -> Router {
 
 /// The registry's routes behind `access`: every request is authenticated and authorized
 /// before it reaches the registry, and `/token` is served when `access` has a token
-/// issuer. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
-/// failed logins are counted per client address.
+/// issuer.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`, so the login
+/// throttle counts failed logins per client address. Served without connect info, the
+/// registry cannot tell clients apart: the throttle falls back to **one count shared by
+/// every client** (one client's failures refuse everyone's logins until the window has
+/// passed) and logs a warning saying so the first time. Behind a reverse proxy, insert
+/// the real client's address as `axum::extract::ConnectInfo<SocketAddr>` in a layer
+/// of your own, or turn the throttle off with `AccessControl::with_throttle(None)` and
+/// limit logins at the proxy.
 ///
 /// Nested under a prefix (see [`router`]), `/token` is under the prefix too: the realm of
 /// a [`Challenge::Bearer`](crate::auth::Challenge::Bearer) must be its public URL there

@@ -9,7 +9,7 @@ use super::challenge::{too_many, unauthorized};
 use super::credentials::credentials;
 use super::query::Query;
 use crate::auth::token::TokenIssuer;
-use crate::auth::{Access, AccessControl, Challenge, Credentials, Identity};
+use crate::auth::{Access, AccessControl, AuthError, Challenge, Credentials, Identity};
 use crate::registry::RegistryError;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -114,8 +114,11 @@ async fn post_token(State(control): State<Arc<AccessControl>>, request: Request)
                 Err(e) => return refused(e),
             }
         }
-        Some("refresh_token") => match issuer.check_refresh(form.get("refresh_token").unwrap_or("")) {
+        Some("refresh_token") => match control.refreshed(form.get("refresh_token").unwrap_or("")).await {
             Ok(identity) => identity,
+            Err(AuthError::Unavailable(why)) => {
+                return RegistryError::internal("checking a refresh token's user", why).into_response()
+            }
             Err(e) => return unauthorized(&basic_challenge(), e.to_string(), &[], None),
         },
         _ => return bad_request("grant_type must be password or refresh_token"),
@@ -151,10 +154,17 @@ async fn answer(
         let scope: Vec<String> = granted.iter().map(Access::to_string).collect();
         body["scope"] = Value::String(scope.join(" "));
     }
-    if offline && matches!(person, Identity::User { .. }) {
-        match issuer.refresh_token(person) {
-            Ok(refresh) => body["refresh_token"] = Value::String(refresh),
-            Err(e) => return RegistryError::internal("issuing a refresh token", e).into_response(),
+    if let (true, Identity::User { name, .. }) = (offline, person) {
+        // Only for a user an authenticator can look up again when the token is used.
+        let account = match control.account(name).await {
+            Ok(account) => account,
+            Err(e) => return RegistryError::internal("looking up a user for a refresh token", e).into_response(),
+        };
+        if let Some(account) = account {
+            match issuer.refresh_token(person, &account) {
+                Ok(refresh) => body["refresh_token"] = Value::String(refresh),
+                Err(e) => return RegistryError::internal("issuing a refresh token", e).into_response(),
+            }
         }
     }
     (

@@ -7,7 +7,10 @@ use reqwest::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 use wharf_registry::auth::htpasswd::HtpasswdFile;
+use wharf_registry::auth::password::PasswordEntry;
 use wharf_registry::auth::throttle::LoginThrottle;
+use wharf_registry::auth::token::{SigningKey, TokenIssuer};
+use wharf_registry::auth::users::ConfigUsers;
 use wharf_registry::auth::{AccessControl, Challenge};
 
 fn basic_mode() -> AccessControl {
@@ -223,6 +226,79 @@ async fn repeated_failed_logins_are_throttled_with_retry_after() {
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     assert_eq!(error_code(r).await, "TOOMANYREQUESTS");
+}
+
+/// A user whose bcrypt check takes long enough (cost 10, tens of milliseconds) that
+/// guesses sent together are all in flight at once.
+fn slow_users() -> Arc<ConfigUsers> {
+    let hash = bcrypt::hash("carol-pw", 10).unwrap().replacen("$2b$", "$2y$", 1);
+    Arc::new(
+        ConfigUsers::new(vec![PasswordEntry {
+            username: "carol".into(),
+            hash,
+            groups: vec![],
+        }])
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn guesses_sent_at_once_are_held_to_the_limit() {
+    const LIMIT: u32 = 10;
+    let s = AuthServer::start(|_, _| {
+        AccessControl::new(Challenge::Basic { realm: "wharf".into() }, rules())
+            .with_authenticator(slow_users())
+            .with_token_issuer(TokenIssuer::new("wharf", "wharf", SigningKey::generate().unwrap().0))
+            .with_throttle(Some(LoginThrottle::new(LIMIT, Duration::from_secs(60))))
+    })
+    .await;
+    // 80 wrong guesses at once, half on the API and half on the token endpoint's
+    // password grant: both sign in through the same throttle.
+    let guesses = (0..80).map(|i| {
+        let password = format!("guess-{i}");
+        let request = if i % 2 == 0 {
+            s.request(Method::GET, "/v2/", Some(&basic("carol", &password)))
+        } else {
+            let form = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("grant_type", "password"),
+                    ("username", "carol"),
+                    ("password", &password),
+                ])
+                .finish();
+            s.request(Method::POST, "/token", None)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+        };
+        async move { request.send().await.unwrap().status() }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = answers.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + throttled, 80, "{answers:?}");
+    assert!(
+        checked <= LIMIT as usize,
+        "{checked} guesses were checked with a limit of {LIMIT}"
+    );
+    let r = s.get("/v2/", Some(&basic("carol", "carol-pw"))).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right password is not checked while the address is limited"
+    );
+}
+
+#[tokio::test]
+async fn right_passwords_sent_at_once_wait_for_a_place_and_are_all_accepted() {
+    let s = AuthServer::start(|_, _| {
+        AccessControl::new(Challenge::Basic { realm: "wharf".into() }, rules())
+            .with_authenticator(slow_users())
+            .with_throttle(Some(LoginThrottle::new(3, Duration::from_secs(60))))
+    })
+    .await;
+    let logins = (0..30).map(|_| async { s.get("/v2/", Some(&basic("carol", "carol-pw"))).await.status() });
+    let answers = futures::future::join_all(logins).await;
+    assert!(answers.iter().all(|s| *s == StatusCode::OK), "{answers:?}");
 }
 
 #[tokio::test]

@@ -4,8 +4,10 @@
 use crate::harness::*;
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use wharf_oci::RepositoryName;
+use wharf_registry::auth::throttle::LoginThrottle;
 use wharf_registry::auth::{
     AccessControl, Action, Actions, AuthError, Authenticator, Authorizer, Challenge, Credentials, Identity,
 };
@@ -77,4 +79,46 @@ async fn the_applications_own_code_decides() {
     );
     let catalog: serde_json::Value = s.get("/v2/_catalog", Some(&eve)).await.json().await.unwrap();
     assert_eq!(catalog["repositories"], serde_json::json!(["apps/eve/web"]));
+}
+
+/// A log written to memory, for tests that read what was logged.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn served_without_connect_info_all_clients_share_one_login_limit_and_the_app_is_warned() {
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let s = AuthServer::start_without_connect_info(|_, _| {
+        AccessControl::new(Challenge::Basic { realm: "my app".into() }, rules())
+            .with_authenticator(users())
+            .with_throttle(Some(LoginThrottle::new(3, Duration::from_secs(60))))
+    })
+    .await;
+    for _ in 0..3 {
+        let r = s.get("/v2/", Some(&basic("alice", "guess"))).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Any client now: the registry cannot tell them apart.
+    let r = s.get("/v2/", Some(&basic("admin", "admin-pw"))).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let warnings = log.matches("into_make_service_with_connect_info").count();
+    assert_eq!(warnings, 1, "warned once:\n{log}");
+    assert!(log.contains("WARN"), "{log}");
 }

@@ -25,6 +25,16 @@ impl AuthServer {
     /// Starts a registry whose access control `make` builds, given the server's base URL
     /// (for a token realm) and a scratch directory.
     pub async fn start(make: impl FnOnce(&str, &std::path::Path) -> AccessControl) -> AuthServer {
+        AuthServer::serve(make, true).await
+    }
+
+    /// Like [`AuthServer::start`], served as an application might forget to: without
+    /// connect info, so the registry does not know the clients' addresses.
+    pub async fn start_without_connect_info(make: impl FnOnce(&str, &std::path::Path) -> AccessControl) -> AuthServer {
+        AuthServer::serve(make, false).await
+    }
+
+    async fn serve(make: impl FnOnce(&str, &std::path::Path) -> AccessControl, connect_info: bool) -> AuthServer {
         let dir = tempfile::tempdir().unwrap();
         let registry = Arc::new(Registry::new(
             Arc::new(MemoryBlobStore::new()),
@@ -35,9 +45,13 @@ impl AuthServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = wharf_registry::router_with_access(registry, make(&base, dir.path()));
         let task = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .unwrap();
+            if connect_info {
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .unwrap();
+            } else {
+                axum::serve(listener, app).await.unwrap();
+            }
         });
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -145,6 +159,14 @@ pub fn challenge(response: &Response) -> String {
         .get("www-authenticate")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default()
+}
+
+/// A parameter of the response's challenge (`scope`, `error`, …), unquoted.
+pub fn challenge_param(response: &Response, name: &str) -> Option<String> {
+    let text = challenge(response);
+    let start = text.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = start + text[start..].find('"')?;
+    Some(text[start..end].to_string())
 }
 
 /// A bcrypt entry as `htpasswd -B` writes it (`$2y$`), at a cost cheap for tests.

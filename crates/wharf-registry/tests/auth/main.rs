@@ -9,4 +9,5 @@ mod harness;
 mod basic;
 mod embed;
 mod external;
+mod refresh;
 mod tokens;

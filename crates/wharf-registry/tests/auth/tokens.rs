@@ -181,6 +181,132 @@ async fn the_token_endpoint_grants_only_the_subset_the_caller_may_have() {
     );
 }
 
+/// Does what a client does with a 401: asks the realm for a token with the challenge's
+/// scope, as `user` (Basic) — the scope parameter passed on as it came, spaces and all.
+async fn follow(s: &AuthServer, refused: &reqwest::Response, auth: &str) -> String {
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let realm = challenge_param(refused, "realm").unwrap();
+    let service = challenge_param(refused, "service").unwrap();
+    let scope = challenge_param(refused, "scope").expect("the challenge names a scope");
+    let r = s
+        .client
+        .get(realm)
+        .query(&[("service", service), ("scope", scope)])
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_mount_challenge_names_the_source_and_a_client_following_it_mounts() {
+    let (s, _) = start().await;
+    let admin_token = token(&s, "repository:readonly/src:pull,push", Some(&admin())).await;
+    let (r, digest) = s
+        .push_blob("readonly/src", b"shared layer", Some(&bearer(&admin_token)))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let mount = format!("/v2/team-a/dst/blobs/uploads/?mount={digest}&from=readonly/src");
+    let refused = s.request(Method::POST, &mount, None).send().await.unwrap();
+    assert_eq!(
+        challenge_param(&refused, "scope").unwrap(),
+        "repository:team-a/dst:pull,push repository:readonly/src:pull"
+    );
+    let t = follow(&s, &refused, &alice()).await;
+    let r = s.request(Method::POST, &mount, Some(&bearer(&t))).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "the blob is mounted, not uploaded again"
+    );
+    let head = s
+        .request(
+            Method::HEAD,
+            &format!("/v2/team-a/dst/blobs/{digest}"),
+            Some(&bearer(&t)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+
+    // Where alice may not pull the source, the token leaves it out and the mount is a
+    // plain upload, as before.
+    let (r, secret) = s
+        .push_blob("private/src", b"secret", Some(&basic("admin", "admin-pw")))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mount = format!("/v2/team-a/dst/blobs/uploads/?mount={secret}&from=private/src");
+    let refused = s.request(Method::POST, &mount, None).send().await.unwrap();
+    let t = follow(&s, &refused, &alice()).await;
+    let r = s.request(Method::POST, &mount, Some(&bearer(&t))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_token_without_the_catalog_scope_is_asked_to_get_it() {
+    let (s, _) = start().await;
+    let admin_token = token(&s, "repository:team-a/one:push", Some(&admin())).await;
+    assert_eq!(
+        s.push_image("team-a/one", "1", Some(&bearer(&admin_token))).await,
+        StatusCode::CREATED
+    );
+    // podman search: a token for no scope at all.
+    let t = token(&s, "", Some(&alice())).await;
+    let r = s.get("/v2/_catalog", Some(&bearer(&t))).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge_param(&r, "scope").as_deref(), Some("registry:catalog:*"));
+    assert_eq!(challenge_param(&r, "error").as_deref(), Some("insufficient_scope"));
+    let t = follow(&s, &r, &alice()).await;
+    let body: Value = s.get("/v2/_catalog", Some(&bearer(&t))).await.json().await.unwrap();
+    assert_eq!(body["repositories"], json!(["team-a/one"]));
+}
+
+#[tokio::test]
+async fn a_blob_head_asks_for_pull_and_push_and_a_reader_still_gets_pull() {
+    let (s, _) = start().await;
+    let admin_token = token(&s, "repository:readonly/app:pull,push", Some(&admin())).await;
+    let (r, digest) = s.push_blob("readonly/app", b"layer", Some(&bearer(&admin_token))).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // What oras-py does: HEAD the blob, get a token for the challenge's scope, and keep
+    // that token for the upload that follows.
+    let head = |path: String, auth: Option<String>| {
+        let r = s.request(Method::HEAD, &path, auth.as_deref());
+        async move { r.send().await.unwrap() }
+    };
+    let new_blob = wharf_oci::Digest::sha256_of(b"new layer");
+    let refused = head(format!("/v2/team-a/app/blobs/{new_blob}"), None).await;
+    assert_eq!(
+        challenge_param(&refused, "scope").as_deref(),
+        Some("repository:team-a/app:pull,push")
+    );
+    let t = follow(&s, &refused, &alice()).await;
+    let r = head(format!("/v2/team-a/app/blobs/{new_blob}"), Some(bearer(&t))).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (r, _) = s.push_blob("team-a/app", b"new layer", Some(&bearer(&t))).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "the same token uploads");
+
+    // alice may only pull readonly/: the token she gets lets her HEAD, not push.
+    let refused = head(format!("/v2/readonly/app/blobs/{digest}"), None).await;
+    let t = follow(&s, &refused, &alice()).await;
+    assert_eq!(
+        access_of(&t),
+        json!([{"type": "repository", "name": "readonly/app", "actions": ["pull"]}])
+    );
+    let r = head(format!("/v2/readonly/app/blobs/{digest}"), Some(bearer(&t))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // A GET (a pull) still asks for pull only.
+    let r = s.get(&format!("/v2/readonly/app/blobs/{digest}"), None).await;
+    assert_eq!(
+        challenge_param(&r, "scope").as_deref(),
+        Some("repository:readonly/app:pull")
+    );
+}
+
 #[tokio::test]
 async fn the_catalog_with_a_token_lists_what_its_subject_may_pull() {
     let (s, _) = start().await;

@@ -76,7 +76,7 @@ impl Podman {
 
 /// Copies the test layout's image into wharf as `destination` with skopeo (podman
 /// itself cannot name an image read from a layout in a temporary directory).
-fn seed(dir: &Path, destination: &str, creds: &[&str]) {
+pub(crate) fn seed(dir: &Path, destination: &str, creds: &[&str]) {
     let layout = dir.join("layout");
     write_layout(&layout);
     let mut command = Command::new("skopeo");
@@ -202,6 +202,39 @@ fn podman_logs_in_and_follows_the_token_flow() {
         "{refused}"
     );
 
+    drop(wharf);
+    assert_log(dir.path(), "token");
+}
+
+#[test]
+fn podman_search_lists_the_catalog_in_token_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let wharf = start(dir.path(), "token");
+    let host = wharf.host();
+    seed(
+        dir.path(),
+        &format!("{host}/team-a/searched:1"),
+        &["--dest-creds", "alice:alice-pw"],
+    );
+    seed(
+        &dir.path().join("admin"),
+        &format!("{host}/private/hidden:1"),
+        &["--dest-creds", "admin:admin-pw"],
+    );
+    let podman = Podman::new(dir.path());
+    podman.run(&["login", "--tls-verify=false", "-u", "alice", "-p", "alice-pw", &host]);
+    // podman's first token names no scope; the catalog's insufficient_scope challenge
+    // makes it ask for registry:catalog:*, and the listing is what alice may pull.
+    let found = podman.run(&[
+        "search",
+        "--tls-verify=false",
+        "--format",
+        "{{.Name}}",
+        &format!("{host}/"),
+    ]);
+    let found = String::from_utf8_lossy(&found.stdout);
+    let names: Vec<&str> = found.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(names, [format!("{host}/team-a/searched")], "{found}");
     drop(wharf);
     assert_log(dir.path(), "token");
 }

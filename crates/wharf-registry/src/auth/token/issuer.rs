@@ -3,7 +3,7 @@
 
 use super::verifier::TrustedIssuer;
 use super::{Audience, ClaimedAccess, Claims, SigningKey};
-use crate::auth::{Access, AuthError, Identity};
+use crate::auth::{Access, Account, AuthError, Identity};
 use jsonwebtoken::{encode, Header};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +11,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(300);
 /// How long a refresh token is valid by default.
 pub const DEFAULT_REFRESH_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What the `credential` fingerprint of a refresh token is for (the key's other uses,
+/// if any come, get other purposes, so one fingerprint never stands for another).
+const CREDENTIAL_PURPOSE: &str = "wharf refresh token: the user's credential";
+
+/// What a valid refresh token says: whom it was issued to and a fingerprint of their
+/// credential then. Whether it is still honoured depends on the user now
+/// ([`TokenIssuer::still_matches`]).
+#[derive(Debug, Clone)]
+pub struct RefreshClaims {
+    pub user: String,
+    credential: Option<String>,
+}
 
 /// Signs tokens for one service.
 pub struct TokenIssuer {
@@ -65,6 +78,7 @@ impl TokenIssuer {
         audience: String,
         lifetime: Duration,
         access: &[Access],
+        credential: Option<String>,
     ) -> Result<String, AuthError> {
         let now = now_secs();
         let (sub, groups) = match person.person() {
@@ -81,6 +95,7 @@ impl TokenIssuer {
             jti: Some(uuid::Uuid::new_v4().to_string()),
             access: access.iter().map(ClaimedAccess::from).collect(),
             groups,
+            credential,
         };
         encode(&Header::new(self.key.algorithm), &claims, &self.key.encoding)
             .map_err(|e| AuthError::Unavailable(format!("signing a token failed: {e}")))
@@ -88,7 +103,7 @@ impl TokenIssuer {
 
     /// An access token for `person` granting exactly `access`.
     pub fn issue(&self, person: &Identity, access: &[Access]) -> Result<IssuedToken, AuthError> {
-        let token = self.sign(person, self.service.clone(), self.expiry, access)?;
+        let token = self.sign(person, self.service.clone(), self.expiry, access, None)?;
         Ok(IssuedToken {
             token,
             expires_in: self.expiry.as_secs(),
@@ -96,13 +111,28 @@ impl TokenIssuer {
         })
     }
 
-    /// A refresh token for a signed-in user; it grants nothing by itself.
-    pub fn refresh_token(&self, person: &Identity) -> Result<String, AuthError> {
-        self.sign(person, self.refresh_audience(), self.refresh_expiry, &[])
+    fn credential_fingerprint(&self, account: &Account) -> Result<String, AuthError> {
+        self.key
+            .fingerprint(CREDENTIAL_PURPOSE, account.credential.as_bytes())
+            .map_err(|e| AuthError::Unavailable(format!("fingerprinting a credential failed: {e}")))
     }
 
-    /// The user a refresh token was issued to.
-    pub fn check_refresh(&self, token: &str) -> Result<Identity, AuthError> {
+    /// A refresh token for a signed-in user, bound to their credential as `account`
+    /// holds it now; it grants nothing by itself.
+    pub fn refresh_token(&self, person: &Identity, account: &Account) -> Result<String, AuthError> {
+        let credential = self.credential_fingerprint(account)?;
+        self.sign(
+            person,
+            self.refresh_audience(),
+            self.refresh_expiry,
+            &[],
+            Some(credential),
+        )
+    }
+
+    /// Whom a refresh token was issued to, if this issuer signed it and it has not
+    /// expired.
+    pub fn check_refresh(&self, token: &str) -> Result<RefreshClaims, AuthError> {
         let trusted = TrustedIssuer {
             audience: self.refresh_audience(),
             ..self.trusted()
@@ -111,7 +141,22 @@ impl TokenIssuer {
         if claims.sub.is_empty() {
             return Err(AuthError::BadToken("the refresh token names no user".into()));
         }
-        Ok(Identity::user(claims.sub, claims.groups))
+        Ok(RefreshClaims {
+            user: claims.sub,
+            credential: claims.credential,
+        })
+    }
+
+    /// Whether a refresh token is still good for `account`, its user as known now: the
+    /// credential it was issued for is the current one. A token without the fingerprint
+    /// (from a wharf before refresh tokens were bound to the password) is not.
+    pub fn still_matches(&self, claims: &RefreshClaims, account: &Account) -> Result<bool, AuthError> {
+        use subtle::ConstantTimeEq;
+        let Some(issued_for) = &claims.credential else {
+            return Ok(false);
+        };
+        let now = self.credential_fingerprint(account)?;
+        Ok(now.as_bytes().ct_eq(issued_for.as_bytes()).into())
     }
 
     /// How a [`TokenVerifier`](super::TokenVerifier) recognises this issuer's access

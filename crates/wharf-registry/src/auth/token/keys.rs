@@ -12,6 +12,9 @@ pub struct SigningKey {
     pub algorithm: Algorithm,
     pub(crate) encoding: EncodingKey,
     pub(crate) decoding: DecodingKey,
+    /// The private key's PKCS#8 DER: the secret behind keyed fingerprints
+    /// ([`SigningKey::fingerprint`]), so every replica sharing the key computes the same.
+    secret: Vec<u8>,
 }
 
 impl SigningKey {
@@ -29,7 +32,9 @@ impl SigningKey {
                 .to_public_key()
                 .to_public_key_pem(LineEnding::LF)
                 .map_err(|e| e.to_string())?;
+            let secret = private.to_pkcs8_der().map_err(|e| e.to_string())?.as_bytes().to_vec();
             return Ok(SigningKey {
+                secret,
                 algorithm: Algorithm::RS256,
                 encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| e.to_string())?,
                 decoding: DecodingKey::from_rsa_pem(public.as_bytes()).map_err(|e| e.to_string())?,
@@ -45,10 +50,23 @@ impl SigningKey {
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| e.to_string())?;
         Ok(SigningKey {
+            secret: private_der(secret)?,
             algorithm: Algorithm::ES256,
             encoding: EncodingKey::from_ec_pem(private.as_bytes()).map_err(|e| e.to_string())?,
             decoding: DecodingKey::from_ec_pem(public.as_bytes()).map_err(|e| e.to_string())?,
         })
+    }
+
+    /// A keyed fingerprint of `message` for `purpose` (HMAC-SHA256 keyed with this private
+    /// key, base64url): it tells whether `message` changed without revealing it, and only
+    /// a holder of the key can make one.
+    pub(crate) fn fingerprint(&self, purpose: &str, message: &[u8]) -> Result<String, String> {
+        let mut input = Vec::with_capacity(purpose.len() + 1 + message.len());
+        input.extend_from_slice(purpose.as_bytes());
+        input.push(0);
+        input.extend_from_slice(message);
+        jsonwebtoken::crypto::sign(&input, &EncodingKey::from_secret(&self.secret), Algorithm::HS256)
+            .map_err(|e| e.to_string())
     }
 
     /// A new P-256 key and its PKCS#8 PEM.
@@ -81,6 +99,10 @@ impl SigningKey {
             decoding: self.decoding.clone(),
         }
     }
+}
+
+fn private_der(secret: &p256::SecretKey) -> Result<Vec<u8>, String> {
+    Ok(secret.to_pkcs8_der().map_err(|e| e.to_string())?.as_bytes().to_vec())
 }
 
 /// Writes a new file with mode 0600 and syncs it.
@@ -143,5 +165,18 @@ mod tests {
         SigningKey::load_or_generate(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), pem);
         assert!(SigningKey::from_pem("junk").is_err());
+    }
+
+    #[test]
+    fn fingerprints_depend_on_the_key_the_purpose_and_the_message() {
+        let (key, pem) = SigningKey::generate().unwrap();
+        let same_key = SigningKey::from_pem(&pem).unwrap();
+        let (other_key, _) = SigningKey::generate().unwrap();
+        let print = |k: &SigningKey, purpose: &str, m: &str| k.fingerprint(purpose, m.as_bytes()).unwrap();
+        assert_eq!(print(&key, "p", "hash"), print(&same_key, "p", "hash"));
+        assert_ne!(print(&key, "p", "hash"), print(&other_key, "p", "hash"));
+        assert_ne!(print(&key, "p", "hash"), print(&key, "q", "hash"));
+        assert_ne!(print(&key, "p", "hash"), print(&key, "p", "hash2"));
+        assert!(!print(&key, "p", "hash").contains("hash"));
     }
 }

@@ -8,7 +8,7 @@ mod issuer;
 mod keys;
 mod verifier;
 
-pub use issuer::{IssuedToken, TokenIssuer, DEFAULT_EXPIRY, DEFAULT_REFRESH_EXPIRY};
+pub use issuer::{IssuedToken, RefreshClaims, TokenIssuer, DEFAULT_EXPIRY, DEFAULT_REFRESH_EXPIRY};
 pub use keys::{SigningKey, VerifyingKey};
 pub use verifier::{TokenVerifier, TrustedIssuer};
 
@@ -36,6 +36,11 @@ pub struct Claims {
     /// same rules as a Basic login.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// wharf's own claim, in refresh tokens only: a keyed fingerprint of the user's
+    /// credential (their password hash) when the token was issued, so a changed password
+    /// ends the refresh tokens issued before. Never the hash itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// `aud` is a string or a list of strings (RFC 7519, section 4.1.3).
