@@ -88,10 +88,10 @@ proptest! {
     /// without asking it; never a 400, 500 or a panic.
     #[test]
     fn any_authorization_header_is_read_or_refused(header in prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..40),
+        // Every byte a header value may hold: visible ASCII, blanks and obs-text.
+        prop::collection::vec(prop_oneof![0x20u8..0x7f, 0x80u8..=0xff, Just(b'\t')], 0..40),
         "(Basic|Bearer|basic|Digest|) {0,2}[A-Za-z0-9+/=:. ]{0,30}".prop_map(String::into_bytes),
     ]) {
-        prop_assume!(sendable(&header));
         let (seen, status) = read_header(&header);
         match status {
             StatusCode::OK => prop_assert_eq!(seen.len(), 1),

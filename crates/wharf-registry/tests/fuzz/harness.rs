@@ -94,8 +94,3 @@ pub async fn push_blob(app: &Router, repo: &str, bytes: &[u8]) -> String {
     assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
     digest
 }
-
-/// Whether a header value could be sent at all (`HeaderValue::from_bytes` accepts it).
-pub fn sendable(value: &[u8]) -> bool {
-    HeaderValue::from_bytes(value).is_ok()
-}

@@ -23,7 +23,7 @@ fn tree(dir: &std::path::Path) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.min(64), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.min(32), ..ProptestConfig::default() })]
 
     /// Blobs under any digest that parses, and uploads under any id, land inside the
     /// store's directory; ids that could leave it are refused.
