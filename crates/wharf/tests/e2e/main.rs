@@ -22,3 +22,4 @@ mod interop_skopeo;
 mod memory;
 mod oci_layout;
 mod shutdown;
+mod soak;
