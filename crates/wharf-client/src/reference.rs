@@ -99,7 +99,14 @@ impl FromStr for ImageReference {
             None => (input, None),
         };
         let (registry, path) = match rest.split_once('/') {
-            Some((first, path)) if is_registry_host(first) => (first.to_string(), path),
+            Some((first, path)) if is_registry_host(first) => {
+                if !is_valid_host(first) {
+                    return Err(invalid(format!(
+                        "{first:?} is not a registry host: use HOST[:PORT] with letters, digits, '-' and '.', or [IPv6]"
+                    )));
+                }
+                (first.to_string(), path)
+            }
             _ => (DOCKER_HUB.to_string(), rest),
         };
         // A ':' after the last '/' starts the tag; one before it belongs to the host.
@@ -126,6 +133,40 @@ impl FromStr for ImageReference {
 
 fn is_registry_host(segment: &str) -> bool {
     segment.contains('.') || segment.contains(':') || segment == "localhost" || segment.starts_with('[')
+}
+
+/// `host[:port]` as docker's reference grammar has it: dot-separated labels of letters,
+/// digits and inner `-`, or an IPv6 address in brackets, and an optional numeric port.
+/// Nothing else may go into a request URL's authority.
+fn is_valid_host(segment: &str) -> bool {
+    let (host, port) = if let Some(rest) = segment.strip_prefix('[') {
+        let Some((address, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if address.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            _ => match after.strip_prefix(':') {
+                Some(port) => ("", port),
+                None => return false,
+            },
+        }
+    } else {
+        match segment.split_once(':') {
+            Some((host, port)) => (host, port),
+            None => (segment, "0"),
+        }
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let port_ok = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+    port_ok && (segment.starts_with('[') || host.split('.').all(label_ok))
 }
 
 /// The host to send API requests to for a registry as the user named it.
@@ -210,6 +251,39 @@ mod tests {
             "host.io/",
         ] {
             assert!(bad.parse::<ImageReference>().is_err(), "{bad}");
+        }
+    }
+
+    /// Found by fuzzing (issue 19): the host was taken as written, so characters that
+    /// mean something in a URL (`?`, `#`, `\\`, a space) went into the request URL.
+    #[test]
+    fn refuses_hosts_that_are_not_host_names() {
+        for bad in [
+            "a\\.a/a",
+            "evil.com?x/app",
+            "evil.com#x/app",
+            "ex ample.com/app",
+            "host.io:abc/app",
+            "host.io:/app",
+            ".io/app",
+            "a..io/app",
+            "-a.io/app",
+            "a-.io/app",
+            "[::1/app",
+            "[zz]:5000/app",
+            "[::1]x/app",
+        ] {
+            assert!(bad.parse::<ImageReference>().is_err(), "{bad:?} was accepted");
+        }
+        for good in [
+            "a-b.io/app",
+            "A.io/app",
+            "[::1]/app",
+            "[::1]:5000/app",
+            "127.0.0.1/app",
+            "localhost/app",
+        ] {
+            parse(good);
         }
     }
 

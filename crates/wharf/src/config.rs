@@ -181,3 +181,7 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("no_such_key = 1").is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "config_fuzz.rs"]
+mod fuzz;

@@ -26,11 +26,11 @@ pub fn resolve(header: Option<&str>, size: u64) -> RangeAnswer {
     let Some((first, last)) = spec.trim().split_once('-') else {
         return RangeAnswer::Unsatisfiable;
     };
+    // A position too long for u64 is past the end of any blob: it saturates, so that
+    // `bytes=0-99999999999999999999` is the whole blob as RFC 9110 reads it.
     let number = |s: &str| -> Option<u64> {
         let s = s.trim();
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().unwrap_or(u64::MAX))
     };
     let range = match (first.trim().is_empty(), last.trim().is_empty()) {
         // bytes=-N: the last N bytes.
@@ -41,7 +41,7 @@ pub fn resolve(header: Option<&str>, size: u64) -> RangeAnswer {
         (false, true) => number(first).filter(|a| *a < size).map(|a| a..size),
         // bytes=A-B, B clamped to the end.
         (false, false) => match (number(first), number(last)) {
-            (Some(a), Some(b)) if a <= b && a < size => Some(a..(b + 1).min(size)),
+            (Some(a), Some(b)) if a <= b && a < size => Some(a..b.saturating_add(1).min(size)),
             _ => None,
         },
         (true, true) => None,
@@ -66,6 +66,23 @@ mod tests {
         assert_eq!(resolve(Some("bytes=-3"), 10), RangeAnswer::Partial(7..10));
         assert_eq!(resolve(Some("bytes=-30"), 10), RangeAnswer::Partial(0..10));
         assert_eq!(resolve(Some("bytes=8-100"), 10), RangeAnswer::Partial(8..10));
+        // Found by fuzzing (issue 19): the end overflowed, and long numbers were a 416.
+        assert_eq!(
+            resolve(Some("bytes=1-18446744073709551615"), 10),
+            RangeAnswer::Partial(1..10)
+        );
+        assert_eq!(
+            resolve(Some("bytes=0-99999999999999999999"), 10),
+            RangeAnswer::Partial(0..10)
+        );
+        assert_eq!(
+            resolve(Some("bytes=-99999999999999999999"), 10),
+            RangeAnswer::Partial(0..10)
+        );
+        assert_eq!(
+            resolve(Some("bytes=99999999999999999999-"), 10),
+            RangeAnswer::Unsatisfiable
+        );
     }
 
     #[test]

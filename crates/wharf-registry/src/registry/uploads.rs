@@ -303,7 +303,16 @@ impl Registry {
                     return Err(RegistryError::out_of_order(position(session), r.first)
                         .with_detail(serde_json::json!({"reason": "Content-Range ends before it starts"})));
                 }
-                let len = r.last - r.first + 1;
+                // 0-18446744073709551615 is 2^64 bytes: more than any body can hold.
+                let Some(len) = (r.last - r.first).checked_add(1) else {
+                    return Err(RegistryError::new(
+                        ErrorCode::SizeInvalid,
+                        format!(
+                            "Content-Range {}-{} covers more bytes than a blob may hold",
+                            r.first, r.last
+                        ),
+                    ));
+                };
                 if content_length.is_some_and(|cl| cl != len) {
                     return Err(RegistryError::new(
                         ErrorCode::SizeInvalid,

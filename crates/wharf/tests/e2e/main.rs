@@ -25,3 +25,4 @@ mod interop_skopeo;
 mod memory;
 mod oci_layout;
 mod shutdown;
+mod soak;
