@@ -10,6 +10,7 @@ mod raw;
 mod adapters;
 mod bad_manifests;
 mod bad_names;
+mod bad_paths;
 mod bad_uploads;
 mod base;
 mod blobs_pull;
