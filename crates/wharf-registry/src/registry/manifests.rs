@@ -92,14 +92,7 @@ impl Registry {
             .map(|d| d.to_string())
             .collect();
         if !missing.is_empty() && !self.config.allow_sparse_manifests {
-            let message = format!(
-                "the manifest references {} not pushed to repository {name}: {}",
-                plural(missing.len()),
-                missing.join(", ")
-            );
-            return Err(
-                RegistryError::new(ErrorCode::ManifestBlobUnknown, message).with_detail(json!({ "missing": missing }))
-            );
+            return Err(missing_references(name, missing));
         }
         for descriptor in manifest.required_references() {
             let Some(&stored) = present.get(&descriptor.digest) else {
@@ -174,6 +167,28 @@ impl Registry {
             format!("manifest {reference} is not in repository {name}"),
         ))
     }
+}
+
+/// Most missing digests an error names: a manifest may list thousands, and the answer
+/// must stay small whatever the request held.
+const MISSING_LISTED: usize = 10;
+
+/// MANIFEST_BLOB_UNKNOWN naming the first [`MISSING_LISTED`] of `missing` and counting
+/// the rest; the detail lists the same few (`missing`) and the total (`missing_count`).
+fn missing_references(name: &RepositoryName, mut missing: Vec<String>) -> RegistryError {
+    let total = missing.len();
+    missing.truncate(MISSING_LISTED);
+    let more = match total - missing.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let message = format!(
+        "the manifest references {} not pushed to repository {name}: {}{more}",
+        plural(total),
+        missing.join(", ")
+    );
+    RegistryError::new(ErrorCode::ManifestBlobUnknown, message)
+        .with_detail(json!({ "missing": missing, "missing_count": total }))
 }
 
 fn plural(n: usize) -> String {
