@@ -71,6 +71,7 @@ impl Registry {
             self.content.keep(&digest, &bytes);
         }
         self.meta.put_manifest(name, &record, &tags).await?;
+        super::error::space_available();
         Ok(ManifestPut {
             digest,
             tags,

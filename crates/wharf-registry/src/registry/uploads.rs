@@ -4,6 +4,7 @@
 //! The session (offset and hasher state) is recorded only after its bytes are stored,
 //! so a broken request or a crash leaves the session as it was before that chunk.
 
+use super::error::space_available;
 use super::hashing::{BodyFault, HashingBody};
 use super::{BlobInfo, Registry, RegistryError, RegistryResult, UploadPosition};
 use crate::meta::UploadSession;
@@ -198,6 +199,7 @@ impl Registry {
         }
         self.blobs.commit_upload(id, session.offset, &digest).await?;
         self.meta.complete_upload(id, name, &digest, session.offset).await?;
+        space_available();
         Ok(BlobInfo {
             digest,
             size: session.offset,
@@ -243,6 +245,7 @@ impl Registry {
             stored => stored?,
         }
         self.meta.complete_upload(&session.id, name, &digest, len).await?;
+        space_available();
         Ok(BlobInfo { digest, size: len })
     }
 
@@ -365,6 +368,7 @@ impl Registry {
             )
             .with_status(409));
         }
+        space_available();
         Ok(())
     }
 }

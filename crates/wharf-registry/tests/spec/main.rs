@@ -17,6 +17,7 @@ mod blobs_pull;
 mod catalog;
 mod concurrency;
 mod deletes;
+mod full_disk;
 mod manifests;
 mod mounts;
 mod referrers;
