@@ -69,6 +69,7 @@ impl Registry {
         if !self.content.contains(&digest) {
             self.blobs.put_blob(&digest, bytes.clone()).await?;
             self.content.keep(&digest, &bytes);
+            self.damage.repaired(&digest);
         }
         self.meta.put_manifest(name, &record, &tags).await?;
         super::error::space_available();
@@ -137,7 +138,18 @@ impl Registry {
     /// The manifest `reference` names, with its exact bytes (GET).
     pub async fn manifest(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<StoredManifest> {
         let record = self.manifest_record(name, reference).await?;
-        let bytes = self.kept_content(&record.digest, record.size).await?;
+        let bytes = self
+            .kept_content(&record.digest, record.size)
+            .await?
+            .map_err(|super::blobs::Damaged(why)| {
+                RegistryError::new(
+                    ErrorCode::ManifestUnknown,
+                    format!(
+                        "manifest {} is damaged in this registry's storage ({why}) and was set aside; push it again to repair it",
+                        record.digest
+                    ),
+                )
+            })?;
         Ok(StoredManifest { record, bytes })
     }
 

@@ -107,8 +107,9 @@ impl Registry {
             None => None,
         };
         let Some(size) = size else { return Ok(None) };
-        // The metadata may outlive bytes removed by an operator; mount only what is there.
-        if self.blobs.blob_size(digest).await?.is_none() {
+        // The metadata may outlive bytes removed or damaged outside wharf (or set aside
+        // as damaged): mount only what is there whole; an upload then stores it again.
+        if self.blobs.blob_size(digest).await? != Some(size) {
             return Ok(None);
         }
         self.meta.link_blob(name, digest, size).await?;
@@ -200,6 +201,7 @@ impl Registry {
         self.blobs.commit_upload(id, session.offset, &digest).await?;
         self.meta.complete_upload(id, name, &digest, session.offset).await?;
         space_available();
+        self.damage.repaired(&digest);
         Ok(BlobInfo {
             digest,
             size: session.offset,
@@ -246,6 +248,7 @@ impl Registry {
         }
         self.meta.complete_upload(&session.id, name, &digest, len).await?;
         space_available();
+        self.damage.repaired(&digest);
         Ok(BlobInfo { digest, size: len })
     }
 

@@ -15,11 +15,24 @@ use wharf_oci::Digest;
 pub struct MemoryBlobStore {
     blobs: Mutex<HashMap<Digest, Bytes>>,
     uploads: Mutex<HashMap<String, Vec<u8>>>,
+    /// Blobs set aside as damaged, kept apart from the served ones (see
+    /// [`BlobStore::quarantine_blob`]).
+    quarantined: Mutex<HashMap<Digest, Bytes>>,
 }
 
 impl MemoryBlobStore {
     pub fn new() -> MemoryBlobStore {
         MemoryBlobStore::default()
+    }
+
+    /// Replaces a stored blob's bytes, as damage outside the registry would (for tests).
+    pub fn damage_blob(&self, digest: &Digest, bytes: Bytes) {
+        self.blobs.lock().unwrap().insert(digest.clone(), bytes);
+    }
+
+    /// The bytes set aside as damaged under `digest`, if any.
+    pub fn quarantined(&self, digest: &Digest) -> Option<Bytes> {
+        self.quarantined.lock().unwrap().get(digest).cloned()
     }
 }
 
@@ -40,13 +53,25 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
-        self.blobs.lock().unwrap().entry(digest.clone()).or_insert(bytes);
+        let mut blobs = self.blobs.lock().unwrap();
+        if blobs.get(digest).is_none_or(|stored| stored.len() != bytes.len()) {
+            blobs.insert(digest.clone(), bytes);
+        }
         Ok(())
     }
 
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
         self.blobs.lock().unwrap().remove(digest);
         Ok(())
+    }
+
+    async fn quarantine_blob(&self, digest: &Digest) -> io::Result<bool> {
+        let removed = self.blobs.lock().unwrap().remove(digest);
+        let present = removed.is_some();
+        if let Some(bytes) = removed {
+            self.quarantined.lock().unwrap().insert(digest.clone(), bytes);
+        }
+        Ok(present)
     }
 
     async fn create_upload(&self, id: &str) -> io::Result<()> {
@@ -86,11 +111,11 @@ impl BlobStore for MemoryBlobStore {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upload is short"));
         }
         data.truncate(len as usize);
-        self.blobs
-            .lock()
-            .unwrap()
-            .entry(digest.clone())
-            .or_insert_with(|| Bytes::from(data));
+        let mut blobs = self.blobs.lock().unwrap();
+        // Stored bytes of another length are damaged: the commit replaces them.
+        if blobs.get(digest).is_none_or(|stored| stored.len() as u64 != len) {
+            blobs.insert(digest.clone(), Bytes::from(data));
+        }
         Ok(())
     }
 

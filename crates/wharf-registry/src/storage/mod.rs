@@ -30,7 +30,9 @@ pub type AppendSource<'a> = &'a mut (dyn Stream<Item = io::Result<Bytes>> + Send
 /// Contract every adapter keeps (and the shared behavioural tests check):
 /// - a blob is visible under a digest only once complete; `commit_upload` is atomic;
 /// - committing a digest that already exists keeps the existing bytes and discards the
-///   upload (content addressing makes them equal);
+///   upload (content addressing makes them equal), unless the stored blob is absent or
+///   of another length than the commit's (damaged outside wharf): then the commit
+///   replaces it, which is how a push repairs a damaged blob;
 /// - `append_upload` either appends the whole source or leaves the upload as it was at
 ///   `offset`, so a broken request never leaves a session half-written;
 /// - uploads are identified by opaque ids of `[A-Za-z0-9_-]` chosen by the registry,
@@ -56,6 +58,18 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Removes a blob's bytes. Removing an absent blob is not an error.
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()>;
+
+    /// Sets aside the bytes of a blob the registry found damaged (a size unlike its
+    /// record, bytes unlike its digest): from then on the blob reads as absent, so it is
+    /// never served again, and the next commit or put of the digest stores it afresh.
+    /// Adapters that can keep the bad bytes for an operator to look at (the file store
+    /// moves them to `quarantine/`) do; the default removes them. Returns whether there
+    /// was anything to set aside.
+    async fn quarantine_blob(&self, digest: &Digest) -> io::Result<bool> {
+        let present = self.blob_size(digest).await?.is_some();
+        self.delete_blob(digest).await?;
+        Ok(present)
+    }
 
     /// Starts an empty upload (which may write nothing yet, see the contract above).
     async fn create_upload(&self, id: &str) -> io::Result<()>;

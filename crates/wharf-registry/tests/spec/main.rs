@@ -16,6 +16,7 @@ mod base;
 mod blobs_pull;
 mod catalog;
 mod concurrency;
+mod damage;
 mod deletes;
 mod full_disk;
 mod manifests;

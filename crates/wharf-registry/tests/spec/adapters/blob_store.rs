@@ -119,6 +119,30 @@ async fn a_commit_under_an_existing_digest_keeps_the_stored_bytes(store: &dyn Bl
     assert!(!store.list_uploads().await.unwrap().contains(&"d2".to_string()));
 }
 
+/// A blob set aside as damaged reads as absent; the next commit of its digest stores it
+/// again, as does a put.
+async fn a_quarantined_blob_reads_as_absent_and_is_stored_again(store: &dyn BlobStore) {
+    for data in [&b"small quarantined"[..], &vec![9u8; 100 * 1024][..]] {
+        let digest = digest_of(data);
+        store.create_upload("q1").await.unwrap();
+        append(store, "q1", 0, &[data]).await.unwrap();
+        store.commit_upload("q1", data.len() as u64, &digest).await.unwrap();
+        assert!(store.quarantine_blob(&digest).await.unwrap(), "something was set aside");
+        assert_eq!(store.blob_size(&digest).await.unwrap(), None);
+        assert!(
+            !store.quarantine_blob(&digest).await.unwrap(),
+            "nothing left to set aside"
+        );
+        store.create_upload("q2").await.unwrap();
+        append(store, "q2", 0, &[data]).await.unwrap();
+        store.commit_upload("q2", data.len() as u64, &digest).await.unwrap();
+        assert_eq!(blob_bytes(store, &digest, 0..data.len() as u64).await, data);
+        store.quarantine_blob(&digest).await.unwrap();
+        store.put_blob(&digest, Bytes::copy_from_slice(data)).await.unwrap();
+        assert_eq!(blob_bytes(store, &digest, 0..data.len() as u64).await, data);
+    }
+}
+
 async fn put_blob_stores_and_keeps_the_first_bytes(store: &dyn BlobStore) {
     let digest = digest_of(b"manifest");
     store.put_blob(&digest, Bytes::from_static(b"manifest")).await.unwrap();
@@ -307,6 +331,7 @@ on_every_blob_store!(
     a_commit_takes_only_the_first_len_bytes,
     a_commit_under_an_existing_digest_keeps_the_stored_bytes,
     put_blob_stores_and_keeps_the_first_bytes,
+    a_quarantined_blob_reads_as_absent_and_is_stored_again,
     removals_are_idempotent,
     uploads_are_listed,
     an_empty_blob_can_be_committed,
@@ -344,6 +369,33 @@ async fn fs_a_blob_file_cut_short_on_disk_fails_the_read_and_nothing_else() {
         .await;
     assert!(read.is_err(), "a short blob file is reported");
     assert_eq!(blob_bytes(&store, &digest, 0..1000).await, data[..1000]);
+}
+
+/// A blob file cut short on disk is replaced by the next commit of its digest, where an
+/// intact one would be kept: a push repairs damage the registry has not seen yet.
+#[tokio::test]
+async fn fs_a_commit_replaces_a_blob_file_of_the_wrong_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path(), true).await.unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = digest_of(&data);
+    for id in ["first", "again"] {
+        store.create_upload(id).await.unwrap();
+        append(&store, id, 0, &[&data]).await.unwrap();
+        store.commit_upload(id, data.len() as u64, &digest).await.unwrap();
+        let hex = digest.hex();
+        let file = dir.path().join("blobs/sha256").join(&hex[..2]).join(hex);
+        if id == "first" {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_len(10)
+                .unwrap();
+        }
+    }
+    assert_eq!(store.blob_size(&digest).await.unwrap(), Some(data.len() as u64));
+    assert!(blob_bytes(&store, &digest, 0..data.len() as u64).await == data);
 }
 
 /// Small blobs given whole (a one-request push, a manifest, the empty blob) are packed:
