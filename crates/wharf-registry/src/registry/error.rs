@@ -77,6 +77,17 @@ impl RegistryError {
         }
     }
 
+    /// The error of a chunk cut off after some of it was kept: says where the upload
+    /// stands, and carries its `Location` and `Range` so the client resumes from there.
+    pub fn resumable(mut self, position: UploadPosition) -> RegistryError {
+        self.message = format!(
+            "{}; the upload kept what arrived and now holds {} bytes: resume from byte {}",
+            self.message, position.offset, position.offset
+        );
+        self.upload = Some(Box::new(position));
+        self
+    }
+
     pub fn unsupported(message: impl Into<String>) -> RegistryError {
         RegistryError::new(ErrorCode::Unsupported, message)
     }

@@ -332,6 +332,14 @@ impl BlobStore for FsBlobStore {
         Ok(appended)
     }
 
+    async fn upload_len(&self, id: &str) -> io::Result<u64> {
+        match fs::metadata(self.upload_path(id)?).await {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
         match File::open(self.upload_path(id)?).await {
             Ok(file) => Ok(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed()),

@@ -80,10 +80,11 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
-        // Collect first, so that a failing source leaves the upload untouched.
+        // Collected first, then appended at once: a source that fails ends the append
+        // there, with what it yielded before kept.
         let mut incoming = Vec::new();
-        while let Some(chunk) = source.next().await {
-            incoming.extend_from_slice(&chunk?);
+        while let Some(Ok(chunk)) = source.next().await {
+            incoming.extend_from_slice(&chunk);
         }
         let mut uploads = self.uploads.lock().unwrap();
         let data = uploads.get_mut(id).ok_or_else(|| no_upload(id))?;
@@ -96,6 +97,11 @@ impl BlobStore for MemoryBlobStore {
         data.truncate(offset as usize);
         data.extend_from_slice(&incoming);
         Ok(incoming.len() as u64)
+    }
+
+    async fn upload_len(&self, id: &str) -> io::Result<u64> {
+        let uploads = self.uploads.lock().unwrap();
+        Ok(uploads.get(id).ok_or_else(|| no_upload(id))?.len() as u64)
     }
 
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {

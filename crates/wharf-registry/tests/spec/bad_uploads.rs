@@ -120,15 +120,15 @@ async fn assert_no_sessions(s: &TestServer) {
 }
 
 #[tokio::test]
-async fn a_chunk_shorter_than_its_content_length_stores_nothing() {
+async fn a_chunk_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() {
     let s = TestServer::start().await;
     let data = bytes(4, 100);
     let loc = s.start_upload("app").await;
     send_truncated(&s, "PATCH", &loc, Some("0-99"), &data[..10], 100).await;
-    assert_offset(&s, &loc, 0).await;
+    assert_offset(&s, &loc, 10).await;
 
-    // The session continues as if the broken request had never been.
-    let response = s.patch_chunk(&loc, 0, &data).await;
+    // The client resumes from the session's Range.
+    let response = s.patch_chunk(&loc, 10, &data[10..]).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let response = s.put_upload(&loc, &sha256(&data), b"").await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -156,11 +156,76 @@ async fn a_stalled_chunk_is_given_up_after_the_body_timeout() {
     assert_eq!(answer.error_code(), "BLOB_UPLOAD_INVALID");
     assert!(String::from_utf8_lossy(&answer.body).contains("sent nothing for 1s"));
 
-    // The session is where it was; the chunk can be sent again.
-    assert_offset(&s, &loc, 0).await;
-    assert_eq!(s.patch_chunk(&loc, 0, &data).await.status(), StatusCode::ACCEPTED);
+    // What arrived before the stall is kept; the client resumes from there and the blob
+    // has the right digest.
+    assert_offset(&s, &loc, 10).await;
+    assert_eq!(
+        s.patch_chunk(&loc, 10, &data[10..]).await.status(),
+        StatusCode::ACCEPTED
+    );
     let response = s.put_upload(&loc, &sha256(&data), b"").await;
     assert_eq!(response.status(), StatusCode::CREATED);
+    let pulled = s.get(&format!("/v2/app/blobs/{}", sha256(&data))).await;
+    assert_eq!(pulled.bytes().await.unwrap(), data);
+}
+
+/// A closing PUT that stalls keeps what arrived too: the session stays open at that
+/// offset, and the client finishes it from there.
+#[tokio::test]
+async fn a_stalled_closing_put_keeps_what_arrived() {
+    let s = TestServer::with_config(RegistryConfig {
+        body_timeout: Duration::from_secs(1),
+        ..RegistryConfig::default()
+    })
+    .await;
+    let data = bytes(8, 3000);
+    let loc = s.start_upload("app").await;
+    assert_eq!(
+        s.patch_chunk(&loc, 0, &data[..1000]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let put = crate::client::with_query(&loc, "digest", &sha256(&data));
+    let headers = [
+        ("Content-Type", OCTET_STREAM),
+        ("Content-Length", "2000"),
+        ("Content-Range", "1000-2999"),
+    ];
+    let answer = raw::exchange(s.addr, ("PUT", &put), &headers, &data[1000..1500], raw::Then::Stall).await;
+    assert_eq!(answer.expect("an answer").status, 400);
+    assert_offset(&s, &loc, 1500).await;
+    let response = s.put_upload(&loc, &sha256(&data), &data[1500..]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let pulled = s.get(&format!("/v2/app/blobs/{}", sha256(&data))).await;
+    assert_eq!(pulled.bytes().await.unwrap(), data);
+}
+
+/// Bytes an upload stored but never recorded (the process stopped mid-request) are
+/// accounted when the registry starts again: the session resumes from what is on disk.
+#[tokio::test]
+async fn bytes_stored_but_not_recorded_are_accounted_at_start() {
+    let s = TestServer::start().await;
+    let data = bytes(9, 5000);
+    let loc = s.start_upload("app").await;
+    assert_eq!(
+        s.patch_chunk(&loc, 0, &data[..1000]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // What an append cut off by a stop leaves: the file longer than the session says.
+    let id = loc.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let file = s.data_dir().join("uploads").join(id);
+    let mut on_disk = std::fs::read(&file).unwrap();
+    on_disk.extend_from_slice(&data[1000..4000]);
+    std::fs::write(&file, &on_disk).unwrap();
+    assert_offset(&s, &loc, 1000).await;
+
+    assert_eq!(s.registry.remove_orphan_uploads().await.unwrap(), 0);
+    assert_offset(&s, &loc, 4000).await;
+    assert_eq!(
+        s.patch_chunk(&loc, 4000, &data[4000..]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let response = s.put_upload(&loc, &sha256(&data), b"").await;
+    assert_eq!(response.status(), StatusCode::CREATED, "the digest covers every byte");
 }
 
 #[tokio::test]
@@ -215,8 +280,9 @@ async fn a_streamed_body_unlike_its_range_is_400_size_invalid() {
         .send()
         .await
         .unwrap();
+    // Shorter than announced: refused, and what arrived is kept for the client to resume.
     expect_error(response, 400, "SIZE_INVALID").await;
-    assert_offset(&s, &loc, 10).await;
+    assert_offset(&s, &loc, 15).await;
 }
 
 #[tokio::test]

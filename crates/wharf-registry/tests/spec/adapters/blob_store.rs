@@ -1,5 +1,6 @@
-//! The [`BlobStore`] contract: appends at an offset (whole or not at all), atomic and
-//! deduplicating commits, ranged reads, idempotent removals; checked on every adapter.
+//! The [`BlobStore`] contract: appends at an offset (of what the source yielded, up to
+//! its failure), atomic and deduplicating commits, ranged reads, idempotent removals;
+//! checked on every adapter.
 
 use crate::harness::files_under;
 use bytes::Bytes;
@@ -59,16 +60,24 @@ async fn an_append_discards_what_lies_past_its_offset(store: &dyn BlobStore) {
     assert_eq!(upload_bytes(store, "u2").await, b"0123abc");
 }
 
-async fn a_failed_append_leaves_the_upload_at_its_offset(store: &dyn BlobStore) {
+/// A source that fails (a body cut off or stalled) ends the append: what it yielded
+/// before is appended and counted, so the session can resume from there.
+async fn a_failing_source_appends_what_it_yielded_before(store: &dyn BlobStore) {
     store.create_upload("u3").await.unwrap();
     append(store, "u3", 0, &[b"kept"]).await.unwrap();
-    let failed = store
-        .append_upload("u3", 4, &mut source(&[b"lost", b"also lost"], true))
-        .await;
-    assert!(failed.is_err());
-    assert_eq!(upload_bytes(store, "u3").await, b"kept");
-    append(store, "u3", 4, &[b"!"]).await.unwrap();
-    assert_eq!(upload_bytes(store, "u3").await, b"kept!");
+    let appended = store
+        .append_upload("u3", 4, &mut source(&[b" and ", b"arrived"], true))
+        .await
+        .unwrap();
+    assert_eq!(appended, 12);
+    assert_eq!(upload_bytes(store, "u3").await, b"kept and arrived");
+    assert_eq!(store.upload_len("u3").await.unwrap(), 16);
+    append(store, "u3", 16, &[b"!"]).await.unwrap();
+    assert_eq!(upload_bytes(store, "u3").await, b"kept and arrived!");
+    // A failure before anything arrived appends nothing.
+    let appended = store.append_upload("u3", 17, &mut source(&[], true)).await.unwrap();
+    assert_eq!(appended, 0);
+    assert_eq!(store.upload_len("u3").await.unwrap(), 17);
 }
 
 /// An upload holds nothing until appended to, so an append that claims earlier bytes
@@ -234,13 +243,14 @@ async fn appends_of_any_size_keep_every_byte(store: &dyn BlobStore) {
         let part = &data[held..held + size];
         let pieces: Vec<&[u8]> = part.chunks(if n % 2 == 0 { 7777 } else { 100_003 }).collect();
         if n == 5 {
-            let failed = store
+            let cut_off = store
                 .append_upload("sizes", held as u64, &mut source(&pieces, true))
-                .await;
-            assert!(failed.is_err());
+                .await
+                .unwrap();
+            assert_eq!(cut_off, size as u64);
             assert!(
-                upload_bytes(store, "sizes").await == data[..held],
-                "after the failed append"
+                upload_bytes(store, "sizes").await == data[..held + size],
+                "after the append whose source failed"
             );
         }
         assert_eq!(append(store, "sizes", held as u64, &pieces).await.unwrap(), size as u64);
@@ -325,7 +335,7 @@ macro_rules! on_every_blob_store {
 on_every_blob_store!(
     appends_at_the_given_offset,
     an_append_discards_what_lies_past_its_offset,
-    a_failed_append_leaves_the_upload_at_its_offset,
+    a_failing_source_appends_what_it_yielded_before,
     appending_past_what_an_upload_holds_fails,
     a_commit_makes_the_blob_visible_whole,
     a_commit_takes_only_the_first_len_bytes,
