@@ -159,7 +159,8 @@ impl Registry {
         content_length: Option<u64>,
         body: ByteStream,
     ) -> RegistryResult<UploadPosition> {
-        let _guard = self.upload_locks.lock(id).await;
+        let guard = self.upload_locks.lock_taking_over(id).await;
+        let body = guard.until_superseded(body);
         let mut session = self.session(name, id).await?;
         let expected = self.chunk_length(&session, range, content_length)?;
         self.append(&mut session, expected, body, None).await?;
@@ -177,7 +178,8 @@ impl Registry {
         content_length: Option<u64>,
         body: ByteStream,
     ) -> RegistryResult<BlobInfo> {
-        let _guard = self.upload_locks.lock(id).await;
+        let guard = self.upload_locks.lock_taking_over(id).await;
+        let body = guard.until_superseded(body);
         let mut session = self.session(name, id).await?;
         let digest = digest.ok_or_else(|| {
             RegistryError::new(
@@ -270,7 +272,7 @@ impl Registry {
 
     /// Cancels an upload (end-14).
     pub async fn cancel_upload(&self, name: &RepositoryName, id: &str) -> RegistryResult<()> {
-        let _guard = self.upload_locks.lock(id).await;
+        let _guard = self.upload_locks.lock_taking_over(id).await;
         self.session(name, id).await?;
         self.meta.delete_upload(id).await?;
         self.blobs.delete_upload(id).await?;

@@ -420,3 +420,56 @@ async fn a_refused_chunk_closes_its_connection_and_the_client_carries_on() {
         assert_offset(&s, &loc, 0).await;
     }
 }
+
+/// A PATCH whose body stalls does not hold its session for the whole body timeout: a
+/// status GET answers at once, and a newer request on the session takes it over (the
+/// stalled one keeps what arrived and lets go), so the client resumes within seconds.
+#[tokio::test]
+async fn a_stalled_chunk_does_not_hold_its_session_for_the_body_timeout() {
+    let s = TestServer::with_config(RegistryConfig {
+        body_timeout: Duration::from_secs(60),
+        ..RegistryConfig::default()
+    })
+    .await;
+    let data = bytes(10, 100);
+    let loc = s.start_upload("app").await;
+    let (addr, stalled_path, first) = (s.addr, loc.clone(), data[..10].to_vec());
+    let stalled = tokio::spawn(async move {
+        let headers = [
+            ("Content-Type", OCTET_STREAM),
+            ("Content-Length", "100"),
+            ("Content-Range", "0-99"),
+        ];
+        raw::exchange(addr, ("PATCH", &stalled_path), &headers, &first, raw::Then::Stall).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    assert_offset(&s, &loc, 0).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the status waited {:?}",
+        started.elapsed()
+    );
+
+    // The client gave up on the stalled request and sends the chunk again: it is told
+    // where the session stands (the 10 bytes that arrived were kept) and resumes.
+    let retry = s.patch_chunk(&loc, 0, &data).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the retry waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(retry.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(crate::client::header(&retry, "range").as_deref(), Some("0-9"));
+    let answer = tokio::time::timeout(Duration::from_secs(5), stalled)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.expect("the stalled request is answered").status, 400);
+    assert_eq!(
+        s.patch_chunk(&loc, 10, &data[10..]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let response = s.put_upload(&loc, &sha256(&data), b"").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
