@@ -9,8 +9,11 @@ use crate::raw;
 
 const METHODS: [&str; 6] = ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"];
 
+/// A status and an error code.
+type Answer = (u16, &'static str);
+
 /// (path under `/v2/<repo>/`, what every method but PUT gets, what PUT gets).
-fn cases() -> Vec<(&'static str, (u16, &'static str), (u16, &'static str))> {
+fn cases() -> Vec<(&'static str, Answer, Answer)> {
     let digest_invalid = (400, "DIGEST_INVALID");
     vec![
         ("blobs/sha256:../../x", digest_invalid, digest_invalid),
