@@ -33,11 +33,26 @@ pub enum Endpoint {
     Referrers { name: RepositoryName, digest: Digest },
 }
 
+/// The kind of resource a path under a repository addresses, by the word that names it
+/// (`blobs`, `blobs/uploads`, `manifests`, `referrers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Blob,
+    Upload,
+    Manifest,
+    Referrers,
+}
+
 /// Why a path is not a valid API endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     #[error("no such endpoint: {0}")]
     NotFound(String),
+    /// A valid repository name and a resource word followed by something that cannot
+    /// name one of its resources (`/v2/a/blobs/sha256:../../x`, a tag with a `/`): the
+    /// answer is the resource's own error, not that the repository is unknown.
+    #[error("{rest:?} cannot name a {resource:?} resource")]
+    Unaddressable { resource: Resource, rest: String },
     #[error(transparent)]
     Name(NameError),
     #[error(transparent)]
@@ -111,7 +126,7 @@ impl Endpoint {
                 _ => {}
             }
         }
-        Err(not_found())
+        Err(unaddressable(&segments).unwrap_or_else(not_found))
     }
 
     /// The repository the endpoint addresses, if any.
@@ -140,6 +155,32 @@ impl Endpoint {
             Endpoint::Referrers { name, digest } => format!("/v2/{name}/referrers/{digest}"),
         }
     }
+}
+
+/// The resource a path that matched no endpoint still addresses: the last resource word
+/// (read from the end, as [`Endpoint::parse`] reads) with something after it; an invalid
+/// name before it is reported as such, as on every endpoint.
+fn unaddressable(segments: &[&str]) -> Option<EndpointError> {
+    (1..segments.len().saturating_sub(1)).rev().find_map(|i| {
+        let (resource, rest_from) = match segments[i] {
+            "uploads" if i >= 2 && segments[i - 1] == "blobs" => (Resource::Upload, i + 1),
+            "blobs" => (Resource::Blob, i + 1),
+            "manifests" => (Resource::Manifest, i + 1),
+            "referrers" => (Resource::Referrers, i + 1),
+            _ => return None,
+        };
+        let name_len = if resource == Resource::Upload { i - 1 } else { i };
+        if name_len == 0 {
+            return None;
+        }
+        if let Err(e) = segments[..name_len].join("/").parse::<RepositoryName>() {
+            return Some(EndpointError::Name(e));
+        }
+        Some(EndpointError::Unaddressable {
+            resource,
+            rest: truncate(&decoded(&segments[rest_from..].join("/"))),
+        })
+    })
 }
 
 /// Session ids are opaque to clients but always of `[A-Za-z0-9_-]`, so a path holding
@@ -240,6 +281,41 @@ mod tests {
             Endpoint::parse("/v2/a/blobs/uploads/..%2f..%2fx"),
             Err(EndpointError::Session(_))
         ));
+    }
+
+    #[test]
+    fn paths_past_a_resource_word_that_name_nothing_say_which_resource() {
+        for (path, resource, rest) in [
+            ("/v2/a/blobs/sha256:../../x", Resource::Blob, "sha256:../../x"),
+            ("/v2/a/b/blobs/x/y", Resource::Blob, "x/y"),
+            ("/v2/a/manifests/v1/extra", Resource::Manifest, "v1/extra"),
+            ("/v2/a/manifests/sha256:%2e%2e/x", Resource::Manifest, "sha256:../x"),
+            ("/v2/a/blobs/uploads/x/y", Resource::Upload, "x/y"),
+            ("/v2/a/referrers/sha256:../x", Resource::Referrers, "sha256:../x"),
+            // The last resource word counts, as the name may hold the others.
+            ("/v2/a/manifests/b/blobs/c/d", Resource::Blob, "c/d"),
+        ] {
+            assert_eq!(
+                Endpoint::parse(path),
+                Err(EndpointError::Unaddressable {
+                    resource,
+                    rest: rest.to_string()
+                }),
+                "{path}"
+            );
+        }
+        // No name before the word, or no resource word: no such endpoint.
+        assert!(matches!(
+            Endpoint::parse("/v2/A/blobs/x/y"),
+            Err(EndpointError::Name(_))
+        ));
+        for path in ["/v2/blobs/x/y", "/v2/a/tags/x", "/v2/a/b"] {
+            assert!(
+                matches!(Endpoint::parse(path), Err(EndpointError::NotFound(_))),
+                "{path}: {:?}",
+                Endpoint::parse(path)
+            );
+        }
     }
 
     #[test]

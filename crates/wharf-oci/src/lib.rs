@@ -12,7 +12,7 @@ pub mod media_type;
 pub mod name;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestHasher};
-pub use endpoint::{Endpoint, EndpointError};
+pub use endpoint::{Endpoint, EndpointError, Resource};
 pub use error_code::ErrorCode;
 pub use manifest::{Descriptor, ManifestError, ManifestKind, ParsedManifest};
 pub use name::{NameError, Reference, RepositoryName, Tag};

@@ -474,6 +474,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_ALLOW_SPARSE_MANIFESTS", action = ArgAction::Set, value_name = "BOOL")]
     pub allow_sparse_manifests: Option<bool>,
 
+    /// Hash every whole-blob download as it streams and break the connection when the
+    /// bytes do not match the digest (damage on disk); costs a hash of every byte served
+    /// [default: false].
+    #[arg(long, env = "WHARF_VERIFY_BLOB_READS", action = ArgAction::Set, value_name = "BOOL")]
+    pub verify_blob_reads: Option<bool>,
+
     /// Access control: none (open), basic (user name and password) or token (bearer
     /// tokens); the rest of it is set in the config file's [auth] section [default: none].
     #[arg(long, env = "WHARF_AUTH_MODE", value_name = "MODE")]

@@ -46,6 +46,7 @@ struct FileConfig {
     shutdown_timeout: Option<Duration>,
     mount_without_from: Option<bool>,
     allow_sparse_manifests: Option<bool>,
+    verify_blob_reads: Option<bool>,
     auth: Option<AuthConfig>,
 }
 
@@ -111,6 +112,10 @@ impl ServeConfig {
                 .allow_sparse_manifests
                 .or(file.allow_sparse_manifests)
                 .unwrap_or(defaults.allow_sparse_manifests),
+            verify_blob_reads: args
+                .verify_blob_reads
+                .or(file.verify_blob_reads)
+                .unwrap_or(defaults.verify_blob_reads),
         };
         let mut auth = file.auth.unwrap_or_default();
         if let Some(mode) = &args.auth_mode {

@@ -44,6 +44,13 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
     let registry = Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), config.registry.clone()));
+    // Bytes an upload stored but could not record before the last stop: its session
+    // resumes from them.
+    match registry.account_interrupted_uploads().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("{n} upload(s) cut off by the last stop resume from the bytes they stored"),
+        Err(e) => tracing::warn!("could not account interrupted uploads: {}", e.message),
+    }
     // Expiry of idle uploads and removal of upload bytes no session owns, until the end.
     let _maintenance = Maintenance::new(registry.clone()).spawn();
 

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{header, Method, StatusCode};
-use wharf_oci::{Endpoint, EndpointError, ErrorCode};
+use wharf_oci::{Endpoint, EndpointError, ErrorCode, Resource};
 
 pub async fn dispatch(State(registry): State<AppState>, request: Request) -> Response {
     let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
@@ -33,7 +33,9 @@ pub async fn dispatch(State(registry): State<AppState>, request: Request) -> Res
 
 /// The error for a path that did not parse. A malformed tag can name no manifest, so
 /// reading or deleting one is a plain 404 (clients probe with such names); only a push
-/// to it is refused as invalid.
+/// to it is refused as invalid. A path that goes on past a resource word without naming
+/// one of its resources gets that resource's error, whatever the method: a repository
+/// that exists is never reported unknown because of what follows its name.
 fn endpoint_error(e: EndpointError, method: &Method) -> RegistryError {
     match e {
         EndpointError::Reference(n) if method != Method::PUT => RegistryError::new(
@@ -45,11 +47,41 @@ fn endpoint_error(e: EndpointError, method: &Method) -> RegistryError {
             format!("{path} is not an endpoint of the distribution API"),
         )
         .with_status(404),
+        EndpointError::Unaddressable { resource, rest } => unaddressable(resource, &rest, method),
         EndpointError::Name(n) | EndpointError::Reference(n) => n.into(),
         EndpointError::Digest(d) => d.into(),
         EndpointError::Session(id) => RegistryError::new(
             ErrorCode::BlobUploadUnknown,
             format!("upload {id} is not known to this registry"),
+        ),
+    }
+}
+
+/// The error for `rest`, found where a digest, reference or session id of `resource`
+/// belongs but holding a `/` (so it is none of them). A manifest reference with a `:`
+/// was meant as a digest, and is answered as any malformed digest is.
+fn unaddressable(resource: Resource, rest: &str, method: &Method) -> RegistryError {
+    let digest_like = rest.contains(':');
+    match resource {
+        Resource::Blob | Resource::Referrers => RegistryError::new(
+            ErrorCode::DigestInvalid,
+            format!("{rest:?} is not a digest (a digest has no '/')"),
+        ),
+        Resource::Upload => RegistryError::new(
+            ErrorCode::BlobUploadUnknown,
+            format!("{rest:?} is not an upload session of this registry"),
+        ),
+        Resource::Manifest if digest_like => RegistryError::new(
+            ErrorCode::DigestInvalid,
+            format!("{rest:?} is not a digest (a digest has no '/')"),
+        ),
+        Resource::Manifest if method == Method::PUT => RegistryError::new(
+            ErrorCode::TagInvalid,
+            format!("{rest:?} is neither a tag nor a digest (neither has a '/')"),
+        ),
+        Resource::Manifest => RegistryError::new(
+            ErrorCode::ManifestUnknown,
+            format!("no manifest can have this reference: {rest:?} (a tag or digest has no '/')"),
         ),
     }
 }

@@ -18,11 +18,13 @@ pub async fn get(
     reference: &Reference,
     with_body: bool,
 ) -> RegistryResult<Response> {
+    // HEAD loads the bytes too (once: they are kept in memory), so that a manifest
+    // damaged in storage is answered the same way for HEAD and GET.
+    let stored = registry.manifest(name, reference).await?;
     let (record, body) = if with_body {
-        let stored = registry.manifest(name, reference).await?;
         (stored.record, Body::from(stored.bytes))
     } else {
-        (registry.manifest_record(name, reference).await?, Body::empty())
+        (stored.record, Body::empty())
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();

@@ -24,6 +24,27 @@ impl MetaError {
     pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> MetaError {
         MetaError(e.into())
     }
+
+    /// Whether the backend failed because its disk is full (an I/O error of kind
+    /// `StorageFull`, SQLite's SQLITE_FULL), anywhere in the error's chain: the registry
+    /// answers that with 507 rather than as an internal error.
+    pub fn is_out_of_space(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self.0.as_ref());
+        while let Some(e) = cause {
+            let full = e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull)
+                || e.downcast_ref::<crate::sqlite::WriteError>()
+                    .is_some_and(|e| e.is_out_of_space())
+                || e.downcast_ref::<rusqlite::Error>()
+                    .is_some_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull));
+            if full {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
 }
 
 pub type MetaResult<T> = Result<T, MetaError>;

@@ -1,8 +1,12 @@
 //! Removal of upload sessions that clients abandoned, and of upload bytes no session
-//! owns. [`crate::maintenance`] runs them periodically.
+//! owns ([`crate::maintenance`] runs them periodically); accounting, at start, of bytes
+//! a session did not get to record.
 
 use super::{Registry, RegistryResult};
+use crate::meta::UploadSession;
+use futures::TryStreamExt;
 use std::time::SystemTime;
+use wharf_oci::DigestHasher;
 
 impl Registry {
     /// Removes sessions idle for longer than the configured time to live. Returns how
@@ -42,5 +46,62 @@ impl Registry {
         }
         self.blobs.delete_upload(id).await?;
         Ok(true)
+    }
+
+    /// Accounts the bytes each upload holds past its session's offset (an append cut
+    /// off before it could record them: the process was stopped mid-request, at the end
+    /// of a graceful shutdown or by a crash), so that the session resumes from what is
+    /// stored. Run at start-up, before requests are served. Returns how many sessions
+    /// moved.
+    pub async fn account_interrupted_uploads(&self) -> RegistryResult<usize> {
+        let mut moved = 0;
+        for id in self.blobs.list_uploads().await? {
+            if let Some(session) = self.meta.upload(&id).await? {
+                if self.account_unrecorded_bytes(session).await? {
+                    moved += 1;
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Moves `session` over the bytes its upload holds past its offset: they are hashed
+    /// (read from the store), made durable, then recorded.
+    async fn account_unrecorded_bytes(&self, mut session: UploadSession) -> RegistryResult<bool> {
+        let _guard = self.upload_locks.lock(&session.id).await;
+        let held = self.blobs.upload_len(&session.id).await?;
+        if held <= session.offset {
+            return Ok(false);
+        }
+        let Some(mut hasher) = DigestHasher::restore_state(session.algorithm, &session.hasher_state) else {
+            return Ok(false);
+        };
+        let mut stream = self.blobs.read_upload(&session.id, held).await?;
+        let mut skip = session.offset;
+        let mut read = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            let start = skip.min(chunk.len() as u64) as usize;
+            skip -= start as u64;
+            hasher.update(&chunk[start..]);
+            read += (chunk.len() - start) as u64;
+        }
+        // An empty append makes what the upload holds durable before it is recorded.
+        let held = session.offset + read;
+        self.blobs
+            .append_upload(&session.id, held, &mut futures::stream::empty())
+            .await?;
+        let previous = session.offset;
+        session.offset = held;
+        session.hasher_state = hasher.save_state();
+        session.updated = SystemTime::now();
+        let advanced = self.meta.advance_upload(&session, previous).await?;
+        if advanced {
+            tracing::info!(
+                upload = %session.id,
+                bytes = held - previous,
+                "kept the bytes an upload cut off by the last stop had stored"
+            );
+        }
+        Ok(advanced)
     }
 }

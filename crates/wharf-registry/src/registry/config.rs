@@ -32,6 +32,11 @@ pub struct RegistryConfig {
     /// referenced blob and child must be present (MANIFEST_BLOB_UNKNOWN otherwise), so
     /// a manifest the registry serves can always be pulled whole.
     pub allow_sparse_manifests: bool,
+    /// Whether whole-blob downloads are hashed as they stream and cut off (the
+    /// connection broken before the announced length) when the bytes do not match the
+    /// digest. Off by default: it costs a hash of every byte served. Sizes are always
+    /// checked, and small blobs and manifests always verified when first loaded.
+    pub verify_blob_reads: bool,
 }
 
 impl Default for RegistryConfig {
@@ -48,6 +53,7 @@ impl Default for RegistryConfig {
             body_timeout: Duration::from_secs(60),
             mount_without_from: true,
             allow_sparse_manifests: false,
+            verify_blob_reads: false,
         }
     }
 }

@@ -7,7 +7,9 @@
 //! repository may serve it is still decided by the metadata lookup before the bytes are
 //! asked for. A digest kept here is also known to be in the blob store, so pushing the
 //! same manifest again (a new tag) skips storing it; the registry never removes blob
-//! bytes, and whatever comes to remove them must forget them here too. The cache holds
+//! bytes, and whatever comes to remove them must forget them here too (a blob found
+//! damaged and set aside is forgotten, see [`super::damage`]). Bytes are kept only once
+//! checked against their digest, so what is served from here is always valid. The cache holds
 //! at most [`BUDGET`] bytes; when full it is emptied and refills with what is pulled.
 
 use bytes::Bytes;
@@ -38,7 +40,17 @@ impl ContentCache {
         kept.0.contains_key(digest)
     }
 
-    /// Keeps `bytes`, which the caller has read from or stored in the store under `digest`.
+    /// Forgets `digest`: its bytes left the blob store.
+    pub fn forget(&self, digest: &Digest) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, total) = &mut *kept;
+        if let Some(bytes) = map.remove(digest) {
+            *total -= bytes.len();
+        }
+    }
+
+    /// Keeps `bytes`, which the caller has read from or stored in the store under `digest`
+    /// and checked against it.
     pub fn keep(&self, digest: &Digest, bytes: &Bytes) {
         if bytes.len() > BUDGET / 8 {
             return;

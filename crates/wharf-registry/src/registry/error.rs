@@ -4,6 +4,7 @@
 use crate::meta::MetaError;
 use serde_json::Value;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wharf_oci::{DigestError, ErrorCode, ManifestError, NameError};
 
 /// Where an upload stands, for answers that must tell the client how to resume.
@@ -76,19 +77,69 @@ impl RegistryError {
         }
     }
 
+    /// The error of a chunk cut off after some of it was kept: says where the upload
+    /// stands, and carries its `Location` and `Range` so the client resumes from there.
+    pub fn resumable(mut self, position: UploadPosition) -> RegistryError {
+        self.message = format!(
+            "{}; the upload kept what arrived and now holds {} bytes: resume from byte {}",
+            self.message, position.offset, position.offset
+        );
+        self.upload = Some(Box::new(position));
+        self
+    }
+
     pub fn unsupported(message: impl Into<String>) -> RegistryError {
         RegistryError::new(ErrorCode::Unsupported, message)
+    }
+
+    /// 507 Insufficient Storage: a write failed because the disk (of the blob store or
+    /// of the metadata store) is full. Reads go on being served. Logged once until a
+    /// write succeeds again (see [`space_available`]), not once per refused request.
+    pub fn out_of_space(context: &str, error: impl std::fmt::Display) -> RegistryError {
+        if !OUT_OF_SPACE.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                %error,
+                "the registry is out of storage space ({context}): writes are refused with 507 until space is freed"
+            );
+        }
+        RegistryError {
+            code: None,
+            status: 507,
+            message: "the registry is out of storage space: nothing was stored; pulls still work, \
+                      try the push again once the operator has freed space"
+                .to_string(),
+            detail: None,
+            upload: None,
+        }
+    }
+}
+
+/// Whether the last write that failed for lack of space has not been followed by one
+/// that succeeded: the storage is one disk (or two) for the whole process, so one flag.
+static OUT_OF_SPACE: AtomicBool = AtomicBool::new(false);
+
+/// Called after a write succeeds: if writes were failing for lack of space, says (once)
+/// that they work again, so the next full disk is logged again.
+pub(crate) fn space_available() {
+    if OUT_OF_SPACE.load(Ordering::Relaxed) && OUT_OF_SPACE.swap(false, Ordering::Relaxed) {
+        tracing::info!("the registry can store again: a write succeeded after running out of space");
     }
 }
 
 impl From<MetaError> for RegistryError {
     fn from(e: MetaError) -> Self {
+        if e.is_out_of_space() {
+            return RegistryError::out_of_space("writing metadata", e);
+        }
         RegistryError::internal("reading or writing metadata", e)
     }
 }
 
 impl From<io::Error> for RegistryError {
     fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::StorageFull {
+            return RegistryError::out_of_space("writing blob storage", e);
+        }
         RegistryError::internal("reading or writing blob storage", e)
     }
 }
@@ -114,5 +165,24 @@ impl From<NameError> for RegistryError {
 impl From<ManifestError> for RegistryError {
     fn from(e: ManifestError) -> Self {
         RegistryError::new(ErrorCode::ManifestInvalid, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_whether_files_or_sqlite_report_it() {
+        let enospc = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(RegistryError::from(enospc).status, 507);
+        let sqlite_full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert_eq!(RegistryError::from(MetaError::new(sqlite_full)).status, 507);
+        let other = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR), None);
+        assert_eq!(RegistryError::from(MetaError::new(other)).status, 500);
+        assert_eq!(RegistryError::from(io::Error::other("disk on fire")).status, 500);
+        // After a write succeeds, the next full disk is logged again.
+        space_available();
+        assert!(!OUT_OF_SPACE.load(Ordering::Relaxed));
     }
 }

@@ -69,8 +69,10 @@ impl Registry {
         if !self.content.contains(&digest) {
             self.blobs.put_blob(&digest, bytes.clone()).await?;
             self.content.keep(&digest, &bytes);
+            self.damage.repaired(&digest);
         }
         self.meta.put_manifest(name, &record, &tags).await?;
+        super::error::space_available();
         Ok(ManifestPut {
             digest,
             tags,
@@ -92,14 +94,7 @@ impl Registry {
             .map(|d| d.to_string())
             .collect();
         if !missing.is_empty() && !self.config.allow_sparse_manifests {
-            let message = format!(
-                "the manifest references {} not pushed to repository {name}: {}",
-                plural(missing.len()),
-                missing.join(", ")
-            );
-            return Err(
-                RegistryError::new(ErrorCode::ManifestBlobUnknown, message).with_detail(json!({ "missing": missing }))
-            );
+            return Err(missing_references(name, missing));
         }
         for descriptor in manifest.required_references() {
             let Some(&stored) = present.get(&descriptor.digest) else {
@@ -143,7 +138,18 @@ impl Registry {
     /// The manifest `reference` names, with its exact bytes (GET).
     pub async fn manifest(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<StoredManifest> {
         let record = self.manifest_record(name, reference).await?;
-        let bytes = self.kept_content(&record.digest, record.size).await?;
+        let bytes = self
+            .kept_content(&record.digest, record.size)
+            .await?
+            .map_err(|super::blobs::Damaged(why)| {
+                RegistryError::new(
+                    ErrorCode::ManifestUnknown,
+                    format!(
+                        "manifest {} is damaged in this registry's storage ({why}) and was set aside; push it again to repair it",
+                        record.digest
+                    ),
+                )
+            })?;
         Ok(StoredManifest { record, bytes })
     }
 
@@ -174,6 +180,28 @@ impl Registry {
             format!("manifest {reference} is not in repository {name}"),
         ))
     }
+}
+
+/// Most missing digests an error names: a manifest may list thousands, and the answer
+/// must stay small whatever the request held.
+const MISSING_LISTED: usize = 10;
+
+/// MANIFEST_BLOB_UNKNOWN naming the first [`MISSING_LISTED`] of `missing` and counting
+/// the rest; the detail lists the same few (`missing`) and the total (`missing_count`).
+fn missing_references(name: &RepositoryName, mut missing: Vec<String>) -> RegistryError {
+    let total = missing.len();
+    missing.truncate(MISSING_LISTED);
+    let more = match total - missing.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let message = format!(
+        "the manifest references {} not pushed to repository {name}: {}{more}",
+        plural(total),
+        missing.join(", ")
+    );
+    RegistryError::new(ErrorCode::ManifestBlobUnknown, message)
+        .with_detail(json!({ "missing": missing, "missing_count": total }))
 }
 
 fn plural(n: usize) -> String {

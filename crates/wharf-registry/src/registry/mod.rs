@@ -7,6 +7,7 @@ mod blobs;
 mod cleanup;
 mod config;
 mod content_cache;
+mod damage;
 mod error;
 mod hashing;
 mod listing;
@@ -14,6 +15,7 @@ mod locks;
 mod manifests;
 mod referrers;
 mod uploads;
+mod verify;
 
 pub use blobs::BlobInfo;
 pub use config::RegistryConfig;
@@ -35,11 +37,13 @@ pub struct Registry {
     config: RegistryConfig,
     upload_locks: KeyedLocks,
     content: content_cache::ContentCache,
+    damage: Arc<damage::Damage>,
 }
 
 impl Registry {
     pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, config: RegistryConfig) -> Registry {
         Registry {
+            damage: Arc::new(damage::Damage::new(blobs.clone())),
             blobs,
             meta,
             config,

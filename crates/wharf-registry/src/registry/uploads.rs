@@ -1,9 +1,15 @@
 //! Blob uploads: start (with mount and single-POST), chunks, status, finish, cancel.
 //!
 //! Bytes go from the request body through the hasher into the blob store in one pass.
-//! The session (offset and hasher state) is recorded only after its bytes are stored,
-//! so a broken request or a crash leaves the session as it was before that chunk.
+//! The session (offset and hasher state) is recorded only after its bytes are stored.
+//! A body that breaks off or stalls past the body timeout keeps what arrived: the
+//! session is advanced over it and the error answer carries the upload's `Range`, so the
+//! client resumes from there. A body refused for its length (more than announced, over
+//! the chunk limit) leaves the session as it was before that chunk. Bytes an append
+//! stored but could not record (the process stopped mid-request) are accounted when
+//! the registry starts again ([`Registry::account_interrupted_uploads`]).
 
+use super::error::space_available;
 use super::hashing::{BodyFault, HashingBody};
 use super::{BlobInfo, Registry, RegistryError, RegistryResult, UploadPosition};
 use crate::meta::UploadSession;
@@ -106,8 +112,9 @@ impl Registry {
             None => None,
         };
         let Some(size) = size else { return Ok(None) };
-        // The metadata may outlive bytes removed by an operator; mount only what is there.
-        if self.blobs.blob_size(digest).await?.is_none() {
+        // The metadata may outlive bytes removed or damaged outside wharf (or set aside
+        // as damaged): mount only what is there whole; an upload then stores it again.
+        if self.blobs.blob_size(digest).await? != Some(size) {
             return Ok(None);
         }
         self.meta.link_blob(name, digest, size).await?;
@@ -152,7 +159,8 @@ impl Registry {
         content_length: Option<u64>,
         body: ByteStream,
     ) -> RegistryResult<UploadPosition> {
-        let _guard = self.upload_locks.lock(id).await;
+        let guard = self.upload_locks.lock_taking_over(id).await;
+        let body = guard.until_superseded(body);
         let mut session = self.session(name, id).await?;
         let expected = self.chunk_length(&session, range, content_length)?;
         self.append(&mut session, expected, body, None).await?;
@@ -170,7 +178,8 @@ impl Registry {
         content_length: Option<u64>,
         body: ByteStream,
     ) -> RegistryResult<BlobInfo> {
-        let _guard = self.upload_locks.lock(id).await;
+        let guard = self.upload_locks.lock_taking_over(id).await;
+        let body = guard.until_superseded(body);
         let mut session = self.session(name, id).await?;
         let digest = digest.ok_or_else(|| {
             RegistryError::new(
@@ -198,6 +207,8 @@ impl Registry {
         }
         self.blobs.commit_upload(id, session.offset, &digest).await?;
         self.meta.complete_upload(id, name, &digest, session.offset).await?;
+        space_available();
+        self.damage.repaired(&digest);
         Ok(BlobInfo {
             digest,
             size: session.offset,
@@ -226,8 +237,19 @@ impl Registry {
         while let Some(Ok(piece)) = source.next().await {
             bytes.extend_from_slice(&piece);
         }
-        if let Some(fault) = source.fault.take() {
-            return Err(body_fault(fault));
+        match source.fault.take() {
+            None => {}
+            Some(fault @ (BodyFault::TooLong { .. } | BodyFault::OverLimit { .. })) => return Err(body_fault(fault)),
+            // Cut off or stalled: what arrived is kept in the session, as a chunk would be.
+            Some(fault) => {
+                let mut session = session.clone();
+                let arrived = bytes.len() as u64;
+                let mut prefix = futures::stream::iter([Ok(bytes.freeze())]);
+                let written = self.blobs.append_upload(&session.id, 0, &mut prefix).await?;
+                debug_assert_eq!(written, arrived);
+                self.advance(&mut session, written, source.hasher).await?;
+                return Err(body_fault(fault).resumable(position(&session)));
+            }
         }
         let computed = source.hasher.finish();
         if computed != digest {
@@ -243,12 +265,14 @@ impl Registry {
             stored => stored?,
         }
         self.meta.complete_upload(&session.id, name, &digest, len).await?;
+        space_available();
+        self.damage.repaired(&digest);
         Ok(BlobInfo { digest, size: len })
     }
 
     /// Cancels an upload (end-14).
     pub async fn cancel_upload(&self, name: &RepositoryName, id: &str) -> RegistryResult<()> {
-        let _guard = self.upload_locks.lock(id).await;
+        let _guard = self.upload_locks.lock_taking_over(id).await;
         self.session(name, id).await?;
         self.meta.delete_upload(id).await?;
         self.blobs.delete_upload(id).await?;
@@ -355,17 +379,30 @@ impl Registry {
         };
         let mut source = HashingBody::new(body, hasher, expected, limit);
         let stored = self.blobs.append_upload(&session.id, session.offset, &mut source).await;
-        if let Some(fault) = source.fault.take() {
-            return Err(body_fault(fault));
-        }
+        let fault = source.fault.take();
         let written = match stored {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(upload_unknown(&session.id)),
             Err(e) => return Err(e.into()),
         };
+        match fault {
+            // A refused body is not kept: the session stays where it was (the bytes the
+            // store took past its offset are dropped by the next append).
+            Some(fault @ (BodyFault::TooLong { .. } | BodyFault::OverLimit { .. })) => Err(body_fault(fault)),
+            // Cut off or stalled: what arrived is kept, and the client told where to resume.
+            Some(fault) => {
+                self.advance(session, written, source.hasher).await?;
+                Err(body_fault(fault).resumable(position(session)))
+            }
+            None => self.advance(session, written, source.hasher).await,
+        }
+    }
+
+    /// Records `written` more bytes of `session`, hashed into `hasher`.
+    async fn advance(&self, session: &mut UploadSession, written: u64, hasher: DigestHasher) -> RegistryResult<()> {
         let previous = session.offset;
         session.offset += written;
-        session.hasher_state = source.hasher.save_state();
+        session.hasher_state = hasher.save_state();
         session.updated = SystemTime::now();
         if !self.meta.advance_upload(session, previous).await? {
             return Err(RegistryError::new(
@@ -374,6 +411,7 @@ impl Registry {
             )
             .with_status(409));
         }
+        space_available();
         Ok(())
     }
 }
@@ -401,14 +439,12 @@ fn body_fault(fault: BodyFault) -> RegistryError {
         ),
         BodyFault::TooShort { expected, got } => RegistryError::new(
             ErrorCode::SizeInvalid,
-            format!(
-                "the body ended after {got} of the {expected} bytes announced; nothing was stored, resend the chunk"
-            ),
+            format!("the body ended after {got} of the {expected} bytes announced"),
         ),
         BodyFault::OverLimit { limit } => chunk_too_large(limit),
         BodyFault::Interrupted(e) => RegistryError::new(
             ErrorCode::BlobUploadInvalid,
-            format!("the request body could not be read ({e}); nothing was stored, resend the chunk"),
+            format!("the request body could not be read ({e})"),
         ),
     }
 }

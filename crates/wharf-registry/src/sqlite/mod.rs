@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub(crate) use writer::{Survives, Writer};
+pub(crate) use writer::{Survives, WriteError, Writer};
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;

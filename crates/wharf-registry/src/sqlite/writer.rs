@@ -39,8 +39,47 @@ use tokio::sync::oneshot;
 /// At most this many writes share one commit, so one commit never grows unbounded.
 const MAX_GROUP: usize = 256;
 
+/// Why a write failed: a message naming the database, and whether the cause was a full
+/// disk (SQLITE_FULL, or ENOSPC while syncing), which the registry answers as such.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct WriteError {
+    message: String,
+    out_of_space: bool,
+}
+
+impl WriteError {
+    fn other(message: String) -> WriteError {
+        WriteError {
+            message,
+            out_of_space: false,
+        }
+    }
+
+    fn sqlite(e: &rusqlite::Error) -> WriteError {
+        WriteError {
+            message: e.to_string(),
+            out_of_space: e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+        }
+    }
+
+    /// Whether the disk was full.
+    pub fn is_out_of_space(&self) -> bool {
+        self.out_of_space
+    }
+
+    /// As an I/O error, of kind `StorageFull` when the disk was full.
+    pub fn into_io(self) -> io::Error {
+        if self.out_of_space {
+            io::Error::new(io::ErrorKind::StorageFull, self)
+        } else {
+            io::Error::other(self)
+        }
+    }
+}
+
 /// What a write reports after the group's commit: its own result, or the commit's error.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), WriteError>) + Send>;
 /// A write as the thread runs it: applied to the open transaction, it returns how to
 /// report its outcome once the commit is known.
 struct Job {
@@ -107,23 +146,23 @@ impl Writer {
         &self,
         survives: Survives,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
-        let (answer, answered) = oneshot::channel::<Result<T, String>>();
+    ) -> Result<T, WriteError> {
+        let (answer, answered) = oneshot::channel::<Result<T, WriteError>>();
         let job = Job {
             durable: survives == Survives::PowerCut,
             run: Box::new(move |conn: &Connection| {
-                let result = in_savepoint(conn, f).map_err(|e| e.to_string());
-                Box::new(move |committed: Result<(), String>| {
+                let result = in_savepoint(conn, f).map_err(|e| WriteError::sqlite(&e));
+                Box::new(move |committed: Result<(), WriteError>| {
                     let _ = answer.send(committed.and(result));
                 })
             }),
         };
         self.jobs
             .send(job)
-            .map_err(|_| format!("the {} writer has stopped", self.what))?;
+            .map_err(|_| WriteError::other(format!("the {} writer has stopped", self.what)))?;
         answered
             .await
-            .map_err(|_| format!("the {} write could not be started", self.what))?
+            .map_err(|_| WriteError::other(format!("the {} write could not be started", self.what)))?
     }
 }
 
@@ -169,7 +208,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender
             continue;
         }
         let ran: Vec<(bool, Completion)> = group.into_iter().map(|job| (job.durable, (job.run)(&conn))).collect();
-        let committed = run_cached(&conn, "COMMIT").map_err(|e| e.to_string());
+        let committed = run_cached(&conn, "COMMIT").map_err(|e| WriteError::sqlite(&e));
         if committed.is_err() {
             let _ = run_cached(&conn, "ROLLBACK");
         }
@@ -183,7 +222,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender
         if let (Some(syncer), false) = (&syncer, to_sync.is_empty()) {
             if let Err(mpsc::SendError(lost)) = syncer.send(to_sync) {
                 for complete in lost {
-                    complete(Err(format!("the {what} syncer has stopped")));
+                    complete(Err(WriteError::other(format!("the {what} syncer has stopped"))));
                 }
             }
         }
@@ -219,7 +258,10 @@ fn sync_groups(mut sync: SyncFn, groups: mpsc::Receiver<Synced>, what: &'static 
         while let Ok(more) = groups.try_recv() {
             waiting.extend(more);
         }
-        let synced = sync().map_err(|e| format!("syncing the {what} WAL: {e}"));
+        let synced = sync().map_err(|e| WriteError {
+            message: format!("syncing the {what} WAL: {e}"),
+            out_of_space: e.kind() == io::ErrorKind::StorageFull,
+        });
         if let Err(e) = &synced {
             tracing::error!("{e}");
         }

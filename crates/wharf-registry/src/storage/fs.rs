@@ -2,8 +2,9 @@
 //!
 //! Layout: `blobs/<algorithm>/<first two hex>/<hex>` for blobs, `uploads/<id>` for
 //! unfinished uploads (made by their first append, so an upload closed by the request
-//! that starts sending it never has one) and `tmp/` for blobs being written from
-//! memory. Every path is built from a validated digest or a registry-issued id, never
+//! that starts sending it never has one), `tmp/` for blobs being written from memory
+//! and `quarantine/` for blobs the registry found damaged (`<algorithm>-<hex>.<ms>`,
+//! made when first needed; nothing reads it, an operator may look and remove). Every path is built from a validated digest or a registry-issued id, never
 //! from raw request text.
 //! Blobs of up to 64 KiB given whole (manifests, small blobs sent in one request) are
 //! rows of `blobs/small.sqlite` instead (see [`pack`]): a file per small blob would
@@ -101,6 +102,15 @@ impl FsBlobStore {
         self.synced.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
     }
 
+    fn quarantine_path(&self, digest: &Digest) -> PathBuf {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        self.root
+            .join("quarantine")
+            .join(format!("{}-{}.{millis}", digest.algorithm().as_str(), digest.hex()))
+    }
+
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root
@@ -149,6 +159,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
+/// Whether `path` is a file of `len` bytes: a blob stored whole. One of another length
+/// was damaged outside wharf, and is replaced by the next commit of its digest.
+fn holds(path: &Path, len: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() == len)
+}
+
 fn not_found_is_ok(r: io::Result<()>) -> io::Result<()> {
     match r {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -169,11 +185,12 @@ impl FsBlobStore {
     /// the session recorded (the upload is empty, or the blob came whole).
     async fn pack_blob(&self, digest: &Digest, bytes: Bytes, upload: Option<PathBuf>) -> io::Result<()> {
         let (pack, key, file) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
+        let len = bytes.len() as u64;
         let stored = blocking(move || {
             if let Some(upload) = upload {
                 not_found_is_ok(std::fs::remove_file(upload))?;
             }
-            Ok(pack.size(&key)?.is_some() || file.exists())
+            Ok(pack.size(&key)?.is_some() || holds(&file, len))
         })
         .await?;
         if !stored {
@@ -226,7 +243,7 @@ impl BlobStore for FsBlobStore {
         let tmp = self.tmp_dir().join(uuid::Uuid::new_v4().simple().to_string());
         let durable = self.durable;
         blocking(move || {
-            if target.exists() {
+            if holds(&target, bytes.len() as u64) {
                 return Ok(());
             }
             let written = std::fs::File::create(&tmp).and_then(|mut file| {
@@ -244,6 +261,36 @@ impl BlobStore for FsBlobStore {
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
         self.pack.remove(digest).await?;
         not_found_is_ok(fs::remove_file(self.blob_path(digest)).await)
+    }
+
+    /// Moves the blob's file (or writes its packed bytes) to `quarantine/`, then removes
+    /// the packed row: the bad bytes stay for an operator to look at, out of reach.
+    async fn quarantine_blob(&self, digest: &Digest) -> io::Result<bool> {
+        let (pack, key, file) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
+        let aside = self.quarantine_path(digest);
+        let packed_aside = PathBuf::from(format!("{}.packed", aside.display()));
+        let (packed, moved) = blocking(move || {
+            let dir = aside.parent().expect("quarantine paths have a parent");
+            std::fs::create_dir_all(dir)?;
+            let packed = match pack.bytes(&key)? {
+                Some(bytes) => {
+                    std::fs::write(&packed_aside, &bytes)?;
+                    true
+                }
+                None => false,
+            };
+            let moved = match std::fs::rename(&file, &aside) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                Err(e) => return Err(e),
+            };
+            Ok((packed, moved))
+        })
+        .await?;
+        if packed {
+            self.pack.remove(digest).await?;
+        }
+        Ok(packed || moved)
     }
 
     /// Nothing is written: an upload's file is made by its first append, so an upload
@@ -285,6 +332,14 @@ impl BlobStore for FsBlobStore {
         Ok(appended)
     }
 
+    async fn upload_len(&self, id: &str) -> io::Result<u64> {
+        match fs::metadata(self.upload_path(id)?).await {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
         match File::open(self.upload_path(id)?).await {
             Ok(file) => Ok(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed()),
@@ -307,7 +362,7 @@ impl BlobStore for FsBlobStore {
         let may_be_packed = len <= pack::PACKED_MAX as u64;
         let (pack, digest, id) = (self.pack.clone(), digest.clone(), id.to_string());
         blocking(move || {
-            if (may_be_packed && pack.size(&digest)?.is_some()) || target.exists() {
+            if (may_be_packed && pack.size(&digest)?.is_some()) || holds(&target, len) {
                 return not_found_is_ok(std::fs::remove_file(&path));
             }
             let file = std::fs::OpenOptions::new().write(true).open(&path)?;
@@ -338,7 +393,7 @@ impl BlobStore for FsBlobStore {
         let target = self.blob_path(digest);
         let durable = self.durable;
         blocking(move || {
-            if target.exists() {
+            if holds(&target, bytes.len() as u64) {
                 return not_found_is_ok(std::fs::remove_file(&path));
             }
             let mut file = std::fs::OpenOptions::new()

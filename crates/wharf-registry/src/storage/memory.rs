@@ -15,11 +15,24 @@ use wharf_oci::Digest;
 pub struct MemoryBlobStore {
     blobs: Mutex<HashMap<Digest, Bytes>>,
     uploads: Mutex<HashMap<String, Vec<u8>>>,
+    /// Blobs set aside as damaged, kept apart from the served ones (see
+    /// [`BlobStore::quarantine_blob`]).
+    quarantined: Mutex<HashMap<Digest, Bytes>>,
 }
 
 impl MemoryBlobStore {
     pub fn new() -> MemoryBlobStore {
         MemoryBlobStore::default()
+    }
+
+    /// Replaces a stored blob's bytes, as damage outside the registry would (for tests).
+    pub fn damage_blob(&self, digest: &Digest, bytes: Bytes) {
+        self.blobs.lock().unwrap().insert(digest.clone(), bytes);
+    }
+
+    /// The bytes set aside as damaged under `digest`, if any.
+    pub fn quarantined(&self, digest: &Digest) -> Option<Bytes> {
+        self.quarantined.lock().unwrap().get(digest).cloned()
     }
 }
 
@@ -40,7 +53,10 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
-        self.blobs.lock().unwrap().entry(digest.clone()).or_insert(bytes);
+        let mut blobs = self.blobs.lock().unwrap();
+        if blobs.get(digest).is_none_or(|stored| stored.len() != bytes.len()) {
+            blobs.insert(digest.clone(), bytes);
+        }
         Ok(())
     }
 
@@ -49,16 +65,26 @@ impl BlobStore for MemoryBlobStore {
         Ok(())
     }
 
+    async fn quarantine_blob(&self, digest: &Digest) -> io::Result<bool> {
+        let removed = self.blobs.lock().unwrap().remove(digest);
+        let present = removed.is_some();
+        if let Some(bytes) = removed {
+            self.quarantined.lock().unwrap().insert(digest.clone(), bytes);
+        }
+        Ok(present)
+    }
+
     async fn create_upload(&self, id: &str) -> io::Result<()> {
         self.uploads.lock().unwrap().insert(id.to_string(), Vec::new());
         Ok(())
     }
 
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
-        // Collect first, so that a failing source leaves the upload untouched.
+        // Collected first, then appended at once: a source that fails ends the append
+        // there, with what it yielded before kept.
         let mut incoming = Vec::new();
-        while let Some(chunk) = source.next().await {
-            incoming.extend_from_slice(&chunk?);
+        while let Some(Ok(chunk)) = source.next().await {
+            incoming.extend_from_slice(&chunk);
         }
         let mut uploads = self.uploads.lock().unwrap();
         let data = uploads.get_mut(id).ok_or_else(|| no_upload(id))?;
@@ -71,6 +97,11 @@ impl BlobStore for MemoryBlobStore {
         data.truncate(offset as usize);
         data.extend_from_slice(&incoming);
         Ok(incoming.len() as u64)
+    }
+
+    async fn upload_len(&self, id: &str) -> io::Result<u64> {
+        let uploads = self.uploads.lock().unwrap();
+        Ok(uploads.get(id).ok_or_else(|| no_upload(id))?.len() as u64)
     }
 
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
@@ -86,11 +117,11 @@ impl BlobStore for MemoryBlobStore {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "upload is short"));
         }
         data.truncate(len as usize);
-        self.blobs
-            .lock()
-            .unwrap()
-            .entry(digest.clone())
-            .or_insert_with(|| Bytes::from(data));
+        let mut blobs = self.blobs.lock().unwrap();
+        // Stored bytes of another length are damaged: the commit replaces them.
+        if blobs.get(digest).is_none_or(|stored| stored.len() as u64 != len) {
+            blobs.insert(digest.clone(), Bytes::from(data));
+        }
         Ok(())
     }
 

@@ -31,9 +31,15 @@ pub type AppendSource<'a> = &'a mut (dyn Stream<Item = io::Result<Bytes>> + Send
 /// `testkit` feature, check, on the built-in adapters and on yours):
 /// - a blob is visible under a digest only once complete; `commit_upload` is atomic;
 /// - committing a digest that already exists keeps the existing bytes and discards the
-///   upload (content addressing makes them equal);
-/// - `append_upload` either appends the whole source or leaves the upload as it was at
-///   `offset`, so a broken request never leaves a session half-written;
+///   upload (content addressing makes them equal), unless the stored blob is absent or
+///   of another length than the commit's (damaged outside wharf): then the commit
+///   replaces it, which is how a push repairs a damaged blob;
+/// - `append_upload` appends a prefix of the source and reports its length: all of it,
+///   or, when the source fails (a body cut off or stalled), every byte it yielded before
+///   the failure, so that what arrived is kept and the session can resume from there. A
+///   failure of the store itself leaves the upload as it was at `offset`. Bytes past an
+///   upload's recorded offset (an append whose caller was cut off before recording it)
+///   are the store's to keep or drop: the next append at the offset discards them;
 /// - uploads are identified by opaque ids of `[A-Za-z0-9_-]` chosen by the registry,
 ///   which passes only ids of sessions it holds (it checks its metadata first, under
 ///   the session's lock). An adapter may keep nothing of an upload until its first
@@ -58,13 +64,41 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob's bytes. Removing an absent blob is not an error.
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()>;
 
+    /// Sets aside the bytes of a blob the registry found damaged (a size unlike its
+    /// record, bytes unlike its digest): from then on the blob reads as absent, so it is
+    /// never served again, and the next commit or put of the digest stores it afresh.
+    /// Adapters that can keep the bad bytes for an operator to look at (the file store
+    /// moves them to `quarantine/`) do; the default removes them. Returns whether there
+    /// was anything to set aside.
+    async fn quarantine_blob(&self, digest: &Digest) -> io::Result<bool> {
+        let present = self.blob_size(digest).await?.is_some();
+        self.delete_blob(digest).await?;
+        Ok(present)
+    }
+
     /// Starts an empty upload (which may write nothing yet, see the contract above).
     async fn create_upload(&self, id: &str) -> io::Result<()>;
 
     /// Appends `source` to the upload whose committed length is `offset`, discarding
     /// anything past `offset` first (what a crashed append may have left). Returns the
-    /// number of bytes appended. On error the upload's length is `offset` again.
+    /// number of bytes appended: the whole source, or what it yielded before it failed
+    /// (the caller learns why from its source). Durable once it returns, in a durable
+    /// store; an empty source makes the bytes the upload already holds durable. On error
+    /// the upload's length is `offset` again.
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64>;
+
+    /// How many bytes the upload holds (0 for one never appended to): more than its
+    /// session recorded when an append was cut off before it could be recorded (the
+    /// process stopped mid-request). The default reads the upload through.
+    async fn upload_len(&self, id: &str) -> io::Result<u64> {
+        use futures::TryStreamExt;
+        let mut stream = self.read_upload(id, u64::MAX).await?;
+        let mut len = 0;
+        while let Some(chunk) = stream.try_next().await? {
+            len += chunk.len() as u64;
+        }
+        Ok(len)
+    }
 
     /// The first `len` bytes of an upload (to hash them again with another algorithm).
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream>;

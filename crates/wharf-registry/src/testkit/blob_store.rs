@@ -1,5 +1,5 @@
-//! The [`BlobStore`] contract: appends at an offset (whole or not at all), atomic and
-//! deduplicating commits, ranged reads, idempotent removals. Each check takes a fresh,
+//! The [`BlobStore`] contract: appends at an offset (of what the source yielded, up to
+//! its failure), atomic and deduplicating commits, quarantine, ranged reads, idempotent removals. Each check takes a fresh,
 //! empty store and panics where the store breaks the contract.
 
 use crate::storage::BlobStore;
@@ -59,16 +59,24 @@ pub async fn an_append_discards_what_lies_past_its_offset(store: &dyn BlobStore)
     assert_eq!(upload_bytes(store, "u2").await, b"0123abc");
 }
 
-pub async fn a_failed_append_leaves_the_upload_at_its_offset(store: &dyn BlobStore) {
+/// A source that fails (a body cut off or stalled) ends the append: what it yielded
+/// before is appended and counted, so the session can resume from there.
+pub async fn a_failing_source_appends_what_it_yielded_before(store: &dyn BlobStore) {
     store.create_upload("u3").await.unwrap();
     append(store, "u3", 0, &[b"kept"]).await.unwrap();
-    let failed = store
-        .append_upload("u3", 4, &mut source(&[b"lost", b"also lost"], true))
-        .await;
-    assert!(failed.is_err());
-    assert_eq!(upload_bytes(store, "u3").await, b"kept");
-    append(store, "u3", 4, &[b"!"]).await.unwrap();
-    assert_eq!(upload_bytes(store, "u3").await, b"kept!");
+    let appended = store
+        .append_upload("u3", 4, &mut source(&[b" and ", b"arrived"], true))
+        .await
+        .unwrap();
+    assert_eq!(appended, 12);
+    assert_eq!(upload_bytes(store, "u3").await, b"kept and arrived");
+    assert_eq!(store.upload_len("u3").await.unwrap(), 16);
+    append(store, "u3", 16, &[b"!"]).await.unwrap();
+    assert_eq!(upload_bytes(store, "u3").await, b"kept and arrived!");
+    // A failure before anything arrived appends nothing.
+    let appended = store.append_upload("u3", 17, &mut source(&[], true)).await.unwrap();
+    assert_eq!(appended, 0);
+    assert_eq!(store.upload_len("u3").await.unwrap(), 17);
 }
 
 /// An upload holds nothing until appended to, so an append that claims earlier bytes
@@ -117,6 +125,30 @@ pub async fn a_commit_under_an_existing_digest_keeps_the_stored_bytes(store: &dy
     store.commit_upload("d2", 5, &digest).await.unwrap();
     assert_eq!(blob_bytes(store, &digest, 0..5).await, b"first");
     assert!(!store.list_uploads().await.unwrap().contains(&"d2".to_string()));
+}
+
+/// A blob set aside as damaged reads as absent; the next commit of its digest stores it
+/// again, as does a put.
+pub async fn a_quarantined_blob_reads_as_absent_and_is_stored_again(store: &dyn BlobStore) {
+    for data in [&b"small quarantined"[..], &vec![9u8; 100 * 1024][..]] {
+        let digest = digest_of(data);
+        store.create_upload("q1").await.unwrap();
+        append(store, "q1", 0, &[data]).await.unwrap();
+        store.commit_upload("q1", data.len() as u64, &digest).await.unwrap();
+        assert!(store.quarantine_blob(&digest).await.unwrap(), "something was set aside");
+        assert_eq!(store.blob_size(&digest).await.unwrap(), None);
+        assert!(
+            !store.quarantine_blob(&digest).await.unwrap(),
+            "nothing left to set aside"
+        );
+        store.create_upload("q2").await.unwrap();
+        append(store, "q2", 0, &[data]).await.unwrap();
+        store.commit_upload("q2", data.len() as u64, &digest).await.unwrap();
+        assert_eq!(blob_bytes(store, &digest, 0..data.len() as u64).await, data);
+        store.quarantine_blob(&digest).await.unwrap();
+        store.put_blob(&digest, Bytes::copy_from_slice(data)).await.unwrap();
+        assert_eq!(blob_bytes(store, &digest, 0..data.len() as u64).await, data);
+    }
 }
 
 pub async fn put_blob_stores_and_keeps_the_first_bytes(store: &dyn BlobStore) {
@@ -210,13 +242,14 @@ pub async fn appends_of_any_size_keep_every_byte(store: &dyn BlobStore) {
         let part = &data[held..held + size];
         let pieces: Vec<&[u8]> = part.chunks(if n % 2 == 0 { 7777 } else { 100_003 }).collect();
         if n == 5 {
-            let failed = store
+            let cut_off = store
                 .append_upload("sizes", held as u64, &mut source(&pieces, true))
-                .await;
-            assert!(failed.is_err());
+                .await
+                .unwrap();
+            assert_eq!(cut_off, size as u64);
             assert!(
-                upload_bytes(store, "sizes").await == data[..held],
-                "after the failed append"
+                upload_bytes(store, "sizes").await == data[..held + size],
+                "after the append whose source failed"
             );
         }
         assert_eq!(append(store, "sizes", held as u64, &pieces).await.unwrap(), size as u64);
@@ -280,12 +313,13 @@ pub async fn concurrent_commits_into_new_shards_all_succeed(store: &dyn BlobStor
 pub const CHECKS: &[super::Check<dyn BlobStore>] = checks![dyn BlobStore:
     appends_at_the_given_offset,
     an_append_discards_what_lies_past_its_offset,
-    a_failed_append_leaves_the_upload_at_its_offset,
+    a_failing_source_appends_what_it_yielded_before,
     appending_past_what_an_upload_holds_fails,
     a_commit_makes_the_blob_visible_whole,
     a_commit_takes_only_the_first_len_bytes,
     a_commit_under_an_existing_digest_keeps_the_stored_bytes,
     put_blob_stores_and_keeps_the_first_bytes,
+    a_quarantined_blob_reads_as_absent_and_is_stored_again,
     removals_are_idempotent,
     uploads_are_listed,
     an_empty_blob_can_be_committed,

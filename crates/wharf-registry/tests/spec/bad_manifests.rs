@@ -171,3 +171,57 @@ async fn an_invalid_tag_is_400_tag_invalid() {
     expect_error(response, 400, "TAG_INVALID").await;
     assert_not_visible(&s, "app", "ok", &image.manifest).await;
 }
+
+/// A manifest with thousands of unknown layers gets an answer that names the first ten
+/// and counts the rest, not one that repeats every digest.
+#[tokio::test]
+async fn an_error_about_many_missing_blobs_names_ten_and_counts_the_rest() {
+    let (s, image) = server_with_blobs().await;
+    const LAYERS: usize = 20_000;
+    let layers: Vec<serde_json::Value> = (0..LAYERS)
+        .map(|i| json!({"mediaType": crate::content::OCI_LAYER, "digest": crate::content::unknown_digest(i as u64), "size": 1}))
+        .collect();
+    let mut json = image_json(&image.config, &[]);
+    json["layers"] = json!(layers);
+    let manifest = Manifest::raw(serde_json::to_vec(&json).unwrap(), OCI_MANIFEST);
+    assert!(
+        manifest.bytes.len() > 2 << 20,
+        "a manifest of {} bytes",
+        manifest.bytes.len()
+    );
+    let response = s.put_manifest("app", "many", &manifest).await;
+    let body = expect_error(response, 400, "MANIFEST_BLOB_UNKNOWN").await;
+    let text = body.to_string();
+    assert!(text.len() < 4096, "an error body of {} bytes", text.len());
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("{LAYERS} blobs or manifests")), "{message}");
+    assert!(message.contains(&format!("and {} more", LAYERS - 10)), "{message}");
+    assert!(message.contains(&crate::content::unknown_digest(0)), "{message}");
+    let detail = &body["errors"][0]["detail"];
+    assert_eq!(detail["missing"].as_array().unwrap().len(), 10, "{detail}");
+    assert_eq!(detail["missing_count"], LAYERS, "{detail}");
+    assert_not_visible(&s, "app", "many", &manifest).await;
+}
+
+/// Errors that quote what the client sent stay small when what it sent is large: a
+/// mediaType of a megabyte, a digest query parameter of 30 KB.
+#[tokio::test]
+async fn errors_quoting_large_input_are_cut_short() {
+    let (s, image) = server_with_blobs().await;
+    let mut json = image_json(&image.config, &[&image.layer]);
+    json["mediaType"] = json!("x".repeat(1 << 20));
+    let manifest = Manifest::raw(serde_json::to_vec(&json).unwrap(), OCI_MANIFEST);
+    let body = expect_error(s.put_manifest("app", "v1", &manifest).await, 400, "MANIFEST_INVALID").await;
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.len() < 5000, "a message of {} bytes", message.len());
+    assert!(message.contains("more bytes not shown"), "{message}");
+
+    let long_digest = format!("sha256:{}", "a".repeat(30_000));
+    let response = s.post_upload("app", &format!("?digest={long_digest}")).await;
+    let body = expect_error(response, 400, "DIGEST_INVALID").await;
+    assert!(
+        body.to_string().len() < 5000,
+        "an error body of {} bytes",
+        body.to_string().len()
+    );
+}

@@ -120,15 +120,15 @@ async fn assert_no_sessions(s: &TestServer) {
 }
 
 #[tokio::test]
-async fn a_chunk_shorter_than_its_content_length_stores_nothing() {
+async fn a_chunk_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() {
     let s = TestServer::start().await;
     let data = bytes(4, 100);
     let loc = s.start_upload("app").await;
     send_truncated(&s, "PATCH", &loc, Some("0-99"), &data[..10], 100).await;
-    assert_offset(&s, &loc, 0).await;
+    assert_offset(&s, &loc, 10).await;
 
-    // The session continues as if the broken request had never been.
-    let response = s.patch_chunk(&loc, 0, &data).await;
+    // The client resumes from the session's Range.
+    let response = s.patch_chunk(&loc, 10, &data[10..]).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let response = s.put_upload(&loc, &sha256(&data), b"").await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -156,11 +156,76 @@ async fn a_stalled_chunk_is_given_up_after_the_body_timeout() {
     assert_eq!(answer.error_code(), "BLOB_UPLOAD_INVALID");
     assert!(String::from_utf8_lossy(&answer.body).contains("sent nothing for 1s"));
 
-    // The session is where it was; the chunk can be sent again.
-    assert_offset(&s, &loc, 0).await;
-    assert_eq!(s.patch_chunk(&loc, 0, &data).await.status(), StatusCode::ACCEPTED);
+    // What arrived before the stall is kept; the client resumes from there and the blob
+    // has the right digest.
+    assert_offset(&s, &loc, 10).await;
+    assert_eq!(
+        s.patch_chunk(&loc, 10, &data[10..]).await.status(),
+        StatusCode::ACCEPTED
+    );
     let response = s.put_upload(&loc, &sha256(&data), b"").await;
     assert_eq!(response.status(), StatusCode::CREATED);
+    let pulled = s.get(&format!("/v2/app/blobs/{}", sha256(&data))).await;
+    assert_eq!(pulled.bytes().await.unwrap(), data);
+}
+
+/// A closing PUT that stalls keeps what arrived too: the session stays open at that
+/// offset, and the client finishes it from there.
+#[tokio::test]
+async fn a_stalled_closing_put_keeps_what_arrived() {
+    let s = TestServer::with_config(RegistryConfig {
+        body_timeout: Duration::from_secs(1),
+        ..RegistryConfig::default()
+    })
+    .await;
+    let data = bytes(8, 3000);
+    let loc = s.start_upload("app").await;
+    assert_eq!(
+        s.patch_chunk(&loc, 0, &data[..1000]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let put = crate::client::with_query(&loc, "digest", &sha256(&data));
+    let headers = [
+        ("Content-Type", OCTET_STREAM),
+        ("Content-Length", "2000"),
+        ("Content-Range", "1000-2999"),
+    ];
+    let answer = raw::exchange(s.addr, ("PUT", &put), &headers, &data[1000..1500], raw::Then::Stall).await;
+    assert_eq!(answer.expect("an answer").status, 400);
+    assert_offset(&s, &loc, 1500).await;
+    let response = s.put_upload(&loc, &sha256(&data), &data[1500..]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let pulled = s.get(&format!("/v2/app/blobs/{}", sha256(&data))).await;
+    assert_eq!(pulled.bytes().await.unwrap(), data);
+}
+
+/// Bytes an upload stored but never recorded (the process stopped mid-request) are
+/// accounted when the registry starts again: the session resumes from what is on disk.
+#[tokio::test]
+async fn bytes_stored_but_not_recorded_are_accounted_at_start() {
+    let s = TestServer::start().await;
+    let data = bytes(9, 5000);
+    let loc = s.start_upload("app").await;
+    assert_eq!(
+        s.patch_chunk(&loc, 0, &data[..1000]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // What an append cut off by a stop leaves: the file longer than the session says.
+    let id = loc.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let file = s.data_dir().join("uploads").join(id);
+    let mut on_disk = std::fs::read(&file).unwrap();
+    on_disk.extend_from_slice(&data[1000..4000]);
+    std::fs::write(&file, &on_disk).unwrap();
+    assert_offset(&s, &loc, 1000).await;
+
+    assert_eq!(s.registry.account_interrupted_uploads().await.unwrap(), 1);
+    assert_offset(&s, &loc, 4000).await;
+    assert_eq!(
+        s.patch_chunk(&loc, 4000, &data[4000..]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let response = s.put_upload(&loc, &sha256(&data), b"").await;
+    assert_eq!(response.status(), StatusCode::CREATED, "the digest covers every byte");
 }
 
 #[tokio::test]
@@ -215,8 +280,9 @@ async fn a_streamed_body_unlike_its_range_is_400_size_invalid() {
         .send()
         .await
         .unwrap();
+    // Shorter than announced: refused, and what arrived is kept for the client to resume.
     expect_error(response, 400, "SIZE_INVALID").await;
-    assert_offset(&s, &loc, 10).await;
+    assert_offset(&s, &loc, 15).await;
 }
 
 #[tokio::test]
@@ -353,4 +419,57 @@ async fn a_refused_chunk_closes_its_connection_and_the_client_carries_on() {
     for _ in 0..3 {
         assert_offset(&s, &loc, 0).await;
     }
+}
+
+/// A PATCH whose body stalls does not hold its session for the whole body timeout: a
+/// status GET answers at once, and a newer request on the session takes it over (the
+/// stalled one keeps what arrived and lets go), so the client resumes within seconds.
+#[tokio::test]
+async fn a_stalled_chunk_does_not_hold_its_session_for_the_body_timeout() {
+    let s = TestServer::with_config(RegistryConfig {
+        body_timeout: Duration::from_secs(60),
+        ..RegistryConfig::default()
+    })
+    .await;
+    let data = bytes(10, 100);
+    let loc = s.start_upload("app").await;
+    let (addr, stalled_path, first) = (s.addr, loc.clone(), data[..10].to_vec());
+    let stalled = tokio::spawn(async move {
+        let headers = [
+            ("Content-Type", OCTET_STREAM),
+            ("Content-Length", "100"),
+            ("Content-Range", "0-99"),
+        ];
+        raw::exchange(addr, ("PATCH", &stalled_path), &headers, &first, raw::Then::Stall).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    assert_offset(&s, &loc, 0).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the status waited {:?}",
+        started.elapsed()
+    );
+
+    // The client gave up on the stalled request and sends the chunk again: it is told
+    // where the session stands (the 10 bytes that arrived were kept) and resumes.
+    let retry = s.patch_chunk(&loc, 0, &data).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the retry waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(retry.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(crate::client::header(&retry, "range").as_deref(), Some("0-9"));
+    let answer = tokio::time::timeout(Duration::from_secs(5), stalled)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.expect("the stalled request is answered").status, 400);
+    assert_eq!(
+        s.patch_chunk(&loc, 10, &data[10..]).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let response = s.put_upload(&loc, &sha256(&data), b"").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wharf_registry::meta::SqliteMetaStore;
-use wharf_registry::storage::FsBlobStore;
+use wharf_registry::storage::{BlobStore, FsBlobStore};
 use wharf_registry::{Registry, RegistryConfig};
 
 pub struct TestServer {
@@ -25,14 +25,22 @@ impl TestServer {
     }
 
     pub async fn with_config(config: RegistryConfig) -> TestServer {
+        TestServer::with_blob_store(config, |fs| Arc::new(fs)).await
+    }
+
+    /// A server whose blob store is `wrap` applied to the file store (to inject faults).
+    pub async fn with_blob_store(
+        config: RegistryConfig,
+        wrap: impl FnOnce(FsBlobStore) -> Arc<dyn BlobStore>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        let blobs = FsBlobStore::open(&data, false).await.unwrap();
+        let blobs = wrap(FsBlobStore::open(&data, false).await.unwrap());
         let meta = SqliteMetaStore::open(data.join("metadata.sqlite"), false)
             .await
             .unwrap();
-        let registry = Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), config));
+        let registry = Arc::new(Registry::new(blobs, Arc::new(meta), config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = wharf_registry::router(registry.clone());

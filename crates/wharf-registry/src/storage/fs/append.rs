@@ -25,8 +25,10 @@ const BATCH: usize = 1024 * 1024;
 type Writing = JoinHandle<(File, io::Result<()>)>;
 
 /// Appends everything `source` yields to `file` (positioned at `offset`), fsyncing at
-/// the end when `durable`. Returns the number of bytes appended; on any failure the file
-/// is cut back to `offset`, so a failed request leaves the upload as it was.
+/// the end when `durable`. Returns the number of bytes appended. A source that fails
+/// ends the append there: every byte it yielded before is written (and synced) and
+/// counted, so a body cut off keeps what arrived. A failure to write cuts the file back
+/// to `offset`, leaving the upload as it was.
 pub async fn write_all(file: File, offset: u64, source: AppendSource<'_>, durable: bool) -> io::Result<u64> {
     let mut idle = Some(file);
     let mut writing: Option<Writing> = None;
@@ -45,10 +47,8 @@ pub async fn write_all(file: File, offset: u64, source: AppendSource<'_>, durabl
                 batch.push(bytes);
                 false
             }
-            Some(Err(e)) => {
-                failure = Some(e);
-                true
-            }
+            // The body broke off: what it gave so far is kept, as if it had ended here.
+            Some(Err(_)) => true,
             None => true,
         };
         if !done && gathered < BATCH {

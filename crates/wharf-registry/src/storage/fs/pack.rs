@@ -11,7 +11,7 @@
 //! only once that commit is synced, so a packed blob has the same guarantees as a file
 //! renamed into place: invisible until whole, and durable once acknowledged.
 
-use crate::sqlite::{Readers, Survives, Writer};
+use crate::sqlite::{Readers, Survives, WriteError, Writer};
 use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
 use std::io;
@@ -138,7 +138,7 @@ impl Pack {
             })
             .await
             .map(|_| ())
-            .map_err(io::Error::other)
+            .map_err(WriteError::into_io)
     }
 
     /// Removes the blob `digest`; removing an absent one is not an error. A removal lost
@@ -152,7 +152,7 @@ impl Pack {
             })
             .await
             .map(|_| ())
-            .map_err(io::Error::other)
+            .map_err(WriteError::into_io)
     }
 
     /// The bytes of the blob `digest`, if packed. Blocking.

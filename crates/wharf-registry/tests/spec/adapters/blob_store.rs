@@ -67,12 +67,13 @@ macro_rules! on_every_blob_store {
 on_every_blob_store!(
     appends_at_the_given_offset,
     an_append_discards_what_lies_past_its_offset,
-    a_failed_append_leaves_the_upload_at_its_offset,
+    a_failing_source_appends_what_it_yielded_before,
     appending_past_what_an_upload_holds_fails,
     a_commit_makes_the_blob_visible_whole,
     a_commit_takes_only_the_first_len_bytes,
     a_commit_under_an_existing_digest_keeps_the_stored_bytes,
     put_blob_stores_and_keeps_the_first_bytes,
+    a_quarantined_blob_reads_as_absent_and_is_stored_again,
     removals_are_idempotent,
     uploads_are_listed,
     an_empty_blob_can_be_committed,
@@ -110,6 +111,33 @@ async fn fs_a_blob_file_cut_short_on_disk_fails_the_read_and_nothing_else() {
         .await;
     assert!(read.is_err(), "a short blob file is reported");
     assert_eq!(blob_bytes(&store, &digest, 0..1000).await, data[..1000]);
+}
+
+/// A blob file cut short on disk is replaced by the next commit of its digest, where an
+/// intact one would be kept: a push repairs damage the registry has not seen yet.
+#[tokio::test]
+async fn fs_a_commit_replaces_a_blob_file_of_the_wrong_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path(), true).await.unwrap();
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = digest_of(&data);
+    for id in ["first", "again"] {
+        store.create_upload(id).await.unwrap();
+        append(&store, id, 0, &[&data]).await.unwrap();
+        store.commit_upload(id, data.len() as u64, &digest).await.unwrap();
+        let hex = digest.hex();
+        let file = dir.path().join("blobs/sha256").join(&hex[..2]).join(hex);
+        if id == "first" {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_len(10)
+                .unwrap();
+        }
+    }
+    assert_eq!(store.blob_size(&digest).await.unwrap(), Some(data.len() as u64));
+    assert!(blob_bytes(&store, &digest, 0..data.len() as u64).await == data);
 }
 
 /// Small blobs given whole (a one-request push, a manifest, the empty blob) are packed:
