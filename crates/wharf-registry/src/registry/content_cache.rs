@@ -6,8 +6,9 @@
 //! Content under a digest never changes, so nothing here ever goes stale: whether a
 //! repository may serve it is still decided by the metadata lookup before the bytes are
 //! asked for. A digest kept here is also known to be in the blob store, so pushing the
-//! same manifest again (a new tag) skips storing it; the registry never removes blob
-//! bytes, and whatever comes to remove them must forget them here too. The cache holds
+//! same manifest again (a new tag) skips storing it, unless the metadata store says its
+//! blob row was made afresh (a collection in another process removed the bytes). The
+//! garbage collector forgets a digest here when it removes its bytes. The cache holds
 //! at most [`BUDGET`] bytes; when full it is emptied and refills with what is pulled.
 
 use bytes::Bytes;
@@ -36,6 +37,15 @@ impl ContentCache {
     pub fn contains(&self, digest: &Digest) -> bool {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.0.contains_key(digest)
+    }
+
+    /// Forgets `digest` (its bytes were removed from the store).
+    pub fn forget(&self, digest: &Digest) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, total) = &mut *kept;
+        if let Some(bytes) = map.remove(digest) {
+            *total -= bytes.len();
+        }
     }
 
     /// Keeps `bytes`, which the caller has read from or stored in the store under `digest`.

@@ -8,6 +8,8 @@ mod cleanup;
 mod config;
 mod content_cache;
 mod error;
+mod fence;
+pub mod gc;
 mod hashing;
 mod listing;
 mod locks;
@@ -18,6 +20,7 @@ mod uploads;
 pub use blobs::BlobInfo;
 pub use config::RegistryConfig;
 pub use error::{RegistryError, RegistryResult, UploadPosition};
+pub use gc::{GcOptions, GcReport};
 pub use listing::{Listing, MAX_PAGE};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use uploads::{ChunkRange, StartUpload, Started};
@@ -35,6 +38,8 @@ pub struct Registry {
     config: RegistryConfig,
     upload_locks: KeyedLocks,
     content: content_cache::ContentCache,
+    /// Held by a garbage collection, so that two never overlap in one process.
+    gc_lock: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -45,6 +50,7 @@ impl Registry {
             config,
             upload_locks: KeyedLocks::default(),
             content: Default::default(),
+            gc_lock: Default::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Blobs in memory: for tests, and the model to follow when writing an adapter.
 
-use super::{AppendSource, BlobStore, ByteStream};
+use super::{AppendSource, BlobStore, ByteStream, StoredBlob};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -15,6 +15,15 @@ use wharf_oci::Digest;
 pub struct MemoryBlobStore {
     blobs: Mutex<HashMap<Digest, Bytes>>,
     uploads: Mutex<HashMap<String, Vec<u8>>>,
+    /// When each blob was stored.
+    written: Mutex<HashMap<Digest, std::time::SystemTime>>,
+}
+
+impl MemoryBlobStore {
+    fn stored(&self, digest: &Digest) {
+        let mut written = self.written.lock().unwrap();
+        written.entry(digest.clone()).or_insert_with(std::time::SystemTime::now);
+    }
 }
 
 impl MemoryBlobStore {
@@ -41,11 +50,13 @@ impl BlobStore for MemoryBlobStore {
 
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
         self.blobs.lock().unwrap().entry(digest.clone()).or_insert(bytes);
+        self.stored(digest);
         Ok(())
     }
 
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
         self.blobs.lock().unwrap().remove(digest);
+        self.written.lock().unwrap().remove(digest);
         Ok(())
     }
 
@@ -91,6 +102,7 @@ impl BlobStore for MemoryBlobStore {
             .unwrap()
             .entry(digest.clone())
             .or_insert_with(|| Bytes::from(data));
+        self.stored(digest);
         Ok(())
     }
 
@@ -101,5 +113,18 @@ impl BlobStore for MemoryBlobStore {
 
     async fn list_uploads(&self) -> io::Result<Vec<String>> {
         Ok(self.uploads.lock().unwrap().keys().cloned().collect())
+    }
+
+    async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>> {
+        let blobs = self.blobs.lock().unwrap();
+        let written = self.written.lock().unwrap();
+        Ok(blobs
+            .iter()
+            .map(|(digest, bytes)| StoredBlob {
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+                written: written.get(digest).copied(),
+            })
+            .collect())
     }
 }
