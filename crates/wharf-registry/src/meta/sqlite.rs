@@ -479,6 +479,8 @@ impl MetaStore for SqliteMetaStore {
                     .execute(params![repo, digest])?;
                 tx.prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
                     .execute(params![repo, digest])?;
+                tx.prepare_cached("DELETE FROM manifest_refs WHERE repo = ?1 AND manifest = ?2")?
+                    .execute(params![repo, digest])?;
                 Ok(true)
             })
             .await;

@@ -16,6 +16,8 @@ mod blobs_pull;
 mod catalog;
 mod concurrency;
 mod deletes;
+mod gc;
+mod gc_race;
 mod manifests;
 mod mounts;
 mod referrers;
