@@ -63,16 +63,20 @@ async fn a_blob_being_deleted_can_be_neither_claimed_nor_linked(meta: &dyn MetaS
     meta.claim_blob(&d, 5).await.unwrap();
     let cutoff = now().await;
     assert_eq!(
-        meta.mark_blobs_deleting(&[d.clone()], cutoff).await.unwrap(),
+        meta.mark_blobs_deleting(std::slice::from_ref(&d), cutoff)
+            .await
+            .unwrap(),
         [d.clone()]
     );
     assert_eq!(meta.claim_blob(&d, 5).await.unwrap(), BlobClaim::Deleting);
     let refused = meta.link_blob(&app, &d, 5).await.unwrap_err();
     assert_eq!(refused.refusal(), Some(&Refusal::BlobGone(d.clone())));
     meta.claim_blob(&record("m").digest, 10).await.unwrap();
-    let refused = meta.put_manifest(&app, &record("m"), &[], &[d.clone()], false).await;
+    let refused = meta
+        .put_manifest(&app, &record("m"), &[], std::slice::from_ref(&d), false)
+        .await;
     assert!(refused.is_ok(), "a sparse manifest does not need its references");
-    meta.forget_deleted_blobs(&[d.clone()]).await.unwrap();
+    meta.forget_deleted_blobs(std::slice::from_ref(&d)).await.unwrap();
     assert_eq!(
         meta.claim_blob(&d, 5).await.unwrap(),
         BlobClaim::New,
