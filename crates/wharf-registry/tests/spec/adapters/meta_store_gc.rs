@@ -2,6 +2,7 @@
 //! check, a manifest's references checked at commit, and removals that re-check their
 //! condition; checked on every adapter.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[d.clone()]` reads as the list it is
 use std::time::{Duration, SystemTime};
 use wharf_oci::{Digest, RepositoryName, Tag};
 use wharf_registry::meta::{BlobClaim, ManifestRecord, MemoryMetaStore, MetaStore, Refusal, SqliteMetaStore};
