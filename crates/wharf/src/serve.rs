@@ -51,6 +51,9 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         Err(e) => tracing::warn!("could not sweep orphan uploads: {}", e.message),
     }
     tokio::spawn(sweep_expired_uploads(registry.clone()));
+    if config.gc.enabled {
+        tokio::spawn(collect_garbage_periodically(registry.clone(), config.gc.clone()));
+    }
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -115,6 +118,19 @@ async fn sweep_expired_uploads(registry: Arc<Registry>) {
             Ok(0) => {}
             Ok(n) => tracing::info!("removed {n} expired upload session(s)"),
             Err(e) => tracing::warn!("upload expiry failed: {}", e.message),
+        }
+    }
+}
+
+/// Collects garbage every `schedule.interval`, the first time one interval after start.
+async fn collect_garbage_periodically(registry: Arc<Registry>, schedule: crate::config::GcSchedule) {
+    let start = tokio::time::Instant::now() + schedule.interval;
+    let mut ticker = tokio::time::interval_at(start, schedule.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = registry.collect_garbage(&schedule.options).await {
+            tracing::warn!("garbage collection failed: {}", e.message);
         }
     }
 }

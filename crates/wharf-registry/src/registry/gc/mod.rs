@@ -15,6 +15,16 @@
 //! bytes and links it in a transaction that checks the fence, and a manifest push checks
 //! its references in its own transaction: whichever commits first wins, and the loser
 //! is refused (a push gets a retryable 429, never a 201 for bytes about to go).
+//!
+//! ```no_run
+//! # async fn run(registry: &wharf_registry::Registry) -> wharf_registry::registry::RegistryResult<()> {
+//! use wharf_registry::registry::gc::GcOptions;
+//! let dry = GcOptions { dry_run: true, ..GcOptions::default() };
+//! let report = registry.collect_garbage(&dry).await?;
+//! println!("a collection would free {} bytes", report.bytes_freed());
+//! # Ok(())
+//! # }
+//! ```
 
 mod plan;
 mod report;
