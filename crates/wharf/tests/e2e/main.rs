@@ -16,6 +16,7 @@ mod cli_sign;
 mod crash;
 mod crash_small;
 mod embed;
+mod gc;
 mod interop_oci_client;
 mod interop_podman;
 mod interop_skopeo;
