@@ -144,6 +144,30 @@ pub enum Command {
     /// Load-test a registry (any registry): pushes, pulls, manifest GETs, blob HEADs,
     /// small pushes and tags, with a table or --json of the figures.
     Bench(BenchArgs),
+    /// Collect garbage in a data directory now (whether or not a server runs on it):
+    /// untagged manifests, unreferenced links and the bytes nothing links any more.
+    Gc(GcArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  wharf gc --data-dir /srv/wharf --dry-run\n  \
+wharf gc --data-dir /srv/wharf --grace 10m --json")]
+pub struct GcArgs {
+    /// The data directory of the registry (as given to `wharf serve`).
+    #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Only what is older than this goes, e.g. 0s, 10m, 1h [default: 1h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub grace: Option<std::time::Duration>,
+
+    /// Keep untagged manifests [default: false].
+    #[arg(long, action = ArgAction::Set, value_name = "BOOL")]
+    pub keep_untagged: Option<bool>,
+
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -463,6 +487,25 @@ pub struct ServeArgs {
     /// server stops without them [default: 30s].
     #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Option<std::time::Duration>,
+
+    /// Whether the server collects garbage on its own, every --gc-interval
+    /// [default: true].
+    #[arg(long = "gc", env = "WHARF_GC", action = ArgAction::Set, value_name = "BOOL")]
+    pub gc_enabled: Option<bool>,
+
+    /// Time between two garbage collections, e.g. 30m, 1h [default: 1h].
+    #[arg(long, env = "WHARF_GC_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub gc_interval: Option<std::time::Duration>,
+
+    /// Only what is older than this is collected: a blob pushed for a manifest not yet
+    /// pushed, an untagged manifest about to be tagged [default: 1h].
+    #[arg(long, env = "WHARF_GC_GRACE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub gc_grace: Option<std::time::Duration>,
+
+    /// Keep untagged manifests (and what they use) instead of collecting them
+    /// [default: false].
+    #[arg(long, env = "WHARF_GC_KEEP_UNTAGGED", action = ArgAction::Set, value_name = "BOOL")]
+    pub gc_keep_untagged: Option<bool>,
 
     /// Whether a mount without `from` links a blob the registry already holds
     /// [default: true].

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use wharf_registry::registry::gc::GcOptions;
 use wharf_registry::RegistryConfig;
 
 /// Everything `wharf serve` runs with.
@@ -21,6 +22,28 @@ pub struct ServeConfig {
     pub shutdown_timeout: Duration,
     /// The `[auth]` section with `--auth-*` flags applied; mode none keeps it open.
     pub auth: AuthConfig,
+    /// The `[gc]` section with `--gc-*` flags applied.
+    pub gc: GcSchedule,
+}
+
+/// When and how the server collects garbage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GcSchedule {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub options: GcOptions,
+}
+
+/// The `[gc]` section of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GcFileConfig {
+    enabled: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    grace: Option<Duration>,
+    keep_untagged: Option<bool>,
 }
 
 /// The config file's keys; every one optional.
@@ -48,6 +71,7 @@ struct FileConfig {
     allow_sparse_manifests: Option<bool>,
     verify_blob_reads: Option<bool>,
     auth: Option<AuthConfig>,
+    gc: Option<GcFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -126,8 +150,30 @@ impl ServeConfig {
         if let Some(key) = args.auth_token_key {
             auth.token.get_or_insert_with(Default::default).key = Some(key);
         }
+        let gc_file = file.gc.unwrap_or_default();
+        let gc_defaults = GcOptions::default();
+        let interval = args
+            .gc_interval
+            .or(gc_file.interval)
+            .unwrap_or(Duration::from_secs(3600));
+        if interval.is_zero() {
+            return Err("the garbage collection interval must be longer than 0s (to turn it off: --gc false)".into());
+        }
+        let gc = GcSchedule {
+            enabled: args.gc_enabled.or(gc_file.enabled).unwrap_or(true),
+            interval,
+            options: GcOptions {
+                grace: args.gc_grace.or(gc_file.grace).unwrap_or(gc_defaults.grace),
+                keep_untagged: args
+                    .gc_keep_untagged
+                    .or(gc_file.keep_untagged)
+                    .unwrap_or(gc_defaults.keep_untagged),
+                dry_run: false,
+            },
+        };
         Ok(ServeConfig {
             auth,
+            gc,
             shutdown_timeout: args
                 .shutdown_timeout
                 .or(file.shutdown_timeout)
@@ -169,6 +215,33 @@ mod tests {
         assert_eq!(config.registry.upload_ttl, Duration::from_secs(1800));
         assert_eq!(config.registry.max_manifest_size, 1000);
         assert!(config.durable);
+        assert!(config.gc.enabled);
+        assert_eq!(config.gc.interval, Duration::from_secs(3600));
+        assert_eq!(config.gc.options.grace, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_gc_section_and_its_flags() {
+        let file: FileConfig =
+            toml::from_str("[gc]\nenabled = false\ninterval = \"10m\"\ngrace = \"2h\"\nkeep_untagged = true").unwrap();
+        let args = ServeArgs {
+            gc_grace: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let config = ServeConfig::merge(args, file).unwrap();
+        assert!(!config.gc.enabled);
+        assert_eq!(config.gc.interval, Duration::from_secs(600));
+        assert_eq!(
+            config.gc.options.grace,
+            Duration::from_secs(60),
+            "the flag beats the file"
+        );
+        assert!(config.gc.options.keep_untagged);
+        let zero = ServeArgs {
+            gc_interval: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        assert!(ServeConfig::merge(zero, FileConfig::default()).is_err());
     }
 
     #[test]

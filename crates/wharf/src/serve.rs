@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::FsBlobStore;
+use wharf_registry::maintenance::CollectGarbage;
 use wharf_registry::{Maintenance, Registry};
 
 /// Lines queued for the log writer thread. The queue is allocated whole at start, so it
@@ -51,8 +52,13 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
         Ok(n) => tracing::info!("{n} upload(s) cut off by the last stop resume from the bytes they stored"),
         Err(e) => tracing::warn!("could not account interrupted uploads: {}", e.message),
     }
-    // Expiry of idle uploads and removal of upload bytes no session owns, until the end.
-    let _maintenance = Maintenance::new(registry.clone()).spawn();
+    // Expiry of idle uploads, removal of upload bytes no session owns and garbage
+    // collection, until the end.
+    let mut maintenance = Maintenance::new(registry.clone());
+    if config.gc.enabled {
+        maintenance = maintenance.with_job(CollectGarbage::every(config.gc.interval, config.gc.options.clone()));
+    }
+    let _maintenance = maintenance.spawn();
 
     let listener = TcpListener::bind(config.listen)
         .await

@@ -17,8 +17,10 @@
 //! [`Maintenance::new`], and more (an application's own, say) are added with
 //! [`Maintenance::with_job`].
 
+mod gc;
 mod uploads;
 
+pub use gc::CollectGarbage;
 pub use uploads::{ExpireUploads, RemoveOrphanUploads};
 
 use crate::registry::{Registry, RegistryResult};

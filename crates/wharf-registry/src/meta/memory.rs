@@ -1,6 +1,9 @@
 //! Metadata in memory: for tests, and the model to follow when writing an adapter.
 
-use super::{ManifestRecord, MetaResult, MetaStore, Page, UploadSession};
+use super::{
+    BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal,
+    UploadSession,
+};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
@@ -11,11 +14,54 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 #[derive(Default)]
 struct State {
     repositories: BTreeSet<String>,
-    links: HashMap<(String, Digest), u64>,
-    manifests: HashMap<(String, Digest), ManifestRecord>,
+    /// (repository, digest) -> (size, linked at).
+    links: HashMap<(String, Digest), (u64, SystemTime)>,
+    manifests: HashMap<(String, Digest), Stored>,
     /// repository -> tag -> digest, sorted for listing.
     tags: HashMap<String, BTreeMap<String, Digest>>,
     uploads: HashMap<String, UploadSession>,
+    /// The fence: blobs whose bytes the store holds.
+    blobs: HashMap<Digest, GcBlob>,
+}
+
+/// A manifest and what the collector needs of it.
+struct Stored {
+    record: ManifestRecord,
+    created: SystemTime,
+    references: Vec<Digest>,
+}
+
+impl State {
+    /// Whether the blob may be linked: its row exists and is not being deleted.
+    fn linkable(&self, digest: &Digest) -> MetaResult<()> {
+        match self.blobs.get(digest) {
+            Some(b) if !b.deleting => Ok(()),
+            _ => Err(MetaError::refused(Refusal::BlobGone(digest.clone()))),
+        }
+    }
+
+    fn is_tagged(&self, repo: &str, digest: &Digest) -> bool {
+        self.tags.get(repo).is_some_and(|t| t.values().any(|d| d == digest))
+    }
+
+    /// Whether a manifest of `repo` requires `digest`.
+    fn is_required(&self, repo: &str, digest: &Digest) -> bool {
+        self.manifests
+            .iter()
+            .any(|((r, _), m)| r == repo && m.references.contains(digest))
+    }
+
+    fn remove_manifest(&mut self, repo: &str, digest: &Digest) -> bool {
+        let k = (repo.to_string(), digest.clone());
+        if self.manifests.remove(&k).is_none() {
+            return false;
+        }
+        self.links.remove(&k);
+        if let Some(tags) = self.tags.get_mut(repo) {
+            tags.retain(|_, d| d != digest);
+        }
+        true
+    }
 }
 
 /// A [`MetaStore`] in process memory; one lock makes every call atomic.
@@ -53,22 +99,44 @@ fn page<'a>(items: impl Iterator<Item = &'a String>, after: Option<&str>, limit:
 
 #[async_trait]
 impl MetaStore for MemoryMetaStore {
-    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
-        self.with(|s| {
-            s.repositories.insert(repo.to_string());
-            s.links.insert(key(repo, digest), size);
+    async fn claim_blob(&self, digest: &Digest, size: u64) -> MetaResult<BlobClaim> {
+        self.with(|s| match s.blobs.get_mut(digest) {
+            Some(b) if b.deleting => BlobClaim::Deleting,
+            Some(b) => {
+                b.touched = SystemTime::now();
+                BlobClaim::Held
+            }
+            None => {
+                let row = GcBlob {
+                    digest: digest.clone(),
+                    size,
+                    touched: SystemTime::now(),
+                    deleting: false,
+                };
+                s.blobs.insert(digest.clone(), row);
+                BlobClaim::New
+            }
         })
     }
 
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.with(|s| {
+            s.linkable(digest)?;
+            s.repositories.insert(repo.to_string());
+            s.links.insert(key(repo, digest), (size, SystemTime::now()));
+            Ok(())
+        })?
+    }
+
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
-        self.with(|s| s.links.get(&key(repo, digest)).copied())
+        self.with(|s| s.links.get(&key(repo, digest)).map(|l| l.0))
     }
 
     async fn linked_blobs(&self, repo: &RepositoryName, digests: &[Digest]) -> MetaResult<HashMap<Digest, u64>> {
         self.with(|s| {
             digests
                 .iter()
-                .filter_map(|d| s.links.get(&key(repo, d)).map(|size| (d.clone(), *size)))
+                .filter_map(|d| s.links.get(&key(repo, d)).map(|l| (d.clone(), l.0)))
                 .collect()
         })
     }
@@ -78,47 +146,63 @@ impl MetaStore for MemoryMetaStore {
     }
 
     async fn known_blob(&self, digest: &Digest) -> MetaResult<Option<u64>> {
-        self.with(|s| s.links.iter().find(|((_, d), _)| d == digest).map(|(_, size)| *size))
+        self.with(|s| s.links.iter().find(|((_, d), _)| d == digest).map(|(_, l)| l.0))
     }
 
     async fn blob_is_linked_anywhere(&self, digest: &Digest) -> MetaResult<bool> {
         Ok(self.known_blob(digest).await?.is_some())
     }
 
-    async fn put_manifest(&self, repo: &RepositoryName, m: &ManifestRecord, tags: &[Tag]) -> MetaResult<()> {
+    async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        m: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+    ) -> MetaResult<()> {
         self.with(|s| {
+            s.linkable(&m.digest)?;
+            if require_linked {
+                let missing: Vec<Digest> = references
+                    .iter()
+                    .filter(|d| !s.links.contains_key(&key(repo, d)))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(MetaError::refused(Refusal::ReferencesMissing(missing)));
+                }
+            }
+            let now = SystemTime::now();
             s.repositories.insert(repo.to_string());
-            s.links.insert(key(repo, &m.digest), m.size);
-            s.manifests.insert(key(repo, &m.digest), m.clone());
+            s.links.insert(key(repo, &m.digest), (m.size, now));
+            let stored = Stored {
+                record: m.clone(),
+                created: now,
+                references: references.to_vec(),
+            };
+            s.manifests.insert(key(repo, &m.digest), stored);
             let repo_tags = s.tags.entry(repo.to_string()).or_default();
             for tag in tags {
                 repo_tags.insert(tag.to_string(), m.digest.clone());
             }
-        })
+            Ok(())
+        })?
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
-        self.with(|s| s.manifests.get(&key(repo, digest)).cloned())
+        self.with(|s| s.manifests.get(&key(repo, digest)).map(|m| m.record.clone()))
     }
 
     async fn tagged_manifest(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<Option<ManifestRecord>> {
         self.with(|s| {
             let digest = s.tags.get(repo.as_str())?.get(tag.as_str())?;
-            s.manifests.get(&key(repo, digest)).cloned()
+            s.manifests.get(&key(repo, digest)).map(|m| m.record.clone())
         })
     }
 
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
-        self.with(|s| {
-            if s.manifests.remove(&key(repo, digest)).is_none() {
-                return false;
-            }
-            s.links.remove(&key(repo, digest));
-            if let Some(tags) = s.tags.get_mut(repo.as_str()) {
-                tags.retain(|_, d| d != digest);
-            }
-            true
-        })
+        self.with(|s| s.remove_manifest(repo.as_str(), digest))
     }
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
@@ -160,8 +244,9 @@ impl MetaStore for MemoryMetaStore {
             let mut found: Vec<ManifestRecord> = s
                 .manifests
                 .iter()
-                .filter(|((r, _), m)| {
-                    r == repo.as_str()
+                .map(|((r, _), m)| (r, &m.record))
+                .filter(|(r, m)| {
+                    r.as_str() == repo.as_str()
                         && m.subject.as_ref() == Some(subject)
                         && artifact_type.is_none_or(|t| m.artifact_type.as_deref() == Some(t))
                 })
@@ -203,6 +288,146 @@ impl MetaStore for MemoryMetaStore {
                 .filter(|u| u.updated < cutoff)
                 .map(|u| u.id.clone())
                 .collect()
+        })
+    }
+
+    async fn gc_snapshot(&self) -> MetaResult<GcSnapshot> {
+        self.with(|s| {
+            let mut snapshot = GcSnapshot::default();
+            for ((repo, digest), m) in &s.manifests {
+                let repository: RepositoryName = repo.parse().expect("stored names are valid");
+                for r in &m.references {
+                    snapshot
+                        .references
+                        .push((repository.clone(), digest.clone(), r.clone()));
+                }
+                snapshot.manifests.push(GcManifest {
+                    tagged: s.is_tagged(repo, digest),
+                    repository,
+                    digest: digest.clone(),
+                    media_type: m.record.media_type.clone(),
+                    size: m.record.size,
+                    created: m.created,
+                    subject: m.record.subject.clone(),
+                    references_recorded: true,
+                });
+            }
+            for ((repo, digest), (size, created)) in &s.links {
+                snapshot.links.push(GcLink {
+                    repository: repo.parse().expect("stored names are valid"),
+                    digest: digest.clone(),
+                    size: *size,
+                    created: *created,
+                });
+            }
+            snapshot.blobs = s.blobs.values().cloned().collect();
+            snapshot
+        })
+    }
+
+    async fn record_references(
+        &self,
+        repo: &RepositoryName,
+        manifest: &Digest,
+        references: &[Digest],
+    ) -> MetaResult<()> {
+        self.with(|s| {
+            if let Some(m) = s.manifests.get_mut(&key(repo, manifest)) {
+                m.references = references.to_vec();
+            }
+        })
+    }
+
+    async fn remove_unused_manifests(
+        &self,
+        manifests: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        self.with(|s| {
+            let mut removed = Vec::new();
+            for (repo, digest) in manifests {
+                let r = repo.as_str();
+                let Some(m) = s.manifests.get(&key(repo, digest)) else {
+                    continue;
+                };
+                let subject_held = m
+                    .record
+                    .subject
+                    .as_ref()
+                    .is_some_and(|subject| s.manifests.contains_key(&key(repo, subject)));
+                let unused =
+                    m.created < cutoff && !subject_held && !s.is_tagged(r, digest) && !s.is_required(r, digest);
+                if unused && s.remove_manifest(r, digest) {
+                    removed.push((repo.clone(), digest.clone()));
+                }
+            }
+            removed
+        })
+    }
+
+    async fn remove_unused_links(
+        &self,
+        links: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        self.with(|s| {
+            let mut removed = Vec::new();
+            for (repo, digest) in links {
+                let k = key(repo, digest);
+                let unused = s.links.get(&k).is_some_and(|(_, created)| *created < cutoff)
+                    && !s.manifests.contains_key(&k)
+                    && !s.is_required(repo.as_str(), digest);
+                if unused {
+                    s.links.remove(&k);
+                    removed.push((repo.clone(), digest.clone()));
+                }
+            }
+            removed
+        })
+    }
+
+    async fn mark_blobs_deleting(&self, digests: &[Digest], cutoff: SystemTime) -> MetaResult<Vec<Digest>> {
+        self.with(|s| {
+            let mut marked = Vec::new();
+            for digest in digests {
+                let linked = s.links.keys().any(|(_, d)| d == digest);
+                let Some(b) = s.blobs.get_mut(digest) else { continue };
+                if b.deleting || (b.touched < cutoff && !linked) {
+                    b.deleting = true;
+                    marked.push(digest.clone());
+                }
+            }
+            marked
+        })
+    }
+
+    async fn fence_stray_blobs(&self, blobs: &[(Digest, u64)]) -> MetaResult<Vec<Digest>> {
+        self.with(|s| {
+            let mut fenced = Vec::new();
+            for (digest, size) in blobs {
+                if s.blobs.contains_key(digest) {
+                    continue;
+                }
+                let row = GcBlob {
+                    digest: digest.clone(),
+                    size: *size,
+                    touched: SystemTime::now(),
+                    deleting: true,
+                };
+                s.blobs.insert(digest.clone(), row);
+                fenced.push(digest.clone());
+            }
+            fenced
+        })
+    }
+
+    async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()> {
+        self.with(|s| {
+            for digest in digests {
+                if s.blobs.get(digest).is_some_and(|b| b.deleting) {
+                    s.blobs.remove(digest);
+                }
+            }
         })
     }
 }

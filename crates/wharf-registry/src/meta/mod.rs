@@ -4,9 +4,11 @@
 //! its manifests and tags) and keeps upload sessions, so that any replica can continue
 //! an upload another one started. It never sees blob bytes.
 
+mod gc;
 mod memory;
 mod sqlite;
 
+pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
 pub use memory::MemoryMetaStore;
 pub use sqlite::SqliteMetaStore;
 
@@ -44,6 +46,16 @@ impl MetaError {
             cause = e.source();
         }
         false
+    }
+
+    /// A change the store refused for a reason the protocol answers (see [`Refusal`]).
+    pub fn refused(refusal: Refusal) -> MetaError {
+        MetaError(Box::new(refusal))
+    }
+
+    /// Why the store refused the change, when it did rather than failing.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        self.0.downcast_ref::<Refusal>()
     }
 }
 
@@ -89,10 +101,21 @@ pub struct Page {
 /// `testkit` feature, check, on the built-in adapters and on yours):
 /// - each call is atomic: a manifest and its tags and links appear together or not;
 /// - listings are in byte ("ASCIIbetical") order, `after` exclusive;
-/// - a repository exists once something was linked or pushed into it.
+/// - a repository exists once something was linked or pushed into it;
+/// - a blob can be linked (or be a pushed manifest) only while its row, made by
+///   [`MetaStore::claim_blob`], exists and is not being deleted: otherwise the call is
+///   refused with [`Refusal::BlobGone`] and changes nothing. This is the fence that
+///   makes garbage collection safe while pushes go on (see [`GcSnapshot`]).
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
-    /// Records that `repo` may serve blob `digest` of `size` bytes.
+    /// Records that the blob store holds (or is about to hold) the bytes of `digest`,
+    /// and that a push wants them now: the collector leaves a blob claimed within its
+    /// grace period alone. Called before bytes are committed under a digest.
+    async fn claim_blob(&self, digest: &Digest, size: u64) -> MetaResult<BlobClaim>;
+
+    /// Records that `repo` may serve blob `digest` of `size` bytes (a link made again is
+    /// as new). Refused ([`Refusal::BlobGone`]) unless the blob's row exists and is not
+    /// being deleted.
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()>;
 
     /// The blob's size if it is linked into `repo`.
@@ -110,8 +133,19 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Whether any repository still links `digest` (a blob nobody links may be removed).
     async fn blob_is_linked_anywhere(&self, digest: &Digest) -> MetaResult<bool>;
 
-    /// Stores a manifest record, links its bytes into `repo`, and points `tags` at it.
-    async fn put_manifest(&self, repo: &RepositoryName, manifest: &ManifestRecord, tags: &[Tag]) -> MetaResult<()>;
+    /// Stores a manifest record with the digests it requires (`references`: config,
+    /// layers, child manifests; not its subject), links its bytes into `repo`, and points
+    /// `tags` at it. With `require_linked`, refused ([`Refusal::ReferencesMissing`])
+    /// unless every reference is linked in `repo` at commit; refused
+    /// ([`Refusal::BlobGone`]) unless the manifest's own blob row exists, not deleting.
+    async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        manifest: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+    ) -> MetaResult<()>;
 
     /// The manifest `digest` of `repo`.
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>>;
@@ -162,4 +196,48 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Ids of sessions idle since before `cutoff`.
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>>;
+
+    // Garbage collection. Each call is one transaction that re-checks, per item, the
+    // condition under which the item may go; items that no longer qualify are skipped.
+    // Each returns the items it acted on.
+
+    /// What the collector decides from, read consistently.
+    async fn gc_snapshot(&self) -> MetaResult<GcSnapshot>;
+
+    /// Records the references of a manifest stored before they were recorded.
+    async fn record_references(
+        &self,
+        repo: &RepositoryName,
+        manifest: &Digest,
+        references: &[Digest],
+    ) -> MetaResult<()>;
+
+    /// Removes each manifest (record, references, link) that, at commit, was created
+    /// before `cutoff`, has no tag, is required by no other manifest of its repository,
+    /// and has no subject or one its repository no longer holds. In order: removing an
+    /// index first frees its children later in the same list.
+    async fn remove_unused_manifests(
+        &self,
+        manifests: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>>;
+
+    /// Removes each link that, at commit, was made before `cutoff` and that no manifest
+    /// of its repository requires nor is.
+    async fn remove_unused_links(
+        &self,
+        links: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>>;
+
+    /// Marks deleting each blob row that, at commit, no repository links and no push
+    /// claimed since `cutoff` (rows marked already stay marked and are returned).
+    async fn mark_blobs_deleting(&self, digests: &[Digest], cutoff: SystemTime) -> MetaResult<Vec<Digest>>;
+
+    /// Inserts a row marked deleting for each digest that has none (bytes the store
+    /// holds that no row accounts for); returns those inserted.
+    async fn fence_stray_blobs(&self, blobs: &[(Digest, u64)]) -> MetaResult<Vec<Digest>>;
+
+    /// Removes the rows of blobs marked deleting, once their bytes are gone.
+    async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()>;
 }

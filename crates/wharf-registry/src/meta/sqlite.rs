@@ -11,16 +11,19 @@
 //! one fsync instead of queueing for one each. A write's caller hears back only after
 //! the commit that holds it is durable (see [`writer`]).
 
-use super::{ManifestRecord, MetaError, MetaResult, MetaStore, Page, UploadSession};
+use super::{BlobClaim, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal, UploadSession};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, RepositoryName, Tag};
 
 mod cache;
+mod gc;
+mod schema;
 mod sessions;
 
 use crate::sqlite::{Readers, Survives, Writer};
@@ -31,25 +34,9 @@ use sessions::SessionCache;
 /// lookups are answered from the cache, keeps none of their memory.
 const READERS: usize = 4;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS repositories (name TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS links (
-    repo TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
-    PRIMARY KEY (repo, digest)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS links_by_digest ON links (digest);
-CREATE TABLE IF NOT EXISTS manifests (
-    repo TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
-    artifact_type TEXT, subject TEXT, annotations TEXT,
-    PRIMARY KEY (repo, digest)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repo, subject) WHERE subject IS NOT NULL;
-CREATE TABLE IF NOT EXISTS tags (
-    repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL,
-    PRIMARY KEY (repo, tag)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repo, digest);
-CREATE TABLE IF NOT EXISTS uploads (
-    id TEXT PRIMARY KEY, repo TEXT NOT NULL, offset INTEGER NOT NULL, algorithm TEXT NOT NULL,
-    hasher_state BLOB NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;
-";
+/// How often a store asks whether another process (a `wharf gc` beside a server)
+/// collected garbage, to drop its read cache if so.
+const EPOCH_POLL: Duration = Duration::from_millis(250);
 
 /// A [`MetaStore`] in one SQLite file.
 pub struct SqliteMetaStore {
@@ -61,6 +48,8 @@ struct Inner {
     sessions: SessionCache,
     writer: Writer,
     readers: Readers,
+    /// The last collection counter seen (see [`SqliteMetaStore::watch_collections`]).
+    epoch: AtomicI64,
 }
 
 fn db_err(e: rusqlite::Error) -> MetaError {
@@ -75,14 +64,51 @@ impl SqliteMetaStore {
             Ok(Inner {
                 cache: ReadCache::default(),
                 sessions: SessionCache::default(),
-                writer: crate::sqlite::start_writer(&path, SCHEMA, "metadata", durable)?,
+                writer: crate::sqlite::start_writer(&path, schema::BASE, "metadata", durable)?,
                 readers: Readers::new(path, READERS),
+                epoch: AtomicI64::new(0),
             })
         })
         .await
         .map_err(MetaError::new)?
         .map_err(db_err)?;
-        Ok(SqliteMetaStore { inner: Arc::new(inner) })
+        let store = SqliteMetaStore { inner: Arc::new(inner) };
+        let now = millis(SystemTime::now());
+        store.write(move |tx| schema::migrate(tx, now)).await?;
+        let epoch = store.read(gc::epoch).await?;
+        store.inner.epoch.store(epoch, Ordering::Relaxed);
+        tokio::spawn(SqliteMetaStore::watch_collections(Arc::downgrade(&store.inner)));
+        Ok(store)
+    }
+
+    /// Drops the read cache whenever the collection counter moves: a `wharf gc` run by
+    /// another process on the same database removes links and manifests this process
+    /// has cached. Checked every [`EPOCH_POLL`], so a lookup may answer from a cache up
+    /// to that much older than another process's collection; what a push decides is
+    /// checked in the database, never in the cache. Ends with the store.
+    async fn watch_collections(inner: Weak<Inner>) {
+        loop {
+            tokio::time::sleep(EPOCH_POLL).await;
+            let Some(strong) = inner.upgrade() else { return };
+            let reading = strong.clone();
+            let epoch = tokio::task::spawn_blocking(move || reading.readers.read(gc::epoch)).await;
+            if let Ok(Ok(epoch)) = epoch {
+                if strong.epoch.swap(epoch, Ordering::Relaxed) != epoch {
+                    strong.cache.clear();
+                }
+            }
+        }
+    }
+
+    /// Runs a collector's write and drops the read cache after it (the collector's
+    /// removals span many keys; they are rare enough to start the cache afresh).
+    async fn gc_write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> MetaResult<T> {
+        let written = self.write(f).await;
+        self.inner.cache.clear();
+        written
     }
 
     async fn read<T: Send + 'static>(
@@ -188,10 +214,20 @@ fn ensure_repository(tx: &Connection, repo: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn insert_link(tx: &Connection, repo: &str, digest: &str, size: u64) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size) VALUES (?1, ?2, ?3)")?
-        .execute(params![repo, digest, size as i64])?;
-    Ok(())
+/// Links a blob (made again, a link is as new), unless its row says its bytes are not
+/// stored or are being deleted.
+fn insert_link(tx: &Connection, repo: &str, digest: &str, size: u64) -> rusqlite::Result<Result<(), Refusal>> {
+    if let Err(refused) = gc::linkable(tx, digest)? {
+        return Ok(Err(refused));
+    }
+    tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size, created_ms) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![repo, digest, size as i64, millis(SystemTime::now())])?;
+    Ok(Ok(()))
+}
+
+/// A refusal inside a write's answer, as the store's error.
+fn refused<T>(answer: MetaResult<Result<T, Refusal>>) -> MetaResult<T> {
+    answer?.map_err(MetaError::refused)
 }
 
 /// Removes upload session `id`; whether it was there.
@@ -229,14 +265,26 @@ fn page(
 
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
+    async fn claim_blob(&self, digest: &Digest, size: u64) -> MetaResult<BlobClaim> {
+        let digest = digest.to_string();
+        let now = millis(SystemTime::now());
+        // A claim lost to a power cut only leaves bytes no row accounts for, which the
+        // collector removes after the grace period: it need not wait for a sync.
+        self.write_session(move |tx| gc::claim(tx, &digest, size, now)).await
+    }
+
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.write(move |tx| {
-            ensure_repository(tx, &repo)?;
-            insert_link(tx, &repo, &digest, size)?;
-            Ok(())
-        })
-        .await
+        refused(
+            self.write(move |tx| {
+                let linked = insert_link(tx, &repo, &digest, size)?;
+                if linked.is_ok() {
+                    ensure_repository(tx, &repo)?;
+                }
+                Ok(linked)
+            })
+            .await,
+        )
     }
 
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
@@ -334,10 +382,18 @@ impl MetaStore for SqliteMetaStore {
         Ok(self.known_blob(digest).await?.is_some())
     }
 
-    async fn put_manifest(&self, repo: &RepositoryName, m: &ManifestRecord, tags: &[Tag]) -> MetaResult<()> {
+    async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        m: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+    ) -> MetaResult<()> {
         let repo = repo.to_string();
         let m = m.clone();
         let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        let references: Vec<String> = references.iter().map(|d| d.to_string()).collect();
         let (changed_repo, changed_tags) = (repo.clone(), tags.clone());
         let annotations = m
             .annotations
@@ -345,35 +401,46 @@ impl MetaStore for SqliteMetaStore {
             .map(|a| serde_json::to_string(a).unwrap_or_default());
         let put = self
             .write(move |tx| {
-                ensure_repository(tx, &repo)?;
+                if require_linked {
+                    let missing = gc::missing_links(tx, &repo, &references)?;
+                    if !missing.is_empty() {
+                        return Ok(Err(Refusal::ReferencesMissing(missing)));
+                    }
+                }
                 let digest = m.digest.to_string();
-                insert_link(tx, &repo, &digest, m.size)?;
+                if let Err(refused) = insert_link(tx, &repo, &digest, m.size)? {
+                    return Ok(Err(refused));
+                }
+                ensure_repository(tx, &repo)?;
                 tx.prepare_cached(
-                "INSERT OR REPLACE INTO manifests (repo, digest, media_type, size, artifact_type, subject, annotations)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                repo,
-                digest,
-                m.media_type,
-                m.size as i64,
-                m.artifact_type,
-                m.subject.as_ref().map(|s| s.to_string()),
-                annotations
-            ])?;
+                    "INSERT OR REPLACE INTO manifests
+                     (repo, digest, media_type, size, artifact_type, subject, annotations, created_ms, refs_recorded)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+                )?
+                .execute(params![
+                    repo,
+                    digest,
+                    m.media_type,
+                    m.size as i64,
+                    m.artifact_type,
+                    m.subject.as_ref().map(|s| s.to_string()),
+                    annotations,
+                    millis(SystemTime::now()),
+                ])?;
+                gc::record_references(tx, &repo, &digest, &references)?;
                 let mut tag_stmt =
                     tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?1, ?2, ?3)")?;
                 for tag in &tags {
                     tag_stmt.execute(params![repo, tag, digest])?;
                 }
-                Ok(())
+                Ok(Ok(()))
             })
             .await;
         self.inner.cache.forget(Change::Tagged {
             repo: &changed_repo,
             tags: &changed_tags,
         });
-        put
+        refused(put)
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
@@ -411,6 +478,8 @@ impl MetaStore for SqliteMetaStore {
                 tx.prepare_cached("DELETE FROM tags WHERE repo = ?1 AND digest = ?2")?
                     .execute(params![repo, digest])?;
                 tx.prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
+                    .execute(params![repo, digest])?;
+                tx.prepare_cached("DELETE FROM manifest_refs WHERE repo = ?1 AND manifest = ?2")?
                     .execute(params![repo, digest])?;
                 Ok(true)
             })
@@ -569,15 +638,18 @@ impl MetaStore for SqliteMetaStore {
 
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
         let (key, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
-        self.write(move |tx| {
-            ensure_repository(tx, &repo)?;
-            insert_link(tx, &repo, &digest, size)?;
-            delete_session(tx, &key)?;
-            Ok(())
-        })
-        .await?;
+        let completed = self
+            .write(move |tx| {
+                let linked = insert_link(tx, &repo, &digest, size)?;
+                if linked.is_ok() {
+                    ensure_repository(tx, &repo)?;
+                }
+                delete_session(tx, &key)?;
+                Ok(linked)
+            })
+            .await;
         self.inner.sessions.forget(id);
-        Ok(())
+        refused(completed)
     }
 
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>> {
@@ -588,5 +660,57 @@ impl MetaStore for SqliteMetaStore {
             rows.collect()
         })
         .await
+    }
+
+    async fn gc_snapshot(&self) -> MetaResult<GcSnapshot> {
+        self.read(gc::snapshot).await
+    }
+
+    async fn record_references(
+        &self,
+        repo: &RepositoryName,
+        manifest: &Digest,
+        references: &[Digest],
+    ) -> MetaResult<()> {
+        let (repo, manifest) = (repo.to_string(), manifest.to_string());
+        let references: Vec<String> = references.iter().map(|d| d.to_string()).collect();
+        self.write(move |tx| gc::record_references(tx, &repo, &manifest, &references))
+            .await
+    }
+
+    async fn remove_unused_manifests(
+        &self,
+        manifests: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        let items = manifests.to_vec();
+        self.gc_write(move |tx| gc::remove_unused_manifests(tx, items, cutoff))
+            .await
+    }
+
+    async fn remove_unused_links(
+        &self,
+        links: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        let items = links.to_vec();
+        self.gc_write(move |tx| gc::remove_unused_links(tx, items, cutoff))
+            .await
+    }
+
+    async fn mark_blobs_deleting(&self, digests: &[Digest], cutoff: SystemTime) -> MetaResult<Vec<Digest>> {
+        let digests = digests.to_vec();
+        self.gc_write(move |tx| gc::mark_deleting(tx, digests, cutoff)).await
+    }
+
+    async fn fence_stray_blobs(&self, blobs: &[(Digest, u64)]) -> MetaResult<Vec<Digest>> {
+        let blobs = blobs.to_vec();
+        let now = millis(SystemTime::now());
+        self.write(move |tx| gc::fence_stray(tx, blobs, now)).await
+    }
+
+    async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()> {
+        let digests = digests.to_vec();
+        self.write(move |tx| gc::forget_deleted(tx, digests)).await
     }
 }

@@ -6,9 +6,10 @@
 //! Content under a digest never changes, so nothing here ever goes stale: whether a
 //! repository may serve it is still decided by the metadata lookup before the bytes are
 //! asked for. A digest kept here is also known to be in the blob store, so pushing the
-//! same manifest again (a new tag) skips storing it; the registry never removes blob
-//! bytes, and whatever comes to remove them must forget them here too (a blob found
-//! damaged and set aside is forgotten, see [`super::damage`]). Bytes are kept only once
+//! same manifest again (a new tag) skips storing it, unless the metadata store says its
+//! blob row was made afresh (a collection in another process removed the bytes).
+//! Whatever removes bytes forgets them here too: the garbage collector, and the
+//! quarantine of a blob found damaged (see [`super::damage`]). Bytes are kept only once
 //! checked against their digest, so what is served from here is always valid. The cache holds
 //! at most [`BUDGET`] bytes; when full it is emptied and refills with what is pulled.
 

@@ -1,11 +1,11 @@
 //! The one error type of the protocol: a spec error code, its HTTP status and a message
 //! a person can act on. The HTTP layer turns it into a response in one place.
 
-use crate::meta::MetaError;
+use crate::meta::{MetaError, Refusal};
 use serde_json::Value;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use wharf_oci::{DigestError, ErrorCode, ManifestError, NameError};
+use wharf_oci::{Digest, DigestError, ErrorCode, ManifestError, NameError};
 
 /// Where an upload stands, for answers that must tell the client how to resume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +88,15 @@ impl RegistryError {
         self
     }
 
+    /// 429 TOOMANYREQUESTS for a push that met the garbage collector removing the same
+    /// blob: retrying (the client's usual answer to 429) pushes it again afresh.
+    pub fn blob_being_collected(digest: &Digest) -> RegistryError {
+        RegistryError::new(
+            ErrorCode::TooManyRequests,
+            format!("blob {digest} was being removed by the garbage collector as it was pushed; push it again"),
+        )
+    }
+
     pub fn unsupported(message: impl Into<String>) -> RegistryError {
         RegistryError::new(ErrorCode::Unsupported, message)
     }
@@ -131,7 +140,21 @@ impl From<MetaError> for RegistryError {
         if e.is_out_of_space() {
             return RegistryError::out_of_space("writing metadata", e);
         }
-        RegistryError::internal("reading or writing metadata", e)
+        match e.refusal() {
+            Some(Refusal::BlobGone(digest)) => RegistryError::blob_being_collected(digest),
+            Some(Refusal::ReferencesMissing(missing)) => {
+                let missing: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
+                RegistryError::new(
+                    ErrorCode::ManifestBlobUnknown,
+                    format!(
+                        "the manifest references blobs or manifests no longer in the repository: {}",
+                        missing.join(", ")
+                    ),
+                )
+                .with_detail(serde_json::json!({ "missing": missing }))
+            }
+            None => RegistryError::internal("reading or writing metadata", e),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Pushing, pulling and deleting manifests.
 
 use super::{Registry, RegistryError, RegistryResult};
-use crate::meta::ManifestRecord;
+use crate::meta::{BlobClaim, ManifestRecord};
 use bytes::Bytes;
 use serde_json::json;
 use wharf_oci::{Digest, ErrorCode, ParsedManifest, Reference, RepositoryName, Tag};
@@ -65,13 +65,21 @@ impl Registry {
             annotations: parsed.annotations.clone(),
         };
         // A manifest pushed again (a new tag for it) is stored already: its bytes are
-        // kept in memory once stored or pulled, so the store need not be asked.
-        if !self.content.contains(&digest) {
+        // kept in memory once stored or pulled, so the store need not be asked, unless
+        // its blob row is new (a collection elsewhere removed the bytes).
+        let claim = self.claim_blob(&digest, record.size).await?;
+        if claim == BlobClaim::New || !self.content.contains(&digest) {
             self.blobs.put_blob(&digest, bytes.clone()).await?;
             self.content.keep(&digest, &bytes);
             self.damage.repaired(&digest);
         }
-        self.meta.put_manifest(name, &record, &tags).await?;
+        // The references are checked again in the metadata store's transaction: the
+        // collector may have removed one since `check_references`.
+        let references: Vec<Digest> = parsed.required_references().map(|d| d.digest.clone()).collect();
+        let require_linked = !self.config.allow_sparse_manifests;
+        self.meta
+            .put_manifest(name, &record, &tags, &references, require_linked)
+            .await?;
         super::error::space_available();
         Ok(ManifestPut {
             digest,

@@ -9,6 +9,8 @@ mod config;
 mod content_cache;
 mod damage;
 mod error;
+mod fence;
+pub mod gc;
 mod hashing;
 mod listing;
 mod locks;
@@ -20,6 +22,7 @@ mod verify;
 pub use blobs::BlobInfo;
 pub use config::RegistryConfig;
 pub use error::{RegistryError, RegistryResult, UploadPosition};
+pub use gc::{GcOptions, GcReport};
 pub use listing::{Listing, MAX_PAGE};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use uploads::{ChunkRange, StartUpload, Started};
@@ -38,6 +41,8 @@ pub struct Registry {
     upload_locks: KeyedLocks,
     content: content_cache::ContentCache,
     damage: Arc<damage::Damage>,
+    /// Held by a garbage collection, so that two never overlap in one process.
+    gc_lock: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -49,6 +54,7 @@ impl Registry {
             config,
             upload_locks: KeyedLocks::default(),
             content: Default::default(),
+            gc_lock: Default::default(),
         }
     }
 

@@ -117,7 +117,11 @@ impl Registry {
         if self.blobs.blob_size(digest).await? != Some(size) {
             return Ok(None);
         }
-        self.meta.link_blob(name, digest, size).await?;
+        // A blob the collector is removing is not mounted: the client uploads it.
+        match self.meta.link_blob(name, digest, size).await {
+            Err(e) if e.refusal().is_some() => return Ok(None),
+            linked => linked?,
+        }
         Ok(Some(BlobInfo {
             digest: digest.clone(),
             size,
@@ -133,8 +137,10 @@ impl Registry {
             hasher_state: algorithm.hasher().save_state(),
             updated: SystemTime::now(),
         };
-        self.blobs.create_upload(&session.id).await?;
+        // The session's row first: upload bytes without one are what the collector
+        // removes (`remove_orphan_uploads`), so they must never exist before it.
         self.meta.create_upload(&session).await?;
+        self.blobs.create_upload(&session.id).await?;
         Ok(session)
     }
 
@@ -205,8 +211,9 @@ impl Registry {
             self.discard(id).await;
             return Err(digest_mismatch(session.offset, &computed, &digest));
         }
+        self.claim_blob(&digest, session.offset).await?;
         self.blobs.commit_upload(id, session.offset, &digest).await?;
-        self.meta.complete_upload(id, name, &digest, session.offset).await?;
+        self.complete(name, id, &digest, session.offset).await?;
         space_available();
         self.damage.repaired(&digest);
         Ok(BlobInfo {
@@ -256,6 +263,7 @@ impl Registry {
             self.discard(&session.id).await;
             return Err(digest_mismatch(len, &computed, &digest));
         }
+        self.claim_blob(&digest, len).await?;
         match self
             .blobs
             .commit_whole_upload(&session.id, bytes.freeze(), &digest)
@@ -264,10 +272,21 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(upload_unknown(&session.id)),
             stored => stored?,
         }
-        self.meta.complete_upload(&session.id, name, &digest, len).await?;
+        self.complete(name, &session.id, &digest, len).await?;
         space_available();
         self.damage.repaired(&digest);
         Ok(BlobInfo { digest, size: len })
+    }
+
+    /// Links a committed upload's blob and ends its session. Refused when the collector
+    /// took the blob between claim and link (only with a grace period shorter than a
+    /// commit): the session, whose bytes the commit consumed, is discarded.
+    async fn complete(&self, name: &RepositoryName, id: &str, digest: &Digest, size: u64) -> RegistryResult<()> {
+        let completed = self.meta.complete_upload(id, name, digest, size).await;
+        if completed.as_ref().is_err_and(|e| e.refusal().is_some()) {
+            self.discard(id).await;
+        }
+        Ok(completed?)
     }
 
     /// Cancels an upload (end-14).

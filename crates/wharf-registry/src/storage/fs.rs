@@ -20,11 +20,12 @@
 //! commit that finds it missing, so a commit costs no check of it.
 
 mod append;
+mod list;
 mod pack;
 mod read;
 mod writeback;
 
-use super::{AppendSource, BlobStore, ByteStream};
+use super::{AppendSource, BlobStore, ByteStream, StoredBlob};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -410,6 +411,16 @@ impl BlobStore for FsBlobStore {
     async fn delete_upload(&self, id: &str) -> io::Result<()> {
         self.forget_synced(id);
         not_found_is_ok(fs::remove_file(self.upload_path(id)?).await)
+    }
+
+    async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>> {
+        let (pack, blobs) = (self.pack.clone(), self.root.join("blobs"));
+        blocking(move || {
+            let mut found = list::files(&blobs)?;
+            found.extend(pack.list()?);
+            Ok(found)
+        })
+        .await
     }
 
     async fn list_uploads(&self) -> io::Result<Vec<String>> {

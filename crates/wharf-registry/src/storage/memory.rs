@@ -1,6 +1,6 @@
 //! Blobs in memory: for tests, and the model to follow when writing an adapter.
 
-use super::{AppendSource, BlobStore, ByteStream};
+use super::{AppendSource, BlobStore, ByteStream, StoredBlob};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -18,6 +18,15 @@ pub struct MemoryBlobStore {
     /// Blobs set aside as damaged, kept apart from the served ones (see
     /// [`BlobStore::quarantine_blob`]).
     quarantined: Mutex<HashMap<Digest, Bytes>>,
+    /// When each blob was stored.
+    written: Mutex<HashMap<Digest, std::time::SystemTime>>,
+}
+
+impl MemoryBlobStore {
+    fn stored(&self, digest: &Digest) {
+        let mut written = self.written.lock().unwrap();
+        written.entry(digest.clone()).or_insert_with(std::time::SystemTime::now);
+    }
 }
 
 impl MemoryBlobStore {
@@ -57,11 +66,14 @@ impl BlobStore for MemoryBlobStore {
         if blobs.get(digest).is_none_or(|stored| stored.len() != bytes.len()) {
             blobs.insert(digest.clone(), bytes);
         }
+        drop(blobs);
+        self.stored(digest);
         Ok(())
     }
 
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
         self.blobs.lock().unwrap().remove(digest);
+        self.written.lock().unwrap().remove(digest);
         Ok(())
     }
 
@@ -122,6 +134,8 @@ impl BlobStore for MemoryBlobStore {
         if blobs.get(digest).is_none_or(|stored| stored.len() as u64 != len) {
             blobs.insert(digest.clone(), Bytes::from(data));
         }
+        drop(blobs);
+        self.stored(digest);
         Ok(())
     }
 
@@ -132,5 +146,18 @@ impl BlobStore for MemoryBlobStore {
 
     async fn list_uploads(&self) -> io::Result<Vec<String>> {
         Ok(self.uploads.lock().unwrap().keys().cloned().collect())
+    }
+
+    async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>> {
+        let blobs = self.blobs.lock().unwrap();
+        let written = self.written.lock().unwrap();
+        Ok(blobs
+            .iter()
+            .map(|(digest, bytes)| StoredBlob {
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+                written: written.get(digest).copied(),
+            })
+            .collect())
     }
 }

@@ -25,6 +25,15 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 /// observed (hash, length) once the store is done with it.
 pub type AppendSource<'a> = &'a mut (dyn Stream<Item = io::Result<Bytes>> + Send + Unpin);
 
+/// A blob as [`BlobStore::list_blobs`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// When its bytes were written, where the store knows (`None`: unknown, as old).
+    pub written: Option<std::time::SystemTime>,
+}
+
 /// Where blob bytes live.
 ///
 /// Contract every adapter keeps (and the checks of `testkit::blob_store_contract`, behind the
@@ -124,6 +133,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// The ids of every upload the store holds bytes or a record of (to remove those no
     /// session owns).
     async fn list_uploads(&self) -> io::Result<Vec<String>>;
+
+    /// Every blob the store holds, in no order: the garbage collector removes those the
+    /// metadata store has no row for (bytes from before it kept rows, or removed from
+    /// every repository before collection existed). Not for a request path.
+    async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>>;
 }
 
 /// The part of `bytes` in `range` (end exclusive, cut to what `bytes` holds) as a stream

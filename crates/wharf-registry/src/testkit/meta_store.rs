@@ -3,7 +3,7 @@
 //! moved by compare-and-set. Each check takes a fresh, empty store and panics where
 //! the store breaks the contract.
 
-use crate::meta::{ManifestRecord, MetaStore, Page, UploadSession};
+use crate::meta::{ManifestRecord, MetaResult, MetaStore, Page, UploadSession};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use wharf_oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -56,6 +56,19 @@ fn session(id: &str, updated: SystemTime) -> UploadSession {
     }
 }
 
+
+/// Links a blob, claimed first as the registry does (a link needs the blob's row).
+async fn link(meta: &dyn MetaStore, r: &RepositoryName, d: &Digest, size: u64) -> MetaResult<()> {
+    meta.claim_blob(d, size).await?;
+    meta.link_blob(r, d, size).await
+}
+
+/// Puts a manifest that references nothing, its blob claimed first as the registry does.
+async fn put(meta: &dyn MetaStore, r: &RepositoryName, m: &ManifestRecord, tags: &[Tag]) -> MetaResult<()> {
+    meta.claim_blob(&m.digest, m.size).await?;
+    meta.put_manifest(r, m, tags, &[], false).await
+}
+
 fn page(items: &[&str], more: bool) -> Page {
     Page {
         items: items.iter().map(|i| i.to_string()).collect(),
@@ -66,7 +79,7 @@ fn page(items: &[&str], more: bool) -> Page {
 pub async fn blob_links_are_per_repository(meta: &dyn MetaStore) {
     let (a, b, d) = (repo("team/a"), repo("team/b"), digest("blob"));
     assert!(!meta.repository_exists(&a).await.unwrap());
-    meta.link_blob(&a, &d, 42).await.unwrap();
+    link(meta, &a, &d, 42).await.unwrap();
     assert!(meta.repository_exists(&a).await.unwrap());
     assert_eq!(meta.linked_blob(&a, &d).await.unwrap(), Some(42));
     assert_eq!(meta.linked_blob(&b, &d).await.unwrap(), None);
@@ -75,7 +88,7 @@ pub async fn blob_links_are_per_repository(meta: &dyn MetaStore) {
     assert_eq!(found.len(), 1);
     assert_eq!(found.get(&d), Some(&42));
 
-    meta.link_blob(&b, &d, 42).await.unwrap();
+    link(meta, &b, &d, 42).await.unwrap();
     assert!(meta.unlink_blob(&a, &d).await.unwrap());
     assert!(!meta.unlink_blob(&a, &d).await.unwrap());
     assert_eq!(meta.linked_blob(&a, &d).await.unwrap(), None);
@@ -88,7 +101,7 @@ pub async fn blob_links_are_per_repository(meta: &dyn MetaStore) {
 pub async fn a_manifest_comes_with_its_tags_and_link(meta: &dyn MetaStore) {
     let app = repo("app");
     let m = record("m1");
-    meta.put_manifest(&app, &m, &tags(&["v1", "latest"])).await.unwrap();
+    put(meta, &app, &m, &tags(&["v1", "latest"])).await.unwrap();
     assert!(meta.repository_exists(&app).await.unwrap());
     assert_eq!(meta.manifest(&app, &m.digest).await.unwrap(), Some(m.clone()));
     assert_eq!(meta.tagged_manifest(&app, &tag("v1")).await.unwrap(), Some(m.clone()));
@@ -100,8 +113,8 @@ pub async fn a_manifest_comes_with_its_tags_and_link(meta: &dyn MetaStore) {
 pub async fn a_tag_moves_to_the_manifest_last_put(meta: &dyn MetaStore) {
     let app = repo("app");
     let (m1, m2) = (record("m1"), record("m2"));
-    meta.put_manifest(&app, &m1, &tags(&["latest", "v1"])).await.unwrap();
-    meta.put_manifest(&app, &m2, &tags(&["latest"])).await.unwrap();
+    put(meta, &app, &m1, &tags(&["latest", "v1"])).await.unwrap();
+    put(meta, &app, &m2, &tags(&["latest"])).await.unwrap();
     assert_eq!(meta.tagged_manifest(&app, &tag("latest")).await.unwrap(), Some(m2));
     assert_eq!(meta.tagged_manifest(&app, &tag("v1")).await.unwrap(), Some(m1));
 }
@@ -109,15 +122,15 @@ pub async fn a_tag_moves_to_the_manifest_last_put(meta: &dyn MetaStore) {
 pub async fn records_keep_every_field(meta: &dyn MetaStore) {
     let app = repo("app");
     let full = referrer("full", &digest("subject"), "application/x.sbom");
-    meta.put_manifest(&app, &full, &[]).await.unwrap();
+    put(meta, &app, &full, &[]).await.unwrap();
     assert_eq!(meta.manifest(&app, &full.digest).await.unwrap(), Some(full));
 }
 
 pub async fn deleting_a_manifest_removes_its_tags_and_link(meta: &dyn MetaStore) {
     let app = repo("app");
     let (m1, m2) = (record("m1"), record("m2"));
-    meta.put_manifest(&app, &m1, &tags(&["a", "b"])).await.unwrap();
-    meta.put_manifest(&app, &m2, &tags(&["c"])).await.unwrap();
+    put(meta, &app, &m1, &tags(&["a", "b"])).await.unwrap();
+    put(meta, &app, &m2, &tags(&["c"])).await.unwrap();
     assert!(meta.delete_manifest(&app, &m1.digest).await.unwrap());
     assert!(!meta.delete_manifest(&app, &m1.digest).await.unwrap());
     assert_eq!(meta.manifest(&app, &m1.digest).await.unwrap(), None);
@@ -129,7 +142,7 @@ pub async fn deleting_a_manifest_removes_its_tags_and_link(meta: &dyn MetaStore)
 pub async fn deleting_a_tag_leaves_the_manifest(meta: &dyn MetaStore) {
     let app = repo("app");
     let m = record("m1");
-    meta.put_manifest(&app, &m, &tags(&["a", "b"])).await.unwrap();
+    put(meta, &app, &m, &tags(&["a", "b"])).await.unwrap();
     assert!(meta.delete_tag(&app, &tag("a")).await.unwrap());
     assert!(!meta.delete_tag(&app, &tag("a")).await.unwrap());
     assert!(!meta.delete_tag(&repo("other"), &tag("b")).await.unwrap());
@@ -139,10 +152,10 @@ pub async fn deleting_a_tag_leaves_the_manifest(meta: &dyn MetaStore) {
 
 pub async fn tags_are_listed_in_byte_order_by_page(meta: &dyn MetaStore) {
     let app = repo("app");
-    meta.put_manifest(&app, &record("m"), &tags(&["b", "a", "B", "_x", "1"]))
+    put(meta, &app, &record("m"), &tags(&["b", "a", "B", "_x", "1"]))
         .await
         .unwrap();
-    meta.put_manifest(&repo("other"), &record("o"), &tags(&["zz"]))
+    put(meta, &repo("other"), &record("o"), &tags(&["zz"]))
         .await
         .unwrap();
     let all = page(&["1", "B", "_x", "a", "b"], false);
@@ -172,7 +185,7 @@ pub async fn tags_are_listed_in_byte_order_by_page(meta: &dyn MetaStore) {
 
 pub async fn repositories_are_listed_in_byte_order_by_page(meta: &dyn MetaStore) {
     for name in ["b", "a/z", "a", "c"] {
-        meta.link_blob(&repo(name), &digest(name), 1).await.unwrap();
+        link(meta, &repo(name), &digest(name), 1).await.unwrap();
     }
     let list = |after, limit| meta.list_repositories(after, limit);
     assert_eq!(list(None, None).await.unwrap(), page(&["a", "a/z", "b", "c"], false));
@@ -186,15 +199,15 @@ pub async fn referrers_match_subject_repository_and_type(meta: &dyn MetaStore) {
     let subject = digest("subject");
     let sbom = referrer("sbom", &subject, "application/x.sbom");
     let sig = referrer("sig", &subject, "application/x.sig");
-    meta.put_manifest(&app, &sbom, &[]).await.unwrap();
-    meta.put_manifest(&app, &sig, &[]).await.unwrap();
-    meta.put_manifest(&app, &referrer("else", &digest("else"), "application/x.sbom"), &[])
+    put(meta, &app, &sbom, &[]).await.unwrap();
+    put(meta, &app, &sig, &[]).await.unwrap();
+    put(meta, &app, &referrer("else", &digest("else"), "application/x.sbom"), &[])
         .await
         .unwrap();
-    meta.put_manifest(&other, &referrer("there", &subject, "application/x.sbom"), &[])
+    put(meta, &other, &referrer("there", &subject, "application/x.sbom"), &[])
         .await
         .unwrap();
-    meta.put_manifest(&app, &record("plain"), &[]).await.unwrap();
+    put(meta, &app, &record("plain"), &[]).await.unwrap();
 
     let mut all = meta.referrers(&app, &subject, None).await.unwrap();
     all.sort_by(|a, b| a.digest.cmp(&b.digest));

@@ -9,8 +9,10 @@ use std::ops::Range;
 use std::time::SystemTime;
 use wharf_registry::async_trait;
 use wharf_registry::bytes::Bytes;
-use wharf_registry::meta::{ManifestRecord, MemoryMetaStore, MetaResult, MetaStore, Page, UploadSession};
-use wharf_registry::storage::{AppendSource, BlobStore, ByteStream, MemoryBlobStore};
+use wharf_registry::meta::{
+    BlobClaim, GcSnapshot, ManifestRecord, MemoryMetaStore, MetaResult, MetaStore, Page, UploadSession,
+};
+use wharf_registry::storage::{AppendSource, BlobStore, ByteStream, MemoryBlobStore, StoredBlob};
 use wharf_registry::testkit::{blob_store_contract, meta_store_contract};
 use wharf_registry::wharf_oci::{Digest, RepositoryName, Tag};
 
@@ -60,6 +62,10 @@ impl BlobStore for TheirBlobStore {
         self.inner.delete_upload(id).await
     }
 
+    async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>> {
+        self.inner.list_blobs().await
+    }
+
     async fn list_uploads(&self) -> io::Result<Vec<String>> {
         self.inner.list_uploads().await
     }
@@ -73,6 +79,10 @@ struct TheirMetaStore {
 
 #[async_trait]
 impl MetaStore for TheirMetaStore {
+    async fn claim_blob(&self, digest: &Digest, size: u64) -> MetaResult<BlobClaim> {
+        self.inner.claim_blob(digest, size).await
+    }
+
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
         self.inner.link_blob(repo, digest, size).await
     }
@@ -97,8 +107,17 @@ impl MetaStore for TheirMetaStore {
         self.inner.blob_is_linked_anywhere(digest).await
     }
 
-    async fn put_manifest(&self, repo: &RepositoryName, manifest: &ManifestRecord, tags: &[Tag]) -> MetaResult<()> {
-        self.inner.put_manifest(repo, manifest, tags).await
+    async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        manifest: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+    ) -> MetaResult<()> {
+        self.inner
+            .put_manifest(repo, manifest, tags, references, require_linked)
+            .await
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
@@ -160,6 +179,47 @@ impl MetaStore for TheirMetaStore {
 
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>> {
         self.inner.idle_uploads(cutoff).await
+    }
+
+    async fn gc_snapshot(&self) -> MetaResult<GcSnapshot> {
+        self.inner.gc_snapshot().await
+    }
+
+    async fn record_references(
+        &self,
+        repo: &RepositoryName,
+        manifest: &Digest,
+        references: &[Digest],
+    ) -> MetaResult<()> {
+        self.inner.record_references(repo, manifest, references).await
+    }
+
+    async fn remove_unused_manifests(
+        &self,
+        manifests: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        self.inner.remove_unused_manifests(manifests, cutoff).await
+    }
+
+    async fn remove_unused_links(
+        &self,
+        links: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        self.inner.remove_unused_links(links, cutoff).await
+    }
+
+    async fn mark_blobs_deleting(&self, digests: &[Digest], cutoff: SystemTime) -> MetaResult<Vec<Digest>> {
+        self.inner.mark_blobs_deleting(digests, cutoff).await
+    }
+
+    async fn fence_stray_blobs(&self, blobs: &[(Digest, u64)]) -> MetaResult<Vec<Digest>> {
+        self.inner.fence_stray_blobs(blobs).await
+    }
+
+    async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()> {
+        self.inner.forget_deleted_blobs(digests).await
     }
 }
 

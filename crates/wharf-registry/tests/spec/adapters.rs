@@ -4,3 +4,4 @@
 
 mod blob_store;
 mod meta_store;
+mod meta_store_gc;

@@ -19,6 +19,8 @@ mod concurrency;
 mod damage;
 mod deletes;
 mod full_disk;
+mod gc;
+mod gc_race;
 mod manifests;
 mod mounts;
 mod referrers;

@@ -7,6 +7,7 @@ mod copy;
 mod delete;
 pub mod exit;
 mod files;
+mod gc;
 mod inspect;
 mod login;
 mod output;
@@ -49,6 +50,7 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
             Command::Logout(a) => login::logout(&ctx, a).await,
             Command::Sign(a) => sign::run(&ctx, a).await,
             Command::Bench(a) => bench::run(&ctx, a).await,
+            Command::Gc(a) => gc::run(&ctx, a).await,
         }
     });
     match outcome {

@@ -18,6 +18,7 @@ mod crash_small;
 mod embed;
 mod interop_buildah;
 mod interop_docker;
+mod gc;
 mod interop_oci_client;
 mod interop_oras_py;
 mod interop_podman;

@@ -1,8 +1,10 @@
 //! Answers to the hot lookups, kept in memory: is blob D in repository R (blob HEAD and
 //! GET), manifest D of R and the manifest tag T of R points at (manifest HEAD and GET).
 //!
-//! Only this process writes the database (it holds the file), so it knows every change:
-//! each write forgets the entries it may have changed once it has committed. Tags are
+//! Each write of this process forgets the entries it may have changed once it has
+//! committed. The only other writer is a garbage collection run by another process
+//! (`wharf gc`), which bumps a counter the store polls (see `watch_collections`): the
+//! whole cache is dropped when it moves. Tags are
 //! therefore as fresh as the database itself. A lookup that raced with a write does not
 //! store its (possibly older) answer: every change bumps a generation counter, and an
 //! answer read under an older generation is returned but not kept.
@@ -83,6 +85,15 @@ impl ReadCache {
             Kind::Tag => &mut maps.tags,
         };
         bounded_insert(map, (repo, key), record);
+    }
+
+    /// Forgets everything (after a garbage collection, here or in another process).
+    pub fn clear(&self) {
+        let mut maps = self.maps();
+        maps.generation += 1;
+        maps.links.clear();
+        maps.manifests.clear();
+        maps.tags.clear();
     }
 
     /// After a committed write: forgets what `change` may have made stale.

@@ -98,6 +98,31 @@ impl LazyPack {
         }
     }
 
+    /// Every packed blob (their write time is not kept). Blocking.
+    pub(super) fn list(&self) -> io::Result<Vec<super::StoredBlob>> {
+        let Some(pack) = self.existing() else {
+            return Ok(Vec::new());
+        };
+        pack.readers
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT digest, length(bytes) FROM blobs")?;
+                let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(io_err)
+            .map(|rows| {
+                rows.into_iter()
+                    .filter_map(|(digest, size)| {
+                        Some(super::StoredBlob {
+                            digest: digest.parse().ok()?,
+                            size: size as u64,
+                            written: None,
+                        })
+                    })
+                    .collect()
+            })
+    }
+
     /// See [`Pack::size`]. Blocking.
     pub(super) fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
         match self.existing() {
