@@ -464,6 +464,21 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Option<std::time::Duration>,
 
+    /// How long a new connection may take to send its first request's headers before
+    /// it is closed [default: 30s].
+    #[arg(long, env = "WHARF_HEADER_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub header_timeout: Option<std::time::Duration>,
+
+    /// How long a connection with no request in progress stays open after its last
+    /// response [default: 60s].
+    #[arg(long, env = "WHARF_IDLE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Option<std::time::Duration>,
+
+    /// Connections open at once, at most half the open-file limit; when all are taken,
+    /// the longest idle one is closed for a new one [default: 4096].
+    #[arg(long, env = "WHARF_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
     /// Whether a mount without `from` links a blob the registry already holds
     /// [default: true].
     #[arg(long, env = "WHARF_MOUNT_WITHOUT_FROM", action = ArgAction::Set, value_name = "BOOL")]

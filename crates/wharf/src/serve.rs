@@ -1,7 +1,7 @@
 //! `wharf serve`: files + SQLite under the data directory, an HTTP listener, a sweeper
 //! for abandoned uploads, and a graceful stop on SIGTERM or SIGINT.
 
-use crate::config::ServeConfig;
+use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
@@ -76,33 +76,54 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             wharf_registry::router(registry)
         }
     };
-    // Connect info gives the login throttle each client's address.
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signalled = stopping.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        signalled.notify_one();
-    });
+    let limits = connection_limits(&config.connections, crate::listener::raise_open_file_limit());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = crate::listener::serve(listener, app, limits, stopped);
     // A client that stalls mid-body must not keep the server alive for ever: once the
     // stop signal came, requests get `shutdown_timeout` to finish. What they leave is
     // an unfinished upload, never a partial blob.
     let deadline = async {
-        stopping.notified().await;
+        shutdown_signal().await;
+        let _ = stop.send(true);
         tokio::time::sleep(config.shutdown_timeout).await;
     };
     tokio::select! {
-        served = std::future::IntoFuture::into_future(server) => served.map_err(|e| format!("server error: {e}"))?,
-        _ = deadline => tracing::warn!(
+        () = server => {}
+        () = deadline => tracing::warn!(
             "requests still in flight {:?} after the stop signal; stopping without them",
             config.shutdown_timeout
         ),
     }
     tracing::info!("wharf stopped");
     Ok(())
+}
+
+/// The listener's limits: the connection cap as configured (or the default), but at most
+/// half the open-file limit, so that the requests on those connections can still open
+/// blob files and the database.
+fn connection_limits(config: &ConnectionLimits, open_files: Option<u64>) -> crate::listener::Limits {
+    let room = open_files.map_or(usize::MAX, |n| usize::try_from(n / 2).unwrap_or(usize::MAX).max(1));
+    let max_connections = match config.max_connections {
+        Some(asked) if asked > room => {
+            tracing::warn!(
+                "max_connections {asked} is more than half the open-file limit ({}): at most {room} connections",
+                open_files.unwrap_or_default()
+            );
+            room
+        }
+        Some(asked) => asked,
+        None => DEFAULT_MAX_CONNECTIONS.min(room),
+    };
+    tracing::info!(
+        "at most {max_connections} connections; headers within {:?}, idle ones closed after {:?}",
+        config.header_timeout,
+        config.idle_timeout
+    );
+    crate::listener::Limits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections,
+    }
 }
 
 /// Removes idle upload sessions, checking every minute (or sooner for short TTLs).
