@@ -56,7 +56,12 @@ fn serve(args: cli::ServeArgs) -> ExitCode {
         }
     };
     match runtime.block_on(serve::run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(serve::Stopped::Gracefully) => ExitCode::SUCCESS,
+        Ok(serve::Stopped::AtOnce) => {
+            // Not even blocking work in flight (a file write, an fsync) is waited for.
+            runtime.shutdown_background();
+            ExitCode::FAILURE
+        }
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("wharf: {e}");
