@@ -270,15 +270,18 @@ fn the_data_directory_is_logged_as_an_absolute_path() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    // The log is written by a thread of its own: wait for the line itself.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "wharf did not listen");
+    let log = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("wharf listening") || Instant::now() > deadline {
+            break text;
+        }
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     let _ = child.kill();
     let _ = child.wait();
     let expected = std::fs::canonicalize(dir.path()).unwrap().join("relative-data");
-    let log = std::fs::read_to_string(&log).unwrap();
     assert!(
         log.contains(&format!("data in {},", expected.display())),
         "expected {}: {log}",
