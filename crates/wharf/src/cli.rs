@@ -40,6 +40,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line as `wharf` parses it: [`Cli`], with the client options hidden from
+/// `wharf serve --help` (they are global, so clap gives them to every subcommand; `serve`
+/// refuses them).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    // clap gives a global option to a subcommand only if it has none of that name: a
+    // hidden copy on `serve` keeps it out of the help and still parses (to be refused).
+    let hidden: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    command.mut_subcommand("serve", |serve| serve.args(hidden))
+}
+
 /// Options of every client command (accepted before or after the command's name).
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Client options")]

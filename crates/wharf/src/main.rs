@@ -10,12 +10,12 @@ mod memory;
 mod serve;
 
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     memory::keep_freed_buffers();
-    let matches = match cli::Cli::command().try_get_matches() {
+    let matches = match cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(e),
     };
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        cli::Cli::command().debug_assert();
+        cli::command().debug_assert();
     }
 
     #[test]
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_password_comes_from_one_place() {
-        let matches = |args: &[&str]| cli::Cli::command().try_get_matches_from(args).unwrap();
+        let matches = |args: &[&str]| cli::command().try_get_matches_from(args).unwrap();
         assert!(password_twice(&matches(&[
             "wharf",
             "login",
