@@ -309,10 +309,17 @@ impl Client {
     pub(crate) async fn error_from(&self, call: &Call, response: reqwest::Response) -> Error {
         let status = response.status().as_u16();
         if status == 401 {
-            let message = if self.inner.auth.credential(&call.registry).is_some() {
-                "the registry refused the credentials"
-            } else {
-                "the registry needs credentials (use `wharf login` or --username/--password)"
+            // A token that lacks the scope is answered `error="insufficient_scope"`: the
+            // credentials were good, the permission is missing.
+            let insufficient_scope = response
+                .headers()
+                .get(http::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|challenge| challenge.contains("insufficient_scope"));
+            let message = match (self.inner.auth.credential(&call.registry).is_some(), insufficient_scope) {
+                (true, true) => "the registry accepted the credentials, but they lack the permission for this",
+                (true, false) => "the registry refused the credentials",
+                (false, _) => "the registry needs credentials (use `wharf login` or --username/--password)",
             };
             return Error::Auth {
                 registry: call.registry.clone(),

@@ -94,6 +94,12 @@ impl FromStr for ImageReference {
         if input.is_empty() {
             return Err(invalid("it is empty".into()));
         }
+        // `http://host/repo` or `docker://host/repo`: a URL or a transport, not a reference.
+        if let Some((scheme, rest)) = input.split_once("://") {
+            if !scheme.is_empty() && !scheme.contains(['/', '@']) {
+                return Err(invalid(format!("a reference has no scheme: write {rest:?}")));
+            }
+        }
         let (rest, digest) = match input.split_once('@') {
             Some((rest, d)) => (rest, Some(d.parse::<Digest>().map_err(|e| invalid(e.to_string()))?)),
             None => (input, None),
@@ -251,6 +257,14 @@ mod tests {
             "host.io/",
         ] {
             assert!(bad.parse::<ImageReference>().is_err(), "{bad}");
+        }
+        for url in ["http://127.0.0.1:5000/app:1", "docker://host.io/app"] {
+            let message = url.parse::<ImageReference>().unwrap_err().to_string();
+            let without = url.split_once("://").unwrap().1;
+            assert!(
+                message.contains(&format!("has no scheme: write {without:?}")),
+                "{message}"
+            );
         }
     }
 

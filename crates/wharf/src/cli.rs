@@ -40,6 +40,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line as `wharf` parses it: [`Cli`], with the client options hidden from
+/// `wharf serve --help` (they are global, so clap gives them to every subcommand; `serve`
+/// refuses them).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    // clap gives a global option to a subcommand only if it has none of that name: a
+    // hidden copy on `serve` keeps it out of the help and still parses (to be refused).
+    let hidden: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().hide(true))
+        .collect();
+    command.mut_subcommand("serve", |serve| serve.args(hidden))
+}
+
 /// Options of every client command (accepted before or after the command's name).
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Client options")]
@@ -506,6 +522,20 @@ pub struct ServeArgs {
     /// [default: false].
     #[arg(long, env = "WHARF_GC_KEEP_UNTAGGED", action = ArgAction::Set, value_name = "BOOL")]
     pub gc_keep_untagged: Option<bool>,
+    /// How long a new connection may take to send its first request's headers before
+    /// it is closed [default: 30s].
+    #[arg(long, env = "WHARF_HEADER_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub header_timeout: Option<std::time::Duration>,
+
+    /// How long a connection with no request in progress stays open after its last
+    /// response [default: 60s].
+    #[arg(long, env = "WHARF_IDLE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Option<std::time::Duration>,
+
+    /// Connections open at once, at most half the open-file limit; when all are taken,
+    /// the longest idle one is closed for a new one [default: 4096].
+    #[arg(long, env = "WHARF_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 
     /// Whether a mount without `from` links a blob the registry already holds
     /// [default: true].

@@ -24,6 +24,7 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     /// The `[gc]` section with `--gc-*` flags applied.
     pub gc: GcSchedule,
+    pub connections: ConnectionLimits,
 }
 
 /// When and how the server collects garbage.
@@ -46,6 +47,18 @@ struct GcFileConfig {
     keep_untagged: Option<bool>,
 }
 
+/// What a connection may hold without sending requests, and how many may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// `None`: the default, [`DEFAULT_MAX_CONNECTIONS`] (both are bounded by the
+    /// open-file limit when the server starts).
+    pub max_connections: Option<usize>,
+}
+
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
 /// The config file's keys; every one optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +80,11 @@ struct FileConfig {
     body_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     shutdown_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    header_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    idle_timeout: Option<Duration>,
+    max_connections: Option<usize>,
     mount_without_from: Option<bool>,
     allow_sparse_manifests: Option<bool>,
     verify_blob_reads: Option<bool>,
@@ -171,9 +189,26 @@ impl ServeConfig {
                 dry_run: false,
             },
         };
+        let connections = ConnectionLimits {
+            header_timeout: positive(
+                "header_timeout",
+                args.header_timeout.or(file.header_timeout),
+                Duration::from_secs(30),
+            )?,
+            idle_timeout: positive(
+                "idle_timeout",
+                args.idle_timeout.or(file.idle_timeout),
+                Duration::from_secs(60),
+            )?,
+            max_connections: match args.max_connections.or(file.max_connections) {
+                Some(0) => return Err("max_connections must be at least 1".into()),
+                n => n,
+            },
+        };
         Ok(ServeConfig {
             auth,
             gc,
+            connections,
             shutdown_timeout: args
                 .shutdown_timeout
                 .or(file.shutdown_timeout)
@@ -190,6 +225,15 @@ impl ServeConfig {
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
             registry,
         })
+    }
+}
+
+/// A timeout that was given, or the default; zero would close every connection at once.
+fn positive(name: &str, given: Option<Duration>, default: Duration) -> Result<Duration, String> {
+    match given {
+        Some(t) if t.is_zero() => Err(format!("{name} must be longer than 0")),
+        Some(t) => Ok(t),
+        None => Ok(default),
     }
 }
 
@@ -215,6 +259,24 @@ mod tests {
         assert_eq!(config.registry.upload_ttl, Duration::from_secs(1800));
         assert_eq!(config.registry.max_manifest_size, 1000);
         assert!(config.durable);
+        assert_eq!(
+            config.connections,
+            ConnectionLimits {
+                header_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: None
+            }
+        );
+        let file: FileConfig =
+            toml::from_str("header_timeout = \"5s\"\nidle_timeout = \"2m\"\nmax_connections = 100").unwrap();
+        let args = ServeArgs {
+            idle_timeout: Some(Duration::from_secs(7)),
+            ..Default::default()
+        };
+        let connections = ServeConfig::merge(args, file).unwrap().connections;
+        assert_eq!(connections.header_timeout, Duration::from_secs(5));
+        assert_eq!(connections.idle_timeout, Duration::from_secs(7));
+        assert_eq!(connections.max_connections, Some(100));
         assert!(config.gc.enabled);
         assert_eq!(config.gc.interval, Duration::from_secs(3600));
         assert_eq!(config.gc.options.grace, Duration::from_secs(3600));
@@ -257,6 +319,13 @@ mod tests {
         };
         assert!(ServeConfig::merge(args, FileConfig::default()).is_err());
         assert!(toml::from_str::<FileConfig>("no_such_key = 1").is_err());
+        let args = ServeArgs {
+            header_timeout: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        assert!(ServeConfig::merge(args, FileConfig::default()).is_err());
+        let file: FileConfig = toml::from_str("max_connections = 0").unwrap();
+        assert!(ServeConfig::merge(ServeArgs::default(), file).is_err());
     }
 }
 

@@ -5,16 +5,17 @@ mod auth;
 mod cli;
 mod commands;
 mod config;
+mod listener;
 mod memory;
 mod serve;
 
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     memory::keep_freed_buffers();
-    let matches = match cli::Cli::command().try_get_matches() {
+    let matches = match cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(e),
     };
@@ -55,7 +56,12 @@ fn serve(args: cli::ServeArgs) -> ExitCode {
         }
     };
     match runtime.block_on(serve::run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(serve::Stopped::Gracefully) => ExitCode::SUCCESS,
+        Ok(serve::Stopped::AtOnce) => {
+            // Not even blocking work in flight (a file write, an fsync) is waited for.
+            runtime.shutdown_background();
+            ExitCode::FAILURE
+        }
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("wharf: {e}");
@@ -111,7 +117,7 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        cli::Cli::command().debug_assert();
+        cli::command().debug_assert();
     }
 
     #[test]
@@ -128,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_password_comes_from_one_place() {
-        let matches = |args: &[&str]| cli::Cli::command().try_get_matches_from(args).unwrap();
+        let matches = |args: &[&str]| cli::command().try_get_matches_from(args).unwrap();
         assert!(password_twice(&matches(&[
             "wharf",
             "login",

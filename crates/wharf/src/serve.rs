@@ -1,7 +1,7 @@
 //! `wharf serve`: files + SQLite under the data directory, an HTTP listener, the
 //! registry's background work (abandoned uploads), and a graceful stop on SIGTERM or SIGINT.
 
-use crate::config::ServeConfig;
+use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wharf_registry::meta::SqliteMetaStore;
@@ -34,7 +34,19 @@ pub fn init_logging(filter: &str) -> tracing_appender::non_blocking::WorkerGuard
     guard
 }
 
-pub async fn run(config: ServeConfig) -> Result<(), String> {
+/// How the server stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// On a stop signal, after the requests in flight finished or `shutdown_timeout`.
+    Gracefully,
+    /// On a second stop signal, without waiting for the requests in flight.
+    AtOnce,
+}
+
+pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
+    // Listening from the start: a signal during start-up is not lost, and the handlers
+    // stay in place for a second signal.
+    let mut signals = StopSignals::new().map_err(|e| format!("cannot listen for stop signals: {e}"))?;
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
@@ -66,7 +78,7 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         "wharf listening on http://{address}, data in {}, {} mode",
-        data_dir.display(),
+        std::path::absolute(data_dir).as_deref().unwrap_or(data_dir).display(),
         if config.durable { "durable" } else { "relaxed" }
     );
     let app = match crate::auth::access_control(&config.auth, config.listen, data_dir)? {
@@ -84,55 +96,100 @@ pub async fn run(config: ServeConfig) -> Result<(), String> {
             wharf_registry::router(registry)
         }
     };
-    // Connect info gives the login throttle each client's address.
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signalled = stopping.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        signalled.notify_one();
-    });
+    let limits = connection_limits(&config.connections, crate::listener::raise_open_file_limit());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = crate::listener::serve(listener, app, limits, stopped);
     // A client that stalls mid-body must not keep the server alive for ever: once the
-    // stop signal came, requests get `shutdown_timeout` to finish. What they leave is
-    // an unfinished upload, never a partial blob.
-    let deadline = async {
-        stopping.notified().await;
-        tokio::time::sleep(config.shutdown_timeout).await;
-    };
-    tokio::select! {
-        served = std::future::IntoFuture::into_future(server) => served.map_err(|e| format!("server error: {e}"))?,
-        _ = deadline => tracing::warn!(
-            "requests still in flight {:?} after the stop signal; stopping without them",
-            config.shutdown_timeout
-        ),
-    }
-    tracing::info!("wharf stopped");
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets in-flight
-/// requests finish.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    // stop signal came, requests get `shutdown_timeout` to finish, or until a second
+    // signal. What they leave is an unfinished upload, never a partial blob.
+    let stopping = async {
+        signals.next().await;
+        tracing::info!("shutting down: finishing in-flight requests (a second signal stops at once)");
+        let _ = stop.send(true);
+        tokio::select! {
+            () = tokio::time::sleep(config.shutdown_timeout) => {
+                tracing::warn!(
+                    "requests still in flight {:?} after the stop signal; stopping without them",
+                    config.shutdown_timeout
+                );
+                Stopped::Gracefully
             }
-            Err(_) => std::future::pending::<()>().await,
+            () = signals.next() => Stopped::AtOnce,
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
+    let stopped = tokio::select! {
+        () = server => Stopped::Gracefully,
+        stopped = stopping => stopped,
+    };
+    match stopped {
+        Stopped::Gracefully => tracing::info!("wharf stopped"),
+        Stopped::AtOnce => {
+            tracing::warn!("second stop signal: wharf stopped at once, without the requests still in flight")
+        }
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    Ok(stopped)
+}
+
+/// The listener's limits: the connection cap as configured (or the default), but at most
+/// half the open-file limit, so that the requests on those connections can still open
+/// blob files and the database.
+fn connection_limits(config: &ConnectionLimits, open_files: Option<u64>) -> crate::listener::Limits {
+    let room = open_files.map_or(usize::MAX, |n| usize::try_from(n / 2).unwrap_or(usize::MAX).max(1));
+    let max_connections = match config.max_connections {
+        Some(asked) if asked > room => {
+            tracing::warn!(
+                "max_connections {asked} is more than half the open-file limit ({}): at most {room} connections",
+                open_files.unwrap_or_default()
+            );
+            room
+        }
+        Some(asked) => asked,
+        None => DEFAULT_MAX_CONNECTIONS.min(room),
+    };
+    tracing::info!(
+        "at most {max_connections} connections; headers within {:?}, idle ones closed after {:?}",
+        config.header_timeout,
+        config.idle_timeout
+    );
+    crate::listener::Limits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections,
+    }
+}
+
+/// SIGINT and SIGTERM, each time one arrives: the first stops the server gracefully, a
+/// second one at once.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {})
+    }
+
+    /// Resolves when the next SIGINT or SIGTERM arrives.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -123,9 +123,7 @@ pub async fn run(ctx: &Context, args: CopyArgs) -> Outcome {
 }
 
 fn location(input: &str) -> Outcome<ImageLocation> {
-    input
-        .parse()
-        .map_err(|e: wharf_client::Error| Failure::usage(e.to_string()))
+    input.parse().map_err(Failure::bad_argument)
 }
 
 fn store_of(layout: OciLayout, client: &Client) -> Store {

@@ -31,6 +31,8 @@ impl From<Exit> for ExitCode {
 pub struct Failure {
     pub exit: Exit,
     pub message: String,
+    /// The registry answered 403: it knows the caller, who may not do this.
+    pub denied: bool,
 }
 
 impl Failure {
@@ -38,11 +40,21 @@ impl Failure {
         Failure {
             exit,
             message: message.into(),
+            denied: false,
         }
     }
 
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure::new(Exit::Usage, message)
+    }
+
+    /// A reference or location the library refused to parse: a usage error, with the
+    /// hints [`From<wharf_client::Error>`] adds.
+    pub fn bad_argument(e: wharf_client::Error) -> Failure {
+        Failure {
+            exit: Exit::Usage,
+            ..Failure::from(e)
+        }
     }
 
     pub fn other(message: impl Into<String>) -> Failure {
@@ -53,9 +65,12 @@ impl Failure {
         Failure::new(Exit::NotFound, message)
     }
 
-    /// The same failure, its message prefixed with what was being done.
+    /// The same failure, its message prefixed with what was being done; a registry
+    /// that cannot be reached is the whole story, whatever was being done.
     pub fn context(mut self, what: impl fmt::Display) -> Failure {
-        self.message = format!("{what}: {}", self.message);
+        if self.exit != Exit::Unreachable {
+            self.message = format!("{what}: {}", self.message);
+        }
         self
     }
 
@@ -91,8 +106,49 @@ pub fn exit_of(e: &wharf_client::Error) -> Exit {
 
 impl From<wharf_client::Error> for Failure {
     fn from(e: wharf_client::Error) -> Failure {
-        Failure::new(exit_of(&e), e.to_string())
+        use wharf_client::Error;
+        let exit = exit_of(&e);
+        match &e {
+            Error::Transport { url, message, .. } => Failure::new(exit, unreachable(url, message)),
+            Error::InvalidReference { input, .. } if input.starts_with("http://") => Failure::new(
+                exit,
+                format!(
+                    "{e} (localhost and 127.0.0.0/8 are reached over plain HTTP, other registries with --plain-http)"
+                ),
+            ),
+            _ => Failure {
+                denied: e.status() == Some(403),
+                ..Failure::new(exit, e.to_string())
+            },
+        }
     }
+}
+
+/// A failed connection as one line that says which registry did not answer and why,
+/// e.g. `no registry answers at 127.0.0.1:1 (connection refused)`, from the request's
+/// URL and the error chain of the HTTP stack (`…: tcp connect error: Connection refused
+/// (os error 111)`).
+fn unreachable(url: &str, message: &str) -> String {
+    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = without_scheme.split('/').next().unwrap_or(without_scheme);
+    let lower = message.to_ascii_lowercase();
+    let why = if lower.contains("connection refused") {
+        "connection refused"
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "the host name does not resolve"
+    } else if lower.contains("timed out") || lower.contains("no answer within") {
+        "no answer in time"
+    } else if lower.contains("connection reset") {
+        "the connection was reset"
+    } else if lower.contains("unreachable") {
+        "network unreachable"
+    } else {
+        // The last two links of the chain say what failed and how.
+        let links: Vec<&str> = message.split(": ").collect();
+        let cause = links[links.len().saturating_sub(2)..].join(": ");
+        return format!("cannot talk to the registry at {host}: {cause}");
+    };
+    format!("no registry answers at {host} ({why})")
 }
 
 pub type Outcome<T = ()> = Result<T, Failure>;
@@ -131,6 +187,38 @@ mod tests {
         assert_eq!(exit_of(&mismatch), Exit::Integrity);
         let bad: Error = "Bad/Ref".parse::<wharf_client::ImageReference>().unwrap_err();
         assert_eq!(exit_of(&bad), Exit::Usage);
+    }
+
+    #[test]
+    fn an_unreachable_registry_is_named_once_with_the_reason() {
+        let failure = |message: &str| {
+            Failure::from(Error::Transport {
+                method: "HEAD".into(),
+                url: "http://127.0.0.1:1/v2/app/blobs/sha256:44136f".into(),
+                message: message.into(),
+            })
+        };
+        let refused = failure(
+            "error sending request for url (http://127.0.0.1:1/v2/app/blobs/sha256:44136f): client error \
+             (Connect): tcp connect error: Connection refused (os error 111)",
+        );
+        assert_eq!(refused.exit, Exit::Unreachable);
+        assert_eq!(
+            refused.message,
+            "no registry answers at 127.0.0.1:1 (connection refused)"
+        );
+        assert_eq!(
+            refused.context("pushing the config").message,
+            "no registry answers at 127.0.0.1:1 (connection refused)"
+        );
+        assert_eq!(
+            failure("no answer within 30s").message,
+            "no registry answers at 127.0.0.1:1 (no answer in time)"
+        );
+        assert_eq!(
+            failure("error sending request: invalid peer certificate: UnknownIssuer").message,
+            "cannot talk to the registry at 127.0.0.1:1: invalid peer certificate: UnknownIssuer"
+        );
     }
 
     #[test]

@@ -14,9 +14,7 @@ pub const DEFAULT_LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// `HOST[:PORT]/REPO[:TAG|@DIGEST]`, or a usage error.
 pub fn reference(input: &str) -> Outcome<ImageReference> {
-    input
-        .parse()
-        .map_err(|e: wharf_client::Error| Failure::usage(e.to_string()))
+    input.parse().map_err(Failure::bad_argument)
 }
 
 /// `os/arch[/variant]`, or a usage error.

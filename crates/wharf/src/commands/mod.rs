@@ -56,7 +56,17 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(mut f) => {
-            if f.exit == exit::Exit::Auth && !is_login && !f.message.contains("wharf login") {
+            if f.denied {
+                // 403: signing in again changes nothing.
+                f.message.push_str(
+                    " (the registry accepted the credentials, but they lack the permission for this: \
+                     ask its administrator for access)",
+                );
+            } else if f.exit == exit::Exit::Auth
+                && !is_login
+                && !f.message.contains("wharf login")
+                && !f.message.contains("lack the permission")
+            {
                 f.message
                     .push_str(" (sign in with `wharf login REGISTRY`, or give --username and --password)");
             }

@@ -48,6 +48,32 @@ fn usage_errors_are_exit_code_2_on_one_line() {
     assert!(line.contains("invalid reference \"Bad/Ref:1\""), "{line}");
     let line = cli.fails(&["push", "127.0.0.1:5000/app:1"], 2);
     assert!(line.contains("usage: wharf push"), "{line}");
+    // A URL instead of a reference: say what to write instead.
+    let line = cli.fails(&["inspect", "http://127.0.0.1:5000/app:1"], 2);
+    assert!(line.contains("has no scheme: write \"127.0.0.1:5000/app:1\""), "{line}");
+    assert!(line.contains("--plain-http"), "{line}");
+}
+
+#[test]
+fn serve_help_lists_only_what_serve_takes() {
+    let cli = Cli::new();
+    let help = cli.ok(&["serve", "--help"]);
+    assert!(help.contains("--listen") && help.contains("--idle-timeout"), "{help}");
+    for client_option in [
+        "--json",
+        "--plain-http",
+        "--retries",
+        "--chunk-size",
+        "--concurrency",
+        "--username",
+        "--password",
+        "Client options",
+    ] {
+        assert!(
+            !help.contains(client_option),
+            "serve --help lists {client_option}:\n{help}"
+        );
+    }
 }
 
 #[test]
@@ -55,7 +81,17 @@ fn unreachable_registries_missing_files_and_help() {
     let cli = Cli::new();
     let nobody = format!("127.0.0.1:{}", free_port());
     let line = cli.fails(&["inspect", &format!("{nobody}/app:1"), "--retries", "0"], 6);
-    assert!(line.contains(&nobody), "{line}");
+    assert_eq!(
+        line,
+        format!("wharf: no registry answers at {nobody} (connection refused)")
+    );
+    let file = cli.file("f.txt", b"x");
+    let line = cli.fails(&["push", &format!("{nobody}/app:1"), &file, "--retries", "1"], 6);
+    assert_eq!(
+        line,
+        format!("wharf: no registry answers at {nobody} (connection refused)"),
+        "named once, without the request or the digest it was for"
+    );
     cli.fails(&["tags", &format!("{nobody}/app"), "--retries", "1", "--json"], 6);
     cli.fails(&["login", &nobody, "-u", "a", "-p", "b", "--retries", "0"], 6);
     let line = cli.fails(

@@ -51,7 +51,12 @@ fn login_scenario(mode: &str) {
         cli.json(&["tags", &format!("{host}/team-a/app")])["tags"],
         serde_json::json!(["1"])
     );
-    cli.fails(&["push", &format!("{host}/readonly/app:1"), &file], 4);
+    let line = cli.fails(&["push", &format!("{host}/readonly/app:1"), &file], 4);
+    eprintln!("{mode}: a push the rules refuse: {line}");
+    // 403 (basic) or insufficient_scope (token): the credentials are fine, signing in
+    // again cannot help.
+    assert!(line.contains("lack the permission"), "{line}");
+    assert!(!line.contains("wharf login"), "{line}");
     cli.fails(&["delete", &app], 4);
 
     let removed = cli.json(&["logout", &host]);

@@ -40,8 +40,41 @@ impl WharfProcess {
         Self::spawn(free_port(), data_dir, extra, "debug", Stdio::from(file))
     }
 
+    /// Like `start`, with the open-file limit (soft and hard) set to `open_files`, so
+    /// that wharf cannot raise it.
+    pub fn start_with_open_file_limit(data_dir: &Path, extra: &[&str], open_files: u64) -> WharfProcess {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: open_files,
+                    rlim_max: open_files,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn_command(command, free_port(), data_dir, extra, "warn", Stdio::inherit())
+    }
+
     fn spawn(port: u16, data_dir: &Path, extra: &[&str], log_filter: &str, log: Stdio) -> WharfProcess {
-        let child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        let command = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        Self::spawn_command(command, port, data_dir, extra, log_filter, log)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        port: u16,
+        data_dir: &Path,
+        extra: &[&str],
+        log_filter: &str,
+        log: Stdio,
+    ) -> WharfProcess {
+        let child = command
             .arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))

@@ -13,6 +13,7 @@ mod cli_interop;
 mod cli_login;
 mod cli_referrers;
 mod cli_sign;
+mod connections;
 mod crash;
 mod crash_small;
 mod embed;

@@ -215,3 +215,76 @@ async fn sigterm_stops_within_the_shutdown_timeout_despite_a_stalled_body() {
         .unwrap();
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
 }
+
+/// A second SIGTERM during the graceful wait stops wharf at once, with a failure status
+/// and a line in the log saying so.
+#[tokio::test]
+async fn a_second_sigterm_stops_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("wharf.log");
+    let mut wharf = WharfProcess::start_logging_to(&dir.path().join("data"), &["--shutdown-timeout", "60s"], &log);
+    let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", wharf.port)).await.unwrap();
+    let head = format!(
+        "POST /v2/stall/blobs/uploads/?digest={} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+        content_digest(7, 100)
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&content(7, 0..10)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    wharf.send_sigterm();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        wharf.child.try_wait().unwrap().is_none(),
+        "the first SIGTERM waits for the request in flight"
+    );
+    let asked = Instant::now();
+    wharf.send_sigterm();
+    let (status, stopped) = tokio::task::spawn_blocking(move || (wharf.wait_exit(), wharf))
+        .await
+        .unwrap();
+    drop(stopped);
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "stopped {:?} after the second SIGTERM",
+        asked.elapsed()
+    );
+    assert!(!status.success(), "a forced stop is no success: {status}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("second stop signal"), "{log}");
+}
+
+/// `wharf serve` names its data directory as an absolute path, whatever it was given.
+#[test]
+fn the_data_directory_is_logged_as_an_absolute_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("wharf.log");
+    let port = crate::harness::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["serve", "--data-dir", "relative-data", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(dir.path())
+        .env("WHARF_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // The log is written by a thread of its own: wait for the line itself.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("wharf listening") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let expected = std::fs::canonicalize(dir.path()).unwrap().join("relative-data");
+    assert!(
+        log.contains(&format!("data in {},", expected.display())),
+        "expected {}: {log}",
+        expected.display()
+    );
+}
