@@ -5,7 +5,7 @@ use super::output::Output;
 use super::progress::Bars;
 use crate::cli::GlobalArgs;
 use std::sync::Arc;
-use wharf_client::auth::docker_config_path;
+use wharf_client::auth::CredentialStore;
 use wharf_client::{Client, ClientConfig, Credential, Credentials, RetryPolicy};
 
 /// What every client command runs with.
@@ -65,18 +65,19 @@ impl Context {
     }
 
     /// The flags' (or environment's) user name and password for each of `registries`,
-    /// and docker's config.json for any other.
+    /// else the stored ones: docker's config.json (its credential helpers or `auths`)
+    /// and the containers auth.json (see [`CredentialStore`]).
     pub fn credentials(&self, registries: &[&str]) -> Outcome<Credentials> {
-        let mut credentials = match docker_config_path() {
-            Some(path) => Credentials::from_docker_config(&path).map_err(Failure::other)?,
-            None => Credentials::new(),
-        };
         if let Some(credential) = self.flag_credential()? {
+            let mut credentials = Credentials::new();
             for registry in registries {
                 credentials.insert(*registry, credential.clone());
             }
+            return Ok(credentials);
         }
-        Ok(credentials)
+        CredentialStore::from_environment()
+            .and_then(|store| store.credentials_for(registries))
+            .map_err(Failure::other)
     }
 
     /// `--username` with `--password` (or WHARF_USERNAME with WHARF_PASSWORD).

@@ -6,6 +6,7 @@ mod auth_clients;
 mod cli_artifacts;
 mod cli_bench;
 mod cli_copy;
+mod cli_credentials;
 mod cli_errors;
 mod cli_faults;
 mod cli_harness;
