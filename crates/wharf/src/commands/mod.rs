@@ -7,6 +7,7 @@ mod copy;
 mod delete;
 pub mod exit;
 mod files;
+mod index;
 mod inspect;
 mod login;
 mod output;
@@ -48,6 +49,7 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
             Command::Login(a) => login::login(&ctx, a).await,
             Command::Logout(a) => login::logout(&ctx, a).await,
             Command::Sign(a) => sign::run(&ctx, a).await,
+            Command::Index(a) => index::run(&ctx, a).await,
             Command::Bench(a) => bench::run(&ctx, a).await,
         }
     });

@@ -6,7 +6,7 @@ use super::progress::Bars;
 use crate::cli::GlobalArgs;
 use std::sync::Arc;
 use wharf_client::auth::CredentialStore;
-use wharf_client::{Client, ClientConfig, Credential, Credentials, RetryPolicy};
+use wharf_client::{Client, ClientConfig, Credential, Credentials, RetryPolicy, TlsConfig};
 
 /// What every client command runs with.
 pub struct Context {
@@ -59,9 +59,26 @@ impl Context {
             concurrency: g.concurrency as usize,
             plain_http: g.plain_http,
             progress,
+            tls: self.tls(),
             ..ClientConfig::default()
         };
         Client::new(config, credentials).map_err(Failure::from)
+    }
+
+    /// The TLS options; `WHARF_CERTS_D` (directories separated by `:`) replaces the
+    /// `certs.d` directories docker and containers use.
+    fn tls(&self) -> TlsConfig {
+        let g = &self.global;
+        let certs_dirs = match std::env::var_os("WHARF_CERTS_D").filter(|v| !v.is_empty()) {
+            Some(dirs) => std::env::split_paths(&dirs).collect(),
+            None => wharf_client::tls::default_certs_dirs(),
+        };
+        TlsConfig {
+            ca_certs: g.ca_cert.clone(),
+            client_cert: g.client_cert.clone().zip(g.client_key.clone()),
+            insecure: g.insecure,
+            certs_dirs,
+        }
     }
 
     /// The flags' (or environment's) user name and password for each of `registries`,
