@@ -24,6 +24,7 @@ pub mod retry;
 pub mod signature;
 mod tags;
 pub mod tls;
+pub mod verify;
 
 pub use auth::{Credential, Credentials};
 pub use blobs::{BlobSink, BlobSource, BytesSource, FileSource, PushedBlob, PushedHow, RemoteBlob};

@@ -170,6 +170,9 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Sign a manifest cosign's way and attach the signature as its referrer.
     Sign(SignArgs),
+    /// Check a manifest's cosign-style signatures (referrers and `sha256-<hex>.sig`)
+    /// with a public key; exit code 5 when none verifies.
+    Verify(VerifyArgs),
     /// Build a multi-platform image: an image index from manifests in the repository.
     #[command(subcommand)]
     Index(IndexCommand),
@@ -188,6 +191,22 @@ pub struct SignArgs {
     pub reference: String,
 
     /// PEM file of the P-256 private key that signs.
+    #[arg(long, value_name = "FILE")]
+    pub key: std::path::PathBuf,
+
+    /// Write the signature under cosign's tag scheme (`sha256-<hex>.sig`) instead of
+    /// as a referrer, for verifiers that do not read referrers.
+    #[arg(long)]
+    pub tag_scheme: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The manifest whose signatures are checked: HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// PEM file of the P-256 public key the signatures must verify with.
     #[arg(long, value_name = "FILE")]
     pub key: std::path::PathBuf,
 }

@@ -19,6 +19,7 @@ mod setup;
 mod sign;
 mod tag;
 mod tags;
+mod verify;
 
 use crate::cli::{Command, GlobalArgs};
 use exit::Failure;
@@ -50,6 +51,7 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
             Command::Logout(a) => login::logout(&ctx, a).await,
             Command::Sign(a) => sign::run(&ctx, a).await,
             Command::Index(a) => index::run(&ctx, a).await,
+            Command::Verify(a) => verify::run(&ctx, a).await,
             Command::Bench(a) => bench::run(&ctx, a).await,
         }
     });

@@ -16,6 +16,7 @@ mod cli_login;
 mod cli_referrers;
 mod cli_sign;
 mod cli_tls;
+mod cli_verify;
 mod crash;
 mod crash_small;
 mod embed;
