@@ -321,6 +321,12 @@ pub struct PullArgs {
     /// The image to take from an index: os/arch[/variant] [default: this machine's].
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+
+    /// A mirror registry (HOST[:PORT]) tried first, in order, for the same repository
+    /// path; the origin is used when no mirror has the image. Also WHARF_MIRRORS
+    /// (comma-separated).
+    #[arg(long = "mirror", value_name = "HOST", env = "WHARF_MIRRORS", value_delimiter = ',')]
+    pub mirrors: Vec<String>,
 }
 
 #[derive(Args, Debug)]

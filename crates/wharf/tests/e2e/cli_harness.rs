@@ -107,6 +107,7 @@ impl Cli {
             "WHARF_PASSWORD",
             "WHARF_LOG",
             "REGISTRY_AUTH_FILE",
+            "WHARF_MIRRORS",
             "XDG_RUNTIME_DIR",
             "XDG_CONFIG_HOME",
             "XDG_CACHE_HOME",

@@ -13,6 +13,7 @@ mod cli_harness;
 mod cli_index;
 mod cli_interop;
 mod cli_login;
+mod cli_mirror;
 mod cli_referrers;
 mod cli_sign;
 mod cli_tls;
