@@ -6,9 +6,12 @@ use crate::error::{Error, Result};
 use crate::progress::ProgressCallback;
 use crate::reference::{api_host, is_loopback};
 use crate::retry::{is_retryable_status, parse_retry_after, RetryPolicy};
+use crate::tls::TlsConfig;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use wharf_oci::Endpoint;
 
@@ -32,6 +35,8 @@ pub struct ClientConfig {
     pub read_timeout: Duration,
     pub user_agent: String,
     pub progress: Option<ProgressCallback>,
+    /// Which certificates to trust and present (see [`TlsConfig`]).
+    pub tls: TlsConfig,
 }
 
 impl Default for ClientConfig {
@@ -46,6 +51,7 @@ impl Default for ClientConfig {
             read_timeout: Duration::from_secs(60),
             user_agent: format!("wharf/{}", env!("CARGO_PKG_VERSION")),
             progress: None,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -57,7 +63,10 @@ pub struct Client {
 }
 
 pub(crate) struct Inner {
+    /// The connections to registries without a `certs.d` directory of their own.
     pub(crate) http: reqwest::Client,
+    /// The connections to each registry that has one, made when first needed.
+    per_registry: Mutex<HashMap<String, reqwest::Client>>,
     pub(crate) config: ClientConfig,
     pub(crate) auth: AuthState,
 }
@@ -122,20 +131,30 @@ impl Call {
 
 impl Client {
     pub fn new(config: ClientConfig, credentials: Credentials) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(config.connect_timeout)
-            // Dead peers are noticed by TCP while a long transfer is under way.
-            .tcp_keepalive(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        let http = build_http(&config, None)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                per_registry: Mutex::new(HashMap::new()),
                 auth: AuthState::new(credentials),
                 config,
             }),
         })
+    }
+
+    /// The connections for `registry`: its own when it has a `certs.d` directory (its
+    /// CAs and client certificate), the shared ones otherwise.
+    pub(crate) fn http_for(&self, registry: &str) -> Result<reqwest::Client> {
+        let Some(dir) = self.inner.config.tls.registry_dir(registry) else {
+            return Ok(self.inner.http.clone());
+        };
+        let mut clients = self.inner.per_registry.lock().expect("per-registry clients lock");
+        if let Some(http) = clients.get(registry) {
+            return Ok(http.clone());
+        }
+        let http = build_http(&self.inner.config, Some(&dir))?;
+        clients.insert(registry.to_string(), http.clone());
+        Ok(http)
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -162,16 +181,26 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 http: self.inner.http.clone(),
+                per_registry: Mutex::new(
+                    self.inner
+                        .per_registry
+                        .lock()
+                        .expect("per-registry clients lock")
+                        .clone(),
+                ),
                 auth: AuthState::new(self.inner.auth.credentials().clone()),
                 config,
             }),
         }
     }
 
-    /// `http://` or `https://` plus the host the registry's API answers on.
+    /// `http://` or `https://` plus the host the registry's API answers on. Loopback
+    /// registries are reached over plain HTTP unless TLS settings were given for every
+    /// registry or the registry has a `certs.d` directory.
     pub fn base_url(&self, registry: &str) -> String {
         let c = &self.inner.config;
-        let plain = c.plain_http || is_loopback(registry) || c.plain_http_hosts.iter().any(|h| h == registry);
+        let loopback_plain = is_loopback(registry) && !c.tls.is_customised() && c.tls.registry_dir(registry).is_none();
+        let plain = c.plain_http || loopback_plain || c.plain_http_hosts.iter().any(|h| h == registry);
         let scheme = if plain { "http" } else { "https" };
         format!("{scheme}://{}", api_host(registry))
     }
@@ -227,7 +256,7 @@ impl Client {
                     tokio::time::sleep(policy.wait(attempt, retry_after)).await;
                 }
                 Ok(response) => return Ok(response),
-                Err(e) if attempt < policy.max_attempts => {
+                Err(e) if attempt < policy.max_attempts && !matches!(e, Error::Tls { .. }) => {
                     tracing::debug!(error = %e, url = %call.url, attempt, "retrying");
                     tokio::time::sleep(policy.backoff(attempt)).await;
                 }
@@ -255,8 +284,7 @@ impl Client {
         authorization: Option<&str>,
     ) -> Result<reqwest::Response> {
         let mut request = self
-            .inner
-            .http
+            .http_for(&call.registry)?
             .request(call.method.clone(), call.url.clone())
             .headers(call.headers.clone());
         if let Some(auth) = authorization {
@@ -301,7 +329,13 @@ impl Client {
             .and_then(|v| v.to_str().ok());
         self.inner
             .auth
-            .answer_unauthorized(&self.inner.http, &call.registry, challenge, &call.scopes, sent)
+            .answer_unauthorized(
+                &self.http_for(&call.registry)?,
+                &call.registry,
+                challenge,
+                &call.scopes,
+                sent,
+            )
             .await
     }
 
@@ -338,6 +372,20 @@ impl Client {
     }
 }
 
+/// The HTTP client for `config`, with a registry's `certs.d` directory if given.
+fn build_http(config: &ClientConfig, registry_dir: Option<&std::path::Path>) -> Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .user_agent(config.user_agent.clone())
+        .connect_timeout(config.connect_timeout)
+        // Dead peers are noticed by TCP while a long transfer is under way.
+        .tcp_keepalive(Duration::from_secs(30));
+    config
+        .tls
+        .apply(builder, registry_dir)?
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot build the HTTP client: {e}")))
+}
+
 fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
     response
         .headers()
@@ -354,10 +402,31 @@ pub(crate) fn transport_error(method: &Method, url: &url::Url, e: &reqwest::Erro
         message.push_str(&s.to_string());
         source = s.source();
     }
+    if let Some(hint) = tls_hint(&message) {
+        return Error::Tls {
+            url: url.to_string(),
+            message: format!("{message} ({hint})"),
+        };
+    }
     Error::Transport {
         method: method.to_string(),
         url: url.to_string(),
         message,
+    }
+}
+
+/// What to do about a failed TLS handshake, if `message` (an error's whole chain) is one.
+fn tls_hint(message: &str) -> Option<&'static str> {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("certificaterequired") || lower.contains("certificate required") {
+        Some("the registry wants a client certificate: give --client-cert and --client-key, or put NAME.cert and NAME.key in its certs.d directory")
+    } else if lower.contains("invalid peer certificate")
+        || lower.contains("unknownissuer")
+        || lower.contains("certificate verify failed")
+    {
+        Some("the registry's certificate is not trusted: give its CA with --ca-cert, or put it in certs.d/HOST:PORT/ca.crt; --insecure accepts any certificate")
+    } else {
+        None
     }
 }
 

@@ -44,6 +44,11 @@ pub enum Error {
     #[error("{what} has the wrong size: expected {expected} bytes, received {actual}")]
     SizeMismatch { what: String, expected: u64, actual: u64 },
 
+    /// The TLS handshake failed: the registry's certificate is not trusted, or it wants a
+    /// client certificate. Not retried: trying again changes nothing.
+    #[error("{url}: TLS failed: {message}")]
+    Tls { url: String, message: String },
+
     /// An answer that breaks the protocol (a missing `Location`, an unparsable document…).
     #[error("{0}")]
     Protocol(String),

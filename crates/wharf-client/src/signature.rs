@@ -88,6 +88,39 @@ impl Client {
         ];
         self.push_image(repo, &manifest, blobs, &[]).await
     }
+
+    /// Adds a signature to cosign's tag scheme for `subject`: the manifest tagged
+    /// `sha256-<hex>.sig`, one simple-signing layer per signature (kept ones stay), for
+    /// registries and verifiers without the referrers API.
+    pub async fn attach_signature_by_tag(
+        &self,
+        repo: &Repository,
+        subject: &Descriptor,
+        payload: &[u8],
+        signature_b64: &str,
+    ) -> Result<Digest> {
+        let tag = crate::verify::signature_tag(&subject.digest);
+        let mut layers = match self.get_manifest(repo, &wharf_oci::Reference::Tag(tag.clone())).await {
+            Ok(existing) => serde_json::from_slice::<crate::document::ImageManifest>(&existing.bytes)
+                .map(|m| m.layers)
+                .unwrap_or_default(),
+            Err(e) if e.is_not_found() => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut layer = Descriptor::of(SIMPLE_SIGNING_MEDIA_TYPE, payload);
+        layer
+            .annotations
+            .insert(SIGNATURE_ANNOTATION.to_string(), signature_b64.to_string());
+        if !layers.contains(&layer) {
+            layers.push(layer);
+        }
+        let manifest = artifact_manifest(None, None, layers, BTreeMap::new(), None);
+        let blobs: Vec<Arc<dyn BlobSource>> = vec![
+            Arc::new(BytesSource::new(crate::document::EMPTY_JSON)),
+            Arc::new(BytesSource::new(payload.to_vec())),
+        ];
+        self.push_image(repo, &manifest, blobs, &[tag]).await
+    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,15 @@
 //!   a client must survive (error statuses, cut and corrupted bodies, delays), and logs
 //!   what it saw so that tests can assert that retries and resumes happened.
 //!
+//! - [`TlsProxy`]: a TLS-terminating proxy with its own test CA in front of a plain
+//!   registry, for the client's TLS options (CAs, certs.d, mutual TLS, `--insecure`).
+//!
 //! Everything listens on 127.0.0.1 only, and every wait is bounded.
 
 mod distribution;
 mod proxy;
+mod tls;
 
 pub use distribution::Distribution;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest};
+pub use tls::{PemPair, TestCa, TlsProxy};

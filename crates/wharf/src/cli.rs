@@ -13,8 +13,14 @@ OCI image layout directories as oci:PATH[:TAG]. Registries on localhost and 127.
 are reached over plain HTTP, others over HTTPS unless --plain-http is given.
 
 Credentials: --username/--password, else WHARF_USERNAME/WHARF_PASSWORD, else the
-registry's entry in docker's config.json ($DOCKER_CONFIG/config.json or
-~/.docker/config.json, as `wharf login` and `docker login` write it).
+stored ones: REGISTRY_AUTH_FILE, docker's config.json ($DOCKER_CONFIG/config.json or
+~/.docker/config.json: credHelpers, credsStore, auths), the containers auth.json.
+
+TLS: the system's trust store, plus --ca-cert, plus per-registry directories
+/etc/docker/certs.d/HOST:PORT/ and /etc/containers/certs.d/HOST:PORT/ (*.crt CAs,
+NAME.cert + NAME.key a client certificate; WHARF_CERTS_D=DIR[:DIR] looks elsewhere).
+Loopback registries are reached over HTTPS when they have such a directory or a TLS
+option is given.
 
 Exit codes:
   0  success
@@ -96,12 +102,35 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
+
+    /// Also trust the CA certificates in this PEM file (besides the system's).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
+    /// Present this PEM certificate to registries that ask for one (mutual TLS).
+    #[arg(long, global = true, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// The PEM private key of --client-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
+    /// Accept any TLS certificate (self-signed, expired, another host's): for tests only.
+    #[arg(long, global = true)]
+    pub insecure: bool,
 }
 
 impl GlobalArgs {
     /// Whether any client option was given, which `serve` does not take.
     pub fn any_given(&self) -> bool {
-        self.json || self.plain_http || self.retries != 4 || self.chunk_size.is_some() || self.concurrency != 4
+        self.json
+            || self.plain_http
+            || self.retries != 4
+            || self.chunk_size.is_some()
+            || self.concurrency != 4
+            || !self.ca_cert.is_empty()
+            || self.client_cert.is_some()
+            || self.insecure
     }
 }
 
@@ -157,6 +186,12 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Sign a manifest cosign's way and attach the signature as its referrer.
     Sign(SignArgs),
+    /// Check a manifest's cosign-style signatures (referrers and `sha256-<hex>.sig`)
+    /// with a public key; exit code 5 when none verifies.
+    Verify(VerifyArgs),
+    /// Build a multi-platform image: an image index from manifests in the repository.
+    #[command(subcommand)]
+    Index(IndexCommand),
     /// Load-test a registry (any registry): pushes, pulls, manifest GETs, blob HEADs,
     /// small pushes and tags, with a table or --json of the figures.
     Bench(BenchArgs),
@@ -196,6 +231,22 @@ pub struct SignArgs {
     pub reference: String,
 
     /// PEM file of the P-256 private key that signs.
+    #[arg(long, value_name = "FILE")]
+    pub key: std::path::PathBuf,
+
+    /// Write the signature under cosign's tag scheme (`sha256-<hex>.sig`) instead of
+    /// as a referrer, for verifiers that do not read referrers.
+    #[arg(long)]
+    pub tag_scheme: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The manifest whose signatures are checked: HOST[:PORT]/REPO[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// PEM file of the P-256 public key the signatures must verify with.
     #[arg(long, value_name = "FILE")]
     pub key: std::path::PathBuf,
 }
@@ -310,6 +361,12 @@ pub struct PullArgs {
     /// The image to take from an index: os/arch[/variant] [default: this machine's].
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+
+    /// A mirror registry (HOST[:PORT]) tried first, in order, for the same repository
+    /// path; the origin is used when no mirror has the image. Also WHARF_MIRRORS
+    /// (comma-separated).
+    #[arg(long = "mirror", value_name = "HOST", env = "WHARF_MIRRORS", value_delimiter = ',')]
+    pub mirrors: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -331,6 +388,40 @@ pub struct CopyArgs {
     /// The image to copy from an index: os/arch[/variant] [default: this machine's].
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IndexCommand {
+    /// Push an OCI image index (or Docker manifest list) of manifests already in the
+    /// repository, each with its platform (read from its config unless given).
+    #[command(
+        after_help = "Example:\n  wharf index create 127.0.0.1:5000/app:1 \\\n    --manifest 127.0.0.1:5000/app:1-amd64 --manifest 127.0.0.1:5000/app@sha256:... --platform linux/amd64 --platform linux/arm64/v8"
+    )]
+    Create(IndexCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IndexCreateArgs {
+    /// Where to push the index: HOST[:PORT]/REPO[:TAG] (tag `latest` without one).
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// A child manifest in the same repository: a full reference, a tag or a digest.
+    #[arg(long = "manifest", short = 'm', value_name = "REF", required = true)]
+    pub manifests: Vec<String>,
+
+    /// The platforms of the children, in the order of --manifest (all or none);
+    /// without them each is read from the image's config.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+
+    /// Push a Docker manifest list instead of an OCI image index.
+    #[arg(long)]
+    pub docker: bool,
+
+    /// An annotation of the index.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
 }
 
 #[derive(Args, Debug)]

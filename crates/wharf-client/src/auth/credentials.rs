@@ -1,6 +1,8 @@
 //! Where user names and passwords come from: given directly (flags, environment), or
-//! docker's `config.json` (`auths` entries, as `docker login` and `wharf login` write them).
+//! stored the ways docker and podman keep them: docker's `config.json` (`auths` entries,
+//! a `credsStore` or per-registry `credHelpers`), and the containers `auth.json`.
 
+use super::helper::CredentialHelper;
 use base64::Engine;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,12 +28,27 @@ impl Credential {
         }
     }
 
+    /// Docker's convention for an identity (OAuth2 refresh) token: the user name
+    /// `<token>` with the token as the secret, as credential helpers return it.
+    pub fn identity_token(token: impl Into<String>) -> Credential {
+        Credential::new(IDENTITY_TOKEN_USER, token)
+    }
+
+    /// Whether the password is an identity token, to be traded for an access token with
+    /// the OAuth2 refresh-token grant rather than sent as a password.
+    pub fn is_identity_token(&self) -> bool {
+        self.username == IDENTITY_TOKEN_USER
+    }
+
     /// The value of an `Authorization: Basic …` header.
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password);
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
     }
 }
+
+/// The user name docker's credential helpers give an identity token under.
+const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// Credentials per registry host. Lookups try the host as given, then the forms docker
 /// writes for Docker Hub (`https://index.docker.io/v1/`) and with a scheme.
@@ -144,6 +161,119 @@ fn normalise_key(registry: &str) -> String {
 struct DockerConfig {
     #[serde(default)]
     auths: HashMap<String, DockerAuth>,
+    #[serde(rename = "credsStore", default)]
+    creds_store: Option<String>,
+    #[serde(rename = "credHelpers", default)]
+    cred_helpers: HashMap<String, String>,
+}
+
+impl DockerConfig {
+    /// The file's settings; a missing file has none.
+    fn read(path: &Path) -> Result<DockerConfig, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not valid credentials JSON: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerConfig::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    fn auth_for(&self, registry: &str) -> Option<Credential> {
+        let key = normalise_key(registry);
+        self.auths
+            .iter()
+            .filter(|(host, _)| normalise_key(host) == key)
+            .find_map(|(_, entry)| entry.credential())
+    }
+
+    fn helper_for(&self, registry: &str) -> Option<CredentialHelper> {
+        let key = normalise_key(registry);
+        self.cred_helpers
+            .iter()
+            .find(|(host, _)| normalise_key(host) == key)
+            .map(|(_, name)| name)
+            .or(self.creds_store.as_ref())
+            .filter(|name| !name.is_empty())
+            .map(CredentialHelper::new)
+    }
+}
+
+/// The stored credentials a client may use, looked up per registry in the order podman
+/// and docker together imply: the file `REGISTRY_AUTH_FILE` names; docker's config.json
+/// (its `credHelpers` entry for the registry, else its `credsStore`, else its `auths`);
+/// then the containers `auth.json` (`$XDG_RUNTIME_DIR/containers/auth.json`, then
+/// `~/.config/containers/auth.json`).
+#[derive(Default)]
+pub struct CredentialStore {
+    explicit: Option<DockerConfig>,
+    docker: DockerConfig,
+    containers: Vec<DockerConfig>,
+}
+
+impl CredentialStore {
+    /// The files the environment names (see the type's documentation).
+    pub fn from_environment() -> Result<CredentialStore, String> {
+        let env_path = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let explicit = env_path("REGISTRY_AUTH_FILE");
+        let mut containers = Vec::new();
+        if let Some(runtime) = env_path("XDG_RUNTIME_DIR") {
+            containers.push(runtime.join("containers").join("auth.json"));
+        }
+        let config_home = env_path("XDG_CONFIG_HOME").or_else(|| env_path("HOME").map(|h| h.join(".config")));
+        if let Some(config) = config_home {
+            containers.push(config.join("containers").join("auth.json"));
+        }
+        CredentialStore::open(explicit.as_deref(), docker_config_path().as_deref(), &containers)
+    }
+
+    /// The store made of these files (any may be missing).
+    pub fn open(
+        explicit: Option<&Path>,
+        docker: Option<&Path>,
+        containers: &[PathBuf],
+    ) -> Result<CredentialStore, String> {
+        Ok(CredentialStore {
+            explicit: explicit.map(DockerConfig::read).transpose()?,
+            docker: docker.map(DockerConfig::read).transpose()?.unwrap_or_default(),
+            containers: containers
+                .iter()
+                .map(|p| DockerConfig::read(p))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The credential helper docker's config.json names for `registry`, if any: where
+    /// `wharf login` stores and `wharf logout` erases.
+    pub fn helper_for(&self, registry: &str) -> Option<CredentialHelper> {
+        self.docker.helper_for(registry)
+    }
+
+    /// The stored credential for `registry`, if any.
+    pub fn lookup(&self, registry: &str) -> Result<Option<Credential>, String> {
+        if let Some(found) = self.explicit.as_ref().and_then(|c| c.auth_for(registry)) {
+            return Ok(Some(found));
+        }
+        if let Some(helper) = self.helper_for(registry) {
+            if let Some(found) = helper.get(registry)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(self
+            .docker
+            .auth_for(registry)
+            .or_else(|| self.containers.iter().find_map(|c| c.auth_for(registry))))
+    }
+
+    /// The stored credentials for each of `registries`.
+    pub fn credentials_for(&self, registries: &[&str]) -> Result<Credentials, String> {
+        let mut credentials = Credentials::new();
+        for registry in registries {
+            if let Some(found) = self.lookup(registry)? {
+                credentials.insert(*registry, found);
+            }
+        }
+        Ok(credentials)
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -156,14 +286,15 @@ struct DockerAuth {
 
 impl DockerAuth {
     fn credential(&self) -> Option<Credential> {
+        // Docker writes an identity token beside an `auth` of the user name alone.
+        if let Some(token) = self.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            return Some(Credential::identity_token(token));
+        }
         if let Some(auth) = self.auth.as_deref().filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).ok()?;
             let decoded = String::from_utf8(decoded).ok()?;
             let (user, pass) = decoded.split_once(':')?;
             return Some(Credential::new(user, pass));
-        }
-        if let Some(token) = self.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-            return Some(Credential::new("<token>", token));
         }
         match (&self.username, &self.password) {
             (Some(u), Some(p)) => Some(Credential::new(u, p)),

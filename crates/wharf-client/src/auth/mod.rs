@@ -6,10 +6,12 @@
 
 mod challenge;
 mod credentials;
+mod helper;
 mod tokens;
 
 pub use challenge::{parse_challenges, Challenge};
-pub use credentials::{docker_config_path, store_in_docker_config, Credential, Credentials};
+pub use credentials::{docker_config_path, store_in_docker_config, Credential, CredentialStore, Credentials};
+pub use helper::CredentialHelper;
 pub(crate) use tokens::{fetch_token, Token};
 
 use crate::error::{Error, Result};

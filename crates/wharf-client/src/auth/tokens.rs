@@ -1,5 +1,7 @@
 //! The token exchange of the Docker token protocol: `GET realm?service=…&scope=…`
-//! (with Basic credentials when the user has them, anonymously otherwise).
+//! (with Basic credentials when the user has them, anonymously otherwise), or, for an
+//! identity token, the OAuth2 refresh-token grant: `POST realm` with
+//! `grant_type=refresh_token&refresh_token=…&service=…&scope=…&client_id=wharf`.
 
 use super::{Credential, Scopes};
 use crate::error::{Error, Result};
@@ -43,19 +45,24 @@ pub(crate) async fn fetch_token(
         message,
     };
     let mut url = url::Url::parse(realm).map_err(|e| auth_error(format!("token realm {realm:?} is not a URL: {e}")))?;
-    {
-        let mut query = url.query_pairs_mut();
-        if let Some(s) = service {
-            query.append_pair("service", s);
+    let request = match credential.filter(|c| c.is_identity_token()) {
+        Some(identity) => {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", &identity.password)
+                .append_pair("client_id", "wharf");
+            if let Some(s) = service {
+                form.append_pair("service", s);
+            }
+            if !scopes.as_slice().is_empty() {
+                form.append_pair("scope", &scopes.as_slice().join(" "));
+            }
+            http.post(url.clone())
+                .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.finish())
         }
-        for scope in scopes.as_slice() {
-            query.append_pair("scope", scope);
-        }
-    }
-    let mut request = http.get(url.clone());
-    if let Some(c) = credential {
-        request = request.header(http::header::AUTHORIZATION, c.basic_header());
-    }
+        None => basic_token_request(http, &mut url, service, scopes, credential),
+    };
     let started = Instant::now();
     // An unreachable token service is a network failure, not a refusal.
     let response = request.send().await.map_err(|e| Error::Transport {
@@ -65,10 +72,10 @@ pub(crate) async fn fetch_token(
     })?;
     let status = response.status();
     if status == 401 || status == 403 {
-        return Err(auth_error(if credential.is_some() {
-            "the token service refused the user name and password".into()
-        } else {
-            "the registry needs credentials (use `wharf login` or --username/--password)".into()
+        return Err(auth_error(match credential {
+            Some(c) if c.is_identity_token() => "the token service refused the identity token".into(),
+            Some(_) => "the token service refused the user name and password".into(),
+            None => "the registry needs credentials (use `wharf login` or --username/--password)".into(),
         }));
     }
     if !status.is_success() {
@@ -88,6 +95,30 @@ pub(crate) async fn fetch_token(
         value,
         expires: started + lifetime,
     })
+}
+
+/// `GET realm?service=…&scope=…`, with Basic credentials when there are any.
+fn basic_token_request(
+    http: &reqwest::Client,
+    url: &mut url::Url,
+    service: Option<&str>,
+    scopes: &Scopes,
+    credential: Option<&Credential>,
+) -> reqwest::RequestBuilder {
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(s) = service {
+            query.append_pair("service", s);
+        }
+        for scope in scopes.as_slice() {
+            query.append_pair("scope", scope);
+        }
+    }
+    let mut request = http.get(url.clone());
+    if let Some(c) = credential {
+        request = request.header(http::header::AUTHORIZATION, c.basic_header());
+    }
+    request
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! `wharf login REGISTRY` checks credentials against the registry and stores them in
-//! docker's config.json; `wharf logout REGISTRY` removes them.
+//! `wharf login REGISTRY` checks credentials against the registry and stores them where
+//! docker would: through the credential helper docker's config.json names for the
+//! registry (`credHelpers`, else `credsStore`), else base64 in its `auths`.
+//! `wharf logout REGISTRY` removes them from the same place.
 
 use super::exit::{Failure, Outcome};
 use super::setup::Context;
@@ -7,7 +9,7 @@ use crate::cli::{LoginArgs, LogoutArgs};
 use serde_json::json;
 use std::io::BufRead;
 use std::path::PathBuf;
-use wharf_client::auth::{docker_config_path, store_in_docker_config};
+use wharf_client::auth::{docker_config_path, store_in_docker_config, CredentialStore};
 use wharf_client::{Credential, Credentials};
 
 pub async fn login(ctx: &Context, args: LoginArgs) -> Outcome {
@@ -34,15 +36,23 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> Outcome {
         .await
         .map_err(|e| Failure::from(e).context(format!("login to {registry}")))?;
     let path = config_path()?;
-    store_in_docker_config(&path, &registry, Some(&credential)).map_err(Failure::other)?;
+    let store = CredentialStore::open(None, Some(&path), &[]).map_err(Failure::other)?;
+    let stored_in = match store.helper_for(&registry) {
+        Some(helper) => {
+            helper.store(&registry, &credential).map_err(Failure::other)?;
+            // A password written into `auths` before the helper was set up goes.
+            store_in_docker_config(&path, &registry, None).map_err(Failure::other)?;
+            helper.program()
+        }
+        None => {
+            store_in_docker_config(&path, &registry, Some(&credential)).map_err(Failure::other)?;
+            path.display().to_string()
+        }
+    };
     ctx.out.emit(
-        json!({ "registry": registry, "username": username, "configFile": path.display().to_string() }),
-        || {
-            format!(
-                "Login Succeeded: {username} at {registry}, stored in {}",
-                path.display()
-            )
-        },
+        json!({ "registry": registry, "username": username, "configFile": path.display().to_string(),
+                "storedIn": stored_in }),
+        || format!("Login Succeeded: {username} at {registry}, stored in {stored_in}"),
     );
     Ok(())
 }
@@ -50,14 +60,20 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> Outcome {
 pub async fn logout(ctx: &Context, args: LogoutArgs) -> Outcome {
     let registry = registry_name(&args.registry)?;
     let path = config_path()?;
-    let removed = store_in_docker_config(&path, &registry, None).map_err(Failure::other)?;
+    let store = CredentialStore::open(None, Some(&path), &[]).map_err(Failure::other)?;
+    let (erased, place) = match store.helper_for(&registry) {
+        Some(helper) => (helper.erase(&registry).map_err(Failure::other)?, helper.program()),
+        None => (false, path.display().to_string()),
+    };
+    let removed = store_in_docker_config(&path, &registry, None).map_err(Failure::other)? || erased;
     ctx.out.emit(
-        json!({ "registry": registry, "removed": removed, "configFile": path.display().to_string() }),
+        json!({ "registry": registry, "removed": removed, "configFile": path.display().to_string(),
+                "storedIn": place }),
         || {
             if removed {
-                format!("Removed the credentials for {registry} from {}", path.display())
+                format!("Removed the credentials for {registry} from {place}")
             } else {
-                format!("No credentials for {registry} in {}", path.display())
+                format!("No credentials for {registry} in {place}")
             }
         },
     );

@@ -8,6 +8,7 @@ mod delete;
 pub mod exit;
 mod files;
 mod gc;
+mod index;
 mod inspect;
 mod login;
 mod output;
@@ -19,6 +20,7 @@ mod setup;
 mod sign;
 mod tag;
 mod tags;
+mod verify;
 
 use crate::cli::{Command, GlobalArgs};
 use exit::Failure;
@@ -49,6 +51,8 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
             Command::Login(a) => login::login(&ctx, a).await,
             Command::Logout(a) => login::logout(&ctx, a).await,
             Command::Sign(a) => sign::run(&ctx, a).await,
+            Command::Index(a) => index::run(&ctx, a).await,
+            Command::Verify(a) => verify::run(&ctx, a).await,
             Command::Bench(a) => bench::run(&ctx, a).await,
             Command::Gc(a) => gc::run(&ctx, a).await,
         }

@@ -17,9 +17,16 @@ use wharf_client::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform, Re
 pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
     let reference = files::reference(&args.reference)?;
     let wanted = args.platform.as_deref().map(files::platform).transpose()?;
-    let session = ctx.session(&[reference.registry()])?;
-    let repo = &reference.repository;
-    let top = session.client.get_manifest(repo, &reference.reference()).await?;
+    let mirrors = args
+        .mirrors
+        .iter()
+        .map(|m| super::login::registry_name(m))
+        .collect::<Outcome<Vec<String>>>()?;
+    let mut registries: Vec<&str> = mirrors.iter().map(String::as_str).collect();
+    registries.push(reference.registry());
+    let session = ctx.session(&registries)?;
+    let (source, top) = first_answering(&session, &mirrors, &reference).await?;
+    let repo = &source;
     let (manifest, platform) = if top.is_index() {
         let (m, p) = select_child(&session, repo, &top, wanted.as_ref(), &reference.to_string()).await?;
         (m, Some(p))
@@ -79,6 +86,7 @@ pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
     ctx.out.emit(
         json!({
             "reference": reference.to_string(),
+            "source": source.registry,
             "digest": manifest.digest.to_string(),
             "mediaType": manifest.media_type,
             "artifactType": image.artifact_type,
@@ -89,6 +97,9 @@ pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
         }),
         || {
             let mut text = format!("Pulled {reference} ({})", manifest.digest);
+            if source.registry != reference.registry() {
+                text.push_str(&format!(" from the mirror {}", source.registry));
+            }
             if let Some(p) = &platform {
                 text.push_str(&format!(" for {p}"));
             }
@@ -110,6 +121,32 @@ pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
         },
     );
     Ok(())
+}
+
+/// The repository to pull from and REF's manifest there: the first mirror (same
+/// repository path) that has it, else the origin. A mirror that fails in any way (down,
+/// refusing, without the image) is passed over, as containers' registries.conf does; the
+/// blobs then come from where the manifest came from.
+async fn first_answering(
+    session: &Session,
+    mirrors: &[String],
+    reference: &wharf_client::ImageReference,
+) -> Outcome<(Repository, Manifest)> {
+    // A mirror is asked once: a mirror that is down costs no backoff before the origin.
+    let once = session.client.with_retries(wharf_client::RetryPolicy {
+        max_attempts: 1,
+        ..wharf_client::RetryPolicy::default()
+    });
+    for mirror in mirrors {
+        let repo = Repository::new(mirror.clone(), reference.repository.name.clone());
+        match once.get_manifest(&repo, &reference.reference()).await {
+            Ok(manifest) => return Ok((repo, manifest)),
+            Err(e) => tracing::info!(mirror = %mirror, error = %e, "mirror passed over"),
+        }
+    }
+    let repo = reference.repository.clone();
+    let manifest = session.client.get_manifest(&repo, &reference.reference()).await?;
+    Ok((repo, manifest))
 }
 
 /// The image of an index for `wanted` (the host's platform by default), verified

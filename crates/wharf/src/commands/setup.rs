@@ -5,8 +5,8 @@ use super::output::Output;
 use super::progress::Bars;
 use crate::cli::GlobalArgs;
 use std::sync::Arc;
-use wharf_client::auth::docker_config_path;
-use wharf_client::{Client, ClientConfig, Credential, Credentials, RetryPolicy};
+use wharf_client::auth::CredentialStore;
+use wharf_client::{Client, ClientConfig, Credential, Credentials, RetryPolicy, TlsConfig};
 
 /// What every client command runs with.
 pub struct Context {
@@ -59,24 +59,42 @@ impl Context {
             concurrency: g.concurrency as usize,
             plain_http: g.plain_http,
             progress,
+            tls: self.tls(),
             ..ClientConfig::default()
         };
         Client::new(config, credentials).map_err(Failure::from)
     }
 
-    /// The flags' (or environment's) user name and password for each of `registries`,
-    /// and docker's config.json for any other.
-    pub fn credentials(&self, registries: &[&str]) -> Outcome<Credentials> {
-        let mut credentials = match docker_config_path() {
-            Some(path) => Credentials::from_docker_config(&path).map_err(Failure::other)?,
-            None => Credentials::new(),
+    /// The TLS options; `WHARF_CERTS_D` (directories separated by `:`) replaces the
+    /// `certs.d` directories docker and containers use.
+    fn tls(&self) -> TlsConfig {
+        let g = &self.global;
+        let certs_dirs = match std::env::var_os("WHARF_CERTS_D").filter(|v| !v.is_empty()) {
+            Some(dirs) => std::env::split_paths(&dirs).collect(),
+            None => wharf_client::tls::default_certs_dirs(),
         };
+        TlsConfig {
+            ca_certs: g.ca_cert.clone(),
+            client_cert: g.client_cert.clone().zip(g.client_key.clone()),
+            insecure: g.insecure,
+            certs_dirs,
+        }
+    }
+
+    /// The flags' (or environment's) user name and password for each of `registries`,
+    /// else the stored ones: docker's config.json (its credential helpers or `auths`)
+    /// and the containers auth.json (see [`CredentialStore`]).
+    pub fn credentials(&self, registries: &[&str]) -> Outcome<Credentials> {
         if let Some(credential) = self.flag_credential()? {
+            let mut credentials = Credentials::new();
             for registry in registries {
                 credentials.insert(*registry, credential.clone());
             }
+            return Ok(credentials);
         }
-        Ok(credentials)
+        CredentialStore::from_environment()
+            .and_then(|store| store.credentials_for(registries))
+            .map_err(Failure::other)
     }
 
     /// `--username` with `--password` (or WHARF_USERNAME with WHARF_PASSWORD).

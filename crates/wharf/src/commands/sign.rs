@@ -19,10 +19,17 @@ pub async fn run(ctx: &Context, args: SignArgs) -> Outcome {
     let identity = reference.repository.to_string();
     let payload = simple_signing_payload(&identity, &subject.digest);
     let signature = sign_payload(&key, &payload).map_err(|e| Failure::usage(e.to_string()))?;
-    let digest = session
-        .client
-        .attach_signature(repo, &subject, &payload, &signature)
-        .await?;
+    let digest = if args.tag_scheme {
+        session
+            .client
+            .attach_signature_by_tag(repo, &subject, &payload, &signature)
+            .await?
+    } else {
+        session
+            .client
+            .attach_signature(repo, &subject, &payload, &signature)
+            .await?
+    };
     let signed = Reference::Digest(subject.digest.clone());
     ctx.out.emit(
         json!({ "subject": format!("{repo}@{signed}"), "signature": digest.to_string(), "payloadSignature": signature }),

@@ -203,7 +203,7 @@ fn layer_bytes(seed: u64) -> Vec<u8> {
 }
 
 /// An image of one untitled layer for `platform`, pushed by digest.
-async fn push_image(client: &Client, repo: &Repository, seed: u64, platform: &str) -> Manifest {
+pub async fn push_image(client: &Client, repo: &Repository, seed: u64, platform: &str) -> Manifest {
     let p = Platform::parse(platform).unwrap();
     let config = format!(
         r#"{{"architecture":"{}","os":"{}","rootfs":{{"type":"layers","diff_ids":[]}}}}"#,

@@ -1,0 +1,199 @@
+//! [`TlsProxy`]: a TLS-terminating proxy on 127.0.0.1 in front of a plain-HTTP
+//! registry, with its own test CA (made with rcgen for each proxy), so that clients can
+//! be tested against HTTPS: an unknown CA refused, a given CA trusted, a client
+//! certificate required (mutual TLS). Bytes are forwarded both ways unchanged.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// A PEM certificate and its PEM (PKCS#8) private key.
+#[derive(Clone, Debug)]
+pub struct PemPair {
+    pub cert: String,
+    pub key: String,
+}
+
+/// A test certificate authority: issues server and client certificates.
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("a CA key");
+        TestCa {
+            issuer: CertifiedIssuer::self_signed(params, key).expect("a self-signed CA certificate"),
+        }
+    }
+
+    /// The CA's certificate, PEM.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    fn der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+
+    /// A certificate for `127.0.0.1` and `localhost` (server) or named `name` (client).
+    fn issue(&self, name: &str, purpose: ExtendedKeyUsagePurpose) -> PemPair {
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).expect("parameters");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![purpose];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().expect("a key");
+        let cert = params.signed_by(&key, &self.issuer).expect("a signed certificate");
+        PemPair {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+
+    /// A client certificate (for mutual TLS) signed by this CA.
+    pub fn client_cert(&self, name: &str) -> PemPair {
+        self.issue(name, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+}
+
+/// A TLS proxy; stopped (every connection closed) on drop.
+pub struct TlsProxy {
+    addr: SocketAddr,
+    ca: TestCa,
+    with_client_cert: Arc<AtomicUsize>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TlsProxy {
+    /// Starts a proxy to `upstream` (`HOST:PORT` of a plain-HTTP registry). With
+    /// `require_client_cert`, a client must present a certificate the proxy's CA signed.
+    pub fn start(upstream: &str, require_client_cert: bool) -> TlsProxy {
+        let ca = TestCa::new("wharf test CA");
+        let server = ca.issue("wharf test registry", ExtendedKeyUsagePurpose::ServerAuth);
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions");
+        let builder = if require_client_cert {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca.der()).expect("the CA is a valid root");
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("a client verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let chain = vec![pem_der(&server.cert), ca.der()];
+        let key = PrivateKeyDer::Pkcs8(
+            PrivatePkcs8KeyDer::from_pem_slice(server.key.as_bytes()).expect("the server key is PEM PKCS#8"),
+        );
+        let mut config = builder.with_single_cert(chain, key).expect("the server certificate");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port for the TLS proxy");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let addr = listener.local_addr().expect("the listener's address");
+        let upstream = upstream.to_string();
+        let with_client_cert = Arc::new(AtomicUsize::new(0));
+        let counted = with_client_cert.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("wharf-testkit-tls-{}", addr.port()))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the TLS proxy's runtime");
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                    tokio::pin!(stopped);
+                    loop {
+                        tokio::select! {
+                            _ = &mut stopped => break,
+                            accepted = listener.accept() => {
+                                let Ok((socket, _)) = accepted else { continue };
+                                let acceptor = acceptor.clone();
+                                let upstream = upstream.clone();
+                                let counted = counted.clone();
+                                tokio::spawn(async move {
+                                    let Ok(Ok(mut tls)) =
+                                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await
+                                    else {
+                                        return;
+                                    };
+                                    if tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()) {
+                                        counted.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                    let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await else {
+                                        return;
+                                    };
+                                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                                });
+                            }
+                        }
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .expect("the TLS proxy's thread");
+        TlsProxy {
+            addr,
+            ca,
+            with_client_cert,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The CA that signed the proxy's certificate (and accepts client certificates).
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    /// How many connections presented a client certificate.
+    pub fn connections_with_client_cert(&self) -> usize {
+        self.with_client_cert.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The DER bytes of a PEM certificate.
+fn pem_der(pem: &str) -> CertificateDer<'static> {
+    CertificateDer::from_pem_slice(pem.as_bytes()).expect("a PEM certificate")
+}
