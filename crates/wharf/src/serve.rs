@@ -4,9 +4,9 @@
 use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use wharf_registry::maintenance::CollectGarbage;
 use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::FsBlobStore;
-use wharf_registry::maintenance::CollectGarbage;
 use wharf_registry::{Maintenance, Registry};
 
 /// Lines queued for the log writer thread. The queue is allocated whole at start, so it

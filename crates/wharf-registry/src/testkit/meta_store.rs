@@ -56,7 +56,6 @@ fn session(id: &str, updated: SystemTime) -> UploadSession {
     }
 }
 
-
 /// Links a blob, claimed first as the registry does (a link needs the blob's row).
 async fn link(meta: &dyn MetaStore, r: &RepositoryName, d: &Digest, size: u64) -> MetaResult<()> {
     meta.claim_blob(d, size).await?;
@@ -155,9 +154,7 @@ pub async fn tags_are_listed_in_byte_order_by_page(meta: &dyn MetaStore) {
     put(meta, &app, &record("m"), &tags(&["b", "a", "B", "_x", "1"]))
         .await
         .unwrap();
-    put(meta, &repo("other"), &record("o"), &tags(&["zz"]))
-        .await
-        .unwrap();
+    put(meta, &repo("other"), &record("o"), &tags(&["zz"])).await.unwrap();
     let all = page(&["1", "B", "_x", "a", "b"], false);
     assert_eq!(meta.list_tags(&app, None, None).await.unwrap(), all);
     assert_eq!(
@@ -201,9 +198,14 @@ pub async fn referrers_match_subject_repository_and_type(meta: &dyn MetaStore) {
     let sig = referrer("sig", &subject, "application/x.sig");
     put(meta, &app, &sbom, &[]).await.unwrap();
     put(meta, &app, &sig, &[]).await.unwrap();
-    put(meta, &app, &referrer("else", &digest("else"), "application/x.sbom"), &[])
-        .await
-        .unwrap();
+    put(
+        meta,
+        &app,
+        &referrer("else", &digest("else"), "application/x.sbom"),
+        &[],
+    )
+    .await
+    .unwrap();
     put(meta, &other, &referrer("there", &subject, "application/x.sbom"), &[])
         .await
         .unwrap();

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use wharf_oci::Digest;
-use wharf_registry::storage::{AppendSource, BlobStore, ByteStream, FsBlobStore};
+use wharf_registry::storage::{AppendSource, BlobStore, ByteStream, FsBlobStore, StoredBlob};
 use wharf_registry::RegistryConfig;
 
 /// The file store, whose writes fail with ENOSPC while `full` is set.
@@ -69,6 +69,9 @@ impl BlobStore for FillableStore {
     }
     async fn list_uploads(&self) -> io::Result<Vec<String>> {
         self.inner.list_uploads().await
+    }
+    async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>> {
+        self.inner.list_blobs().await
     }
 }
 
