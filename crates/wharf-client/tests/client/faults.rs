@@ -216,10 +216,13 @@ async fn a_cut_chunk_resumes_from_what_the_registry_kept() {
         1,
         "one chunk was cut: {patches:?}"
     );
-    assert_eq!(
-        patches.iter().filter(|s| **s == Some(202)).count(),
-        5,
-        "4 MiB + 5 bytes in 1 MiB chunks: {patches:?}"
+    // The registry keeps what arrived of the cut chunk (up to 300 kB), so the rest of the
+    // 4 MiB + 5 bytes goes in 1 MiB chunks from there: two more when it kept more than
+    // 5 bytes, three when it kept (almost) nothing.
+    let accepted = patches.iter().filter(|s| **s == Some(202)).count();
+    assert!(
+        (4..=5).contains(&accepted),
+        "2 chunks, the cut one, then the rest from where the registry stood: {patches:?}"
     );
     assert!(
         !statuses(&proxy, "GET", "/blobs/uploads/").is_empty(),
