@@ -309,6 +309,27 @@ pub async fn concurrent_commits_into_new_shards_all_succeed(store: &dyn BlobStor
     }
 }
 
+/// Every stored blob is listed with its size, and a deleted one no longer.
+pub async fn stored_blobs_are_listed(store: &dyn BlobStore) {
+    let (small, large) = (Bytes::from_static(b"small"), Bytes::from(vec![7u8; 100_000]));
+    let (ds, dl) = (Digest::sha256_of(&small), Digest::sha256_of(&large));
+    store.put_blob(&ds, small).await.unwrap();
+    store.put_blob(&dl, large).await.unwrap();
+    let mut listed: Vec<(Digest, u64)> = store
+        .list_blobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.digest, b.size))
+        .collect();
+    listed.sort();
+    let mut expected = vec![(ds.clone(), 5), (dl, 100_000)];
+    expected.sort();
+    assert_eq!(listed, expected);
+    store.delete_blob(&ds).await.unwrap();
+    assert_eq!(store.list_blobs().await.unwrap().len(), 1);
+}
+
 /// Every check above, in the order [`blob_store_contract`](super::blob_store_contract) runs them.
 pub const CHECKS: &[super::Check<dyn BlobStore>] = checks![dyn BlobStore:
     appends_at_the_given_offset,
@@ -327,4 +348,5 @@ pub const CHECKS: &[super::Check<dyn BlobStore>] = checks![dyn BlobStore:
     large_blobs_read_whole_and_in_ranges,
     appends_of_any_size_keep_every_byte,
     concurrent_commits_into_new_shards_all_succeed,
+    stored_blobs_are_listed,
 ];

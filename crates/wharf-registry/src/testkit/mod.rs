@@ -26,6 +26,7 @@
 //! #     async fn commit_upload(&self, _: &str, _: u64, _: &wharf_registry::wharf_oci::Digest) -> std::io::Result<()> { todo!() }
 //! #     async fn delete_upload(&self, _: &str) -> std::io::Result<()> { todo!() }
 //! #     async fn list_uploads(&self) -> std::io::Result<Vec<String>> { todo!() }
+//! #     async fn list_blobs(&self) -> std::io::Result<Vec<wharf_registry::storage::StoredBlob>> { todo!() }
 //! # }
 //! use wharf_registry::testkit::blob_store_contract;
 //!
