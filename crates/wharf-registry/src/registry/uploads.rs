@@ -138,7 +138,7 @@ impl Registry {
             updated: SystemTime::now(),
         };
         // The session's row first: upload bytes without one are what the collector
-        // removes (`remove_orphan_uploads`), so they must never exist before it.
+        // and `maintenance::RemoveOrphanUploads` remove, so they must never exist before it.
         self.meta.create_upload(&session).await?;
         self.blobs.create_upload(&session.id).await?;
         Ok(session)
