@@ -3,7 +3,7 @@
 //! and oci-client with `RegistryAuth::Basic` in both modes. Each pushes, pulls, lists
 //! tags, and is refused a push to a repository the user may only pull.
 
-use crate::harness::{skopeo_output, WharfProcess};
+use crate::harness::{expect_refusal, expect_success, skopeo_output, WharfProcess};
 use crate::oci_layout::{OciLayout, Platform, LAYER};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE;
@@ -103,23 +103,12 @@ pub(crate) fn write_layout(root: &Path) {
 }
 
 fn succeeds(args: &[&str]) -> Output {
-    let out = skopeo_output(args);
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    expect_success("skopeo", args, skopeo_output(args))
 }
 
 /// Runs skopeo expecting a refusal; returns its error output, lower-cased.
 fn fails(args: &[&str]) -> String {
-    let out = skopeo_output(args);
-    assert!(
-        !out.status.success(),
-        "skopeo {args:?} succeeded but should have been refused"
-    );
-    String::from_utf8_lossy(&out.stderr).to_lowercase()
+    expect_refusal("skopeo", args, skopeo_output(args))
 }
 
 fn skopeo_scenario(mode: &str) {

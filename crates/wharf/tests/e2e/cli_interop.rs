@@ -3,7 +3,7 @@
 //! copies out to a layout with the same digests (an image and a two-platform index).
 
 use crate::cli_harness::{Cli, Registry};
-use crate::harness::skopeo_output;
+use crate::harness::{expect_success, skopeo_output};
 use crate::oci_layout::{assert_holds, tagged, Image, OciLayout, Platform, LAYER};
 use std::path::Path;
 
@@ -36,12 +36,7 @@ fn write_layout(root: &Path) -> (Image, Image, crate::oci_layout::Descriptor) {
 }
 
 fn skopeo(args: &[&str]) {
-    let out = skopeo_output(args);
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success("skopeo", args, skopeo_output(args));
 }
 
 #[test]

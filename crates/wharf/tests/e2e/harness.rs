@@ -386,6 +386,26 @@ fn hex_digest_of_file<D: Digest>(path: &Path) -> String {
     hex(&hasher.finalize())
 }
 
+/// The output of `tool args`, which must have succeeded; the test fails with the tool's
+/// error output otherwise.
+pub fn expect_success(tool: &str, args: &[&str], out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{tool} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `tool args` must have been refused: its error output, lower-cased.
+pub fn expect_refusal(tool: &str, args: &[&str], out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{tool} {args:?} succeeded but should have been refused"
+    );
+    String::from_utf8_lossy(&out.stderr).to_lowercase()
+}
+
 /// Runs `command` to completion, killing it and failing the test if it takes longer
 /// than `timeout`. A missing program fails the test too.
 pub fn run_bounded(command: Command, timeout: Duration) -> Output {

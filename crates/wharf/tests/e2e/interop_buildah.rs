@@ -7,7 +7,7 @@
 //! installs it when missing.
 
 use crate::auth_clients::{assert_log, start};
-use crate::harness::run_bounded;
+use crate::harness::{expect_refusal, expect_success, run_bounded};
 use crate::interop_podman::seed;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -45,22 +45,12 @@ impl Buildah {
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "buildah {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = expect_success("buildah", args, self.output(args));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn refused(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            !out.status.success(),
-            "buildah {args:?} succeeded but should have been refused"
-        );
-        String::from_utf8_lossy(&out.stderr).to_lowercase()
+        expect_refusal("buildah", args, self.output(args))
     }
 }
 

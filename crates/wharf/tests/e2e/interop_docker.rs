@@ -9,7 +9,7 @@
 //! default. `scripts/test` installs docker.io when missing.
 
 use crate::auth_clients::{assert_log, start};
-use crate::harness::run_bounded;
+use crate::harness::{expect_refusal, expect_success, run_bounded};
 use crate::interop_podman::seed;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -84,22 +84,11 @@ impl Dockerd {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        expect_success("docker", args, self.output(args))
     }
 
     fn refused(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            !out.status.success(),
-            "docker {args:?} succeeded but should have been refused"
-        );
-        String::from_utf8_lossy(&out.stderr).to_lowercase()
+        expect_refusal("docker", args, self.output(args))
     }
 }
 

@@ -7,7 +7,7 @@
 //! temporary directory, no containers started. `scripts/test` installs it when missing.
 
 use crate::auth_clients::{assert_log, start, write_layout};
-use crate::harness::{run_bounded, WharfProcess};
+use crate::harness::{expect_refusal, expect_success, run_bounded, WharfProcess};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -45,22 +45,11 @@ impl Podman {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "podman {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        expect_success("podman", args, self.output(args))
     }
 
     fn refused(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            !out.status.success(),
-            "podman {args:?} succeeded but should have been refused"
-        );
-        String::from_utf8_lossy(&out.stderr).to_lowercase()
+        expect_refusal("podman", args, self.output(args))
     }
 
     /// Pulls `reference` into podman's storage; returns the image id.
