@@ -7,22 +7,17 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Collects garbage every `interval`, the first time one interval after start: a
+/// Collects garbage every `interval`, the first time one interval after start, so that a
 /// registry restarted often (a crash loop, a rolling update) does not collect at every
-/// start, and nothing can be old enough to collect right after a fresh start anyway.
+/// start.
 pub struct CollectGarbage {
     interval: Duration,
     options: GcOptions,
-    started: bool,
 }
 
 impl CollectGarbage {
     pub fn every(interval: Duration, options: GcOptions) -> CollectGarbage {
-        CollectGarbage {
-            interval,
-            options,
-            started: false,
-        }
+        CollectGarbage { interval, options }
     }
 }
 
@@ -36,10 +31,11 @@ impl Job for CollectGarbage {
         self.interval
     }
 
+    fn first_pass_after(&self) -> Duration {
+        self.interval
+    }
+
     async fn run(&mut self, registry: &Arc<Registry>) -> RegistryResult<()> {
-        if !std::mem::replace(&mut self.started, true) {
-            return Ok(());
-        }
         registry.collect_garbage(&self.options).await.map(|_| ())
     }
 }

@@ -37,8 +37,13 @@ pub trait Job: Send + 'static {
     /// What the job does, for logs ("upload expiry").
     fn name(&self) -> &str;
 
-    /// How long to wait after one pass before the next. The first pass runs at once.
+    /// How long to wait after one pass before the next.
     fn period(&self) -> Duration;
+
+    /// How long to wait before the first pass: at once unless the job says otherwise.
+    fn first_pass_after(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// One pass. An error is logged and the job runs again after its period; so is a
     /// panic, which stops neither this job nor the others.
@@ -105,8 +110,12 @@ impl Maintenance {
     }
 }
 
-/// Passes of one job, `period` apart, until `stop`.
+/// Passes of one job, the first after `first_pass_after`, then `period` apart, until `stop`.
 async fn run_job(mut job: Box<dyn Job>, registry: &Arc<Registry>, stop: &CancellationToken) {
+    tokio::select! {
+        _ = tokio::time::sleep(job.first_pass_after()) => {}
+        _ = stop.cancelled() => {}
+    }
     while !stop.is_cancelled() {
         match AssertUnwindSafe(job.run(registry)).catch_unwind().await {
             Ok(Ok(())) => {}
@@ -208,6 +217,60 @@ mod tests {
         let stopped = passes();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(passes(), stopped, "no pass after stop");
+    }
+
+    /// A job that waits before its first pass (as garbage collection does).
+    struct Delayed(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl Job for Delayed {
+        fn name(&self) -> &str {
+            "delayed"
+        }
+
+        fn period(&self) -> Duration {
+            Duration::from_millis(10)
+        }
+
+        fn first_pass_after(&self) -> Duration {
+            Duration::from_secs(2)
+        }
+
+        async fn run(&mut self, _: &Arc<Registry>) -> RegistryResult<()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_waits_its_first_pass_delay_then_runs_at_its_period() {
+        let registry = Arc::new(Registry::new(
+            Arc::new(MemoryBlobStore::new()),
+            Arc::new(MemoryMetaStore::new()),
+            RegistryConfig::default(),
+        ));
+        let passes = Arc::new(AtomicUsize::new(0));
+        let started = std::time::Instant::now();
+        let maintenance = Maintenance::without_jobs(registry)
+            .with_job(Delayed(passes.clone()))
+            .spawn();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if started.elapsed() < Duration::from_secs(2) {
+            assert_eq!(passes.load(Ordering::SeqCst), 0, "no pass before the first delay");
+        }
+        let deadline = started + Duration::from_secs(10);
+        while passes.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            passes.load(Ordering::SeqCst) >= 2,
+            "passes every period after the delay"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "the first pass waited its delay"
+        );
+        maintenance.stop().await;
     }
 
     #[test]
