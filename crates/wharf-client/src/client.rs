@@ -374,6 +374,9 @@ impl Client {
 
 /// The HTTP client for `config`, with a registry's `certs.d` directory if given.
 fn build_http(config: &ClientConfig, registry_dir: Option<&std::path::Path>) -> Result<reqwest::Client> {
+    // reqwest is built without a crypto provider of its own: use ring unless the
+    // application installed another process-wide (an error here means one is installed).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let builder = reqwest::Client::builder()
         .user_agent(config.user_agent.clone())
         .connect_timeout(config.connect_timeout)

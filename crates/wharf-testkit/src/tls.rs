@@ -89,7 +89,7 @@ impl TlsProxy {
     pub fn start(upstream: &str, require_client_cert: bool) -> TlsProxy {
         let ca = TestCa::new("wharf test CA");
         let server = ca.issue("wharf test registry", ExtendedKeyUsagePurpose::ServerAuth);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("TLS versions");

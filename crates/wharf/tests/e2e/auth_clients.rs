@@ -202,6 +202,8 @@ fn skopeo_with_creds_in_token_mode() {
 }
 
 fn oci_client() -> Client {
+    // oci-client is built without a crypto provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         connect_timeout: Some(Duration::from_secs(5)),
