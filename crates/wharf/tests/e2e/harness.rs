@@ -33,6 +33,23 @@ impl WharfProcess {
         Self::spawn(port, data_dir, extra, "warn", Stdio::inherit())
     }
 
+    /// Like `start_on`, with what the server logs under `log_filter` appended to `log`
+    /// (a file several restarts of the server share).
+    pub fn start_on_appending_log(
+        port: u16,
+        data_dir: &Path,
+        extra: &[&str],
+        log_filter: &str,
+        log: &Path,
+    ) -> WharfProcess {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file opens");
+        Self::spawn(port, data_dir, extra, log_filter, Stdio::from(file))
+    }
+
     /// Like `start`, with everything the server logs at `debug` (access lines included)
     /// written to `log`, for tests that read the log afterwards.
     pub fn start_logging_to(data_dir: &Path, extra: &[&str], log: &Path) -> WharfProcess {

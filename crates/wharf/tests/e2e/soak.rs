@@ -11,9 +11,11 @@
 //! doubt by a kill); RSS and open file descriptors stayed bounded; and no request got a
 //! 5xx or a broken connection outside a kill window. A summary is printed.
 //!
-//! Garbage collection is not part of the load yet: [`Op::Collect`] is the hook, off
-//! until `wharf gc` runs online (it will run as one more op kind, with the same final
-//! checks proving it removed nothing reachable).
+//! The server collects garbage online all along ([`GC_FLAGS`]: every few seconds, so
+//! that kills land in the middle of collections too), keeping untagged manifests (the
+//! workers' model says every acknowledged manifest stays until deleted) and with a grace
+//! period longer than any push takes: the final checks prove that collections, killed
+//! or not, removed nothing reachable. The summary counts the collections that finished.
 
 use crate::harness::{content, content_digest, free_port, http_client, sha256_of, WharfProcess};
 use futures::StreamExt;
@@ -28,6 +30,11 @@ const WORKERS: u64 = 3;
 /// Bounds the server must stay within, whatever the duration.
 const MAX_RSS_KIB: u64 = 768 * 1024;
 const MAX_FDS: u64 = 512;
+/// Online garbage collection during the soak: a collection every 3 s, untagged manifests
+/// kept, and links younger than 60 s (longer than any push under load) left alone.
+const GC_FLAGS: [&str; 6] = ["--gc-interval", "3s", "--gc-grace", "60s", "--gc-keep-untagged", "true"];
+/// What the server logs: warnings, and the line each finished collection writes.
+const LOG_FILTER: &str = "warn,wharf_registry::registry::gc=info";
 
 /// xorshift64*: enough randomness for choosing operations, with no dependency.
 struct Rng(u64);
@@ -54,9 +61,6 @@ enum Op {
     Delete,
     Walk,
     Referrers,
-    /// Garbage collection: off until online collection lands (see the module doc).
-    #[allow(dead_code)]
-    Collect,
 }
 
 impl Op {
@@ -70,7 +74,6 @@ impl Op {
             Op::Delete => "delete",
             Op::Walk => "walk",
             Op::Referrers => "referrers",
-            Op::Collect => "collect",
         }
     }
 }
@@ -504,7 +507,6 @@ impl Worker {
                 Op::Delete => self.delete().await,
                 Op::Walk => self.walk().await,
                 Op::Referrers => self.referrers().await,
-                Op::Collect => unreachable!("garbage collection is not in the load yet"),
             };
             if let Outcome::Killed = outcome {
                 // Wait for the server to come back before the next operation.
@@ -563,7 +565,8 @@ async fn soak_with_kills() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
-    let first = WharfProcess::start_on(port, &data, &[]);
+    let log = dir.path().join("server.log");
+    let first = WharfProcess::start_on_appending_log(port, &data, &GC_FLAGS, LOG_FILTER, &log);
     let server = Arc::new(Server {
         port,
         epoch: AtomicU64::new(0),
@@ -581,7 +584,7 @@ async fn soak_with_kills() {
     // The kill loop: SIGKILL every 4-12 s, restart over the same data.
     let killer = {
         let server = server.clone();
-        let data = data.clone();
+        let (data, log) = (data.clone(), log.clone());
         std::thread::spawn(move || {
             let mut rng = Rng(seed ^ 0xdead_beef);
             let mut process = first;
@@ -596,7 +599,7 @@ async fn soak_with_kills() {
                 server.epoch.fetch_add(1, Ordering::SeqCst);
                 process.kill();
                 server.kills.fetch_add(1, Ordering::SeqCst);
-                process = WharfProcess::start_on(server.port, &data, &[]);
+                process = WharfProcess::start_on_appending_log(server.port, &data, &GC_FLAGS, LOG_FILTER, &log);
                 server.pid.store(process.child.id(), Ordering::SeqCst);
                 server.epoch.fetch_add(1, Ordering::SeqCst);
             }
@@ -750,6 +753,11 @@ async fn soak_with_kills() {
     );
     println!("  errors in kill windows (expected): {:?}", stats.kill_window);
     println!("  errors outside kill windows: {}", stats.unexpected.len());
+    let collections = collections_logged(&log);
+    println!(
+        "  garbage collections finished: {}, {} blobs and {} bytes freed",
+        collections.runs, collections.blobs, collections.bytes
+    );
     println!("  high-water marks: RSS {} MiB, {} open descriptors", rss / 1024, fds);
     println!("  verified at the end: {manifests} manifests, {blobs} blobs, {tags} tags");
     assert!(
@@ -760,4 +768,28 @@ async fn soak_with_kills() {
     assert!(rss < MAX_RSS_KIB, "RSS reached {rss} KiB");
     assert!(fds < MAX_FDS, "{fds} descriptors open");
     assert!(manifests > 0, "the soak verified nothing");
+}
+
+/// What the server's log says its finished collections did.
+#[derive(Default)]
+struct Collections {
+    runs: u64,
+    blobs: u64,
+    bytes: u64,
+}
+
+fn collections_logged(log: &std::path::Path) -> Collections {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let field = |line: &str, name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut collections = Collections::default();
+    for line in text.lines().filter(|l| l.contains("garbage collection")) {
+        collections.runs += 1;
+        collections.blobs += field(line, "blobs");
+        collections.bytes += field(line, "bytes");
+    }
+    collections
 }
