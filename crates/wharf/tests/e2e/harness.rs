@@ -255,6 +255,10 @@ pub fn http_client() -> reqwest::Client {
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(60))
+        // Below the server's idle timeout (60 s), as clients that keep connections
+        // should be: a connection the server closes for idleness just as the client
+        // reuses it fails a request that was never answered.
+        .pool_idle_timeout(Duration::from_secs(30))
         .build()
         .expect("reqwest client builds")
 }

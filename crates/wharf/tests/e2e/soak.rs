@@ -173,6 +173,20 @@ impl Worker {
                 }
             )),
         };
+        if let (Some(kind), Err(e), false) = (&failure, &result, in_window) {
+            // What the kind alone cannot tell: the error's causes, and how long the
+            // request took.
+            let mut chain = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                chain.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!(
+                "soak: {kind} outside a kill window after {:?}: {chain}",
+                started.elapsed()
+            );
+        }
         let mut stats = self.stats.lock().unwrap();
         match failure {
             None => {
