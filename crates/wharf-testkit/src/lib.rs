@@ -9,12 +9,16 @@
 //! - [`TlsProxy`]: a TLS-terminating proxy with its own test CA in front of a plain
 //!   registry, for the client's TLS options (CAs, certs.d, mutual TLS, `--insecure`).
 //!
+//! - [`SeaweedFs`]: SeaweedFS, a real S3-compatible server, for the S3 blob store.
+//!
 //! Everything listens on 127.0.0.1 only, and every wait is bounded.
 
 mod distribution;
 mod proxy;
+mod seaweedfs;
 mod tls;
 
 pub use distribution::Distribution;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest};
+pub use seaweedfs::SeaweedFs;
 pub use tls::{PemPair, TestCa, TlsProxy};

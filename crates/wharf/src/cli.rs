@@ -666,4 +666,8 @@ pub struct ServeArgs {
     /// Log filter, in tracing's EnvFilter syntax, e.g. info, wharf=debug [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+
+    /// Blob storage: --storage and the --s3-* options.
+    #[command(flatten)]
+    pub storage: crate::storage_config::StorageArgs,
 }

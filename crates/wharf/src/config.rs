@@ -3,6 +3,7 @@
 
 use crate::auth::AuthConfig;
 use crate::cli::ServeArgs;
+use crate::storage_config::{StorageChoice, StorageFileConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct ServeConfig {
     /// The `[gc]` section with `--gc-*` flags applied.
     pub gc: GcSchedule,
     pub connections: ConnectionLimits,
+    /// Where blobs live (`[storage]`, `--storage`, `--s3-*`).
+    pub storage: StorageChoice,
 }
 
 /// When and how the server collects garbage.
@@ -90,6 +93,7 @@ struct FileConfig {
     verify_blob_reads: Option<bool>,
     auth: Option<AuthConfig>,
     gc: Option<GcFileConfig>,
+    storage: Option<StorageFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -205,7 +209,9 @@ impl ServeConfig {
                 n => n,
             },
         };
+        let storage = StorageChoice::merge(args.storage, file.storage)?;
         Ok(ServeConfig {
+            storage,
             auth,
             gc,
             connections,

@@ -8,6 +8,7 @@ mod config;
 mod listener;
 mod memory;
 mod serve;
+mod storage_config;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;

@@ -2,11 +2,12 @@
 //! registry's background work (abandoned uploads), and a graceful stop on SIGTERM or SIGINT.
 
 use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
+use crate::storage_config::StorageChoice;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wharf_registry::maintenance::CollectGarbage;
 use wharf_registry::meta::SqliteMetaStore;
-use wharf_registry::storage::FsBlobStore;
+use wharf_registry::storage::{BlobStore, FsBlobStore, S3BlobStore};
 use wharf_registry::{Maintenance, Registry};
 
 /// Lines queued for the log writer thread. The queue is allocated whole at start, so it
@@ -50,13 +51,11 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
-    let blobs = FsBlobStore::open(data_dir, config.durable)
-        .await
-        .map_err(|e| format!("cannot open blob storage in {}: {e}", data_dir.display()))?;
+    let blobs = open_blob_store(&config).await?;
     let meta = SqliteMetaStore::open(data_dir.join("metadata.sqlite"), config.durable)
         .await
         .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
-    let registry = Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), config.registry.clone()));
+    let registry = Arc::new(Registry::new(blobs, Arc::new(meta), config.registry.clone()));
     // Bytes an upload stored but could not record before the last stop: its session
     // resumes from them.
     match registry.account_interrupted_uploads().await {
@@ -128,6 +127,43 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         }
     }
     Ok(stopped)
+}
+
+/// How long a presigned URL of a blob GET redirect is valid: long enough for a slow
+/// download to start, short enough that a leaked URL soon stops working.
+const REDIRECT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The blob store the configuration names: files under the data directory, or a bucket
+/// (checked to answer now, so a wrong endpoint or credentials fail at start).
+async fn open_blob_store(config: &ServeConfig) -> Result<Arc<dyn BlobStore>, String> {
+    let data_dir = &config.data_dir;
+    match &config.storage {
+        StorageChoice::Fs => {
+            let store = FsBlobStore::open(data_dir, config.durable)
+                .await
+                .map_err(|e| format!("cannot open blob storage in {}: {e}", data_dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        StorageChoice::S3 { config: s3, redirect } => {
+            let mut store = S3BlobStore::open(s3)
+                .await
+                .map_err(|e| format!("cannot open S3 blob storage: {e}"))?;
+            if *redirect {
+                store = store.with_redirects(REDIRECT_EXPIRY);
+            }
+            tracing::info!(
+                "blobs in S3 bucket {:?}{}{}",
+                s3.bucket,
+                s3.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default(),
+                if *redirect {
+                    ", blob GETs redirected to presigned URLs"
+                } else {
+                    ""
+                }
+            );
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// The listener's limits: the connection cap as configured (or the default), but at most

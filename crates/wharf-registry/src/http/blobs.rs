@@ -16,6 +16,18 @@ pub async fn get(
     with_body: bool,
 ) -> RegistryResult<Response> {
     let blob = registry.blob(name, digest).await?;
+    if with_body {
+        if let Some(url) = registry.blob_redirect(&blob).await? {
+            // The client follows it with the same Range header, which storage honours.
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+            let h = response.headers_mut();
+            h.insert(header::LOCATION, value(url));
+            h.insert(DOCKER_CONTENT_DIGEST, value(digest.to_string()));
+            h.insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("0"));
+            return Ok(response);
+        }
+    }
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, range) = match resolve(range_header, blob.size) {
         RangeAnswer::Full => (StatusCode::OK, 0..blob.size),

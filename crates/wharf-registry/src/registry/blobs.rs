@@ -53,6 +53,15 @@ impl Registry {
         Ok(blob)
     }
 
+    /// Where a client may fetch `blob` itself (a presigned storage URL), when the store
+    /// offers one; never for the small blobs kept in memory, which are cheaper to send.
+    pub async fn blob_redirect(&self, blob: &BlobInfo) -> RegistryResult<Option<String>> {
+        if blob.size <= KEEP_BLOBS_UP_TO {
+            return Ok(None);
+        }
+        Ok(self.blobs.blob_redirect_url(&blob.digest).await?)
+    }
+
     /// Whether the bytes of `blob` are stored whole: a small blob is loaded and verified
     /// (and kept, so this is a memory lookup from then on), a large one's size compared.
     async fn check_stored(&self, blob: &BlobInfo) -> RegistryResult<Result<(), Damaged>> {

@@ -6,9 +6,11 @@
 
 mod fs;
 mod memory;
+mod s3;
 
 pub use fs::FsBlobStore;
 pub use memory::MemoryBlobStore;
+pub use s3::{S3BlobStore, S3Config};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -129,6 +131,14 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Removes an upload. Removing an absent one is not an error.
     async fn delete_upload(&self, id: &str) -> io::Result<()>;
+
+    /// A URL from which a client may GET the blob's bytes itself (a presigned object
+    /// URL), so that the registry answers a blob GET with a redirect there; `None`, the
+    /// default, when the registry streams them (the store has no such URL, or is not
+    /// configured to hand them out).
+    async fn blob_redirect_url(&self, _digest: &Digest) -> io::Result<Option<String>> {
+        Ok(None)
+    }
 
     /// The ids of every upload the store holds bytes or a record of (to remove those no
     /// session owns).

@@ -37,6 +37,18 @@ impl TestServer {
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         let blobs = wrap(FsBlobStore::open(&data, false).await.unwrap());
+        TestServer::serve(config, dir, blobs).await
+    }
+
+    /// A server over `blobs` (another adapter: S3), with SQLite metadata in a temp dir.
+    pub async fn with_store(config: RegistryConfig, blobs: Arc<dyn BlobStore>) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        TestServer::serve(config, dir, blobs).await
+    }
+
+    async fn serve(config: RegistryConfig, dir: tempfile::TempDir, blobs: Arc<dyn BlobStore>) -> TestServer {
+        let data = dir.path().join("data");
         let meta = SqliteMetaStore::open(data.join("metadata.sqlite"), false)
             .await
             .unwrap();

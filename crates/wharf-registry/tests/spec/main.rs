@@ -24,5 +24,6 @@ mod gc_race;
 mod manifests;
 mod mounts;
 mod referrers;
+mod s3;
 mod tags;
 mod uploads;

@@ -52,6 +52,14 @@ macro_rules! on_every_blob_store {
                 super::$check(&store).await;
             })*
         }
+        /// Over a real S3 server (SeaweedFS, shared by the tests, a key prefix each).
+        mod s3 {
+            $(#[tokio::test]
+            async fn $check() {
+                let store = crate::s3::fresh_store().await;
+                super::$check(&store).await;
+            })*
+        }
         /// The list above is the kit's whole contract: a check added to the kit runs here.
         #[test]
         fn every_check_of_the_kit_runs_on_every_adapter() {

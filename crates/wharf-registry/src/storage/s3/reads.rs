@@ -1,0 +1,107 @@
+//! Reads: sizes, ranged streams of blobs and uploads (never a whole object in memory),
+//! and the upload records.
+
+use super::record::{Segment, UploadRecord};
+use super::{to_io, S3BlobStore};
+use crate::storage::ByteStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use std::io;
+use std::ops::Range;
+
+impl S3BlobStore {
+    /// The size of an object, or `None` when there is none.
+    pub(super) async fn object_size(&self, key: &Path) -> io::Result<Option<u64>> {
+        match self.store.head(key).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    /// The bytes of `key` in `range`, streamed as they arrive.
+    pub(super) async fn read_range(&self, key: &Path, range: Range<u64>) -> io::Result<ByteStream> {
+        if range.is_empty() {
+            // S3 refuses empty ranges; there is nothing to fetch.
+            return Ok(futures::stream::empty().boxed());
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let result = self.store.get_opts(key, options).await.map_err(to_io)?;
+        Ok(result.into_stream().map_err(to_io).boxed())
+    }
+
+    /// The first `len` bytes held by `segments`, one segment after the other.
+    pub(super) fn read_segments(&self, segments: Vec<Segment>, len: u64) -> ByteStream {
+        let this = self.clone();
+        let mut start = 0u64;
+        let pieces: Vec<(Path, u64)> = segments
+            .into_iter()
+            .filter_map(|segment| {
+                let take = segment.len.min(len.saturating_sub(start));
+                start += take;
+                (take > 0).then(|| (Path::from(segment.key), take))
+            })
+            .collect();
+        futures::stream::iter(pieces)
+            .then(move |(key, take)| {
+                let this = this.clone();
+                async move { this.read_range(&key, 0..take).await }
+            })
+            .try_flatten()
+            .boxed()
+    }
+
+    /// An upload's record; an empty one when it has none (never appended to, or gone).
+    pub(super) async fn load_record(&self, id: &str) -> io::Result<UploadRecord> {
+        match self.store.get(&self.keys.upload_state(id)).await {
+            Ok(result) => {
+                let bytes = result.bytes().await.map_err(to_io)?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("upload {id} has a damaged record: {e}"),
+                    )
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(UploadRecord::default()),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    /// Stores an upload's record (one PUT: S3 replaces an object atomically).
+    pub(super) async fn save_record(&self, id: &str, record: &UploadRecord) -> io::Result<()> {
+        let json = serde_json::to_vec(record).map_err(io::Error::other)?;
+        self.store
+            .put(&self.keys.upload_state(id), PutPayload::from(json))
+            .await
+            .map_err(to_io)?;
+        Ok(())
+    }
+
+    /// Removes an object; an absent one is not an error.
+    pub(super) async fn delete_object(&self, key: &Path) -> io::Result<()> {
+        match self.store.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    /// Removes objects that nothing names any more, logging (not failing on) errors:
+    /// what is left is only garbage under the upload's key, removed with the upload.
+    pub(super) async fn delete_quietly(&self, keys: impl IntoIterator<Item = String>) {
+        for key in keys {
+            if let Err(e) = self.delete_object(&Path::from(key.as_str())).await {
+                tracing::warn!(key, error = %e, "could not remove an unused upload segment");
+            }
+        }
+    }
+
+    /// Every object under `prefix` (a listing, for removals and the collector).
+    pub(super) async fn objects_under(&self, prefix: &Path) -> io::Result<Vec<object_store::ObjectMeta>> {
+        self.store.list(Some(prefix)).try_collect().await.map_err(to_io)
+    }
+}
