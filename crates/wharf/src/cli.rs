@@ -198,6 +198,55 @@ pub enum Command {
     /// Collect garbage in a data directory now (whether or not a server runs on it):
     /// untagged manifests, unreferenced links and the bytes nothing links any more.
     Gc(GcArgs),
+    /// Storage used per repository (bytes linked, exclusive bytes, quota), from the
+    /// metadata database of a data directory.
+    Du(DuArgs),
+    /// Apply the config file's retention policies to a data directory now.
+    Retention(RetentionArgs),
+    /// Read every stored blob back and verify it; damaged ones are set aside (exit 5).
+    Scrub(ScrubArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  wharf du --data-dir /srv/wharf\n  wharf du --data-dir /srv/wharf --json")]
+pub struct DuArgs {
+    /// The data directory of the registry (as given to `wharf serve`).
+    #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// The server's config file, for the quotas [default: ./wharf.toml if present].
+    #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  wharf retention --data-dir /srv/wharf --config /etc/wharf.toml --dry-run")]
+pub struct RetentionArgs {
+    /// The data directory of the registry (as given to `wharf serve`).
+    #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// The config file with the [[retention]] policies [default: ./wharf.toml if present].
+    #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Report what would be untagged; untag nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  wharf scrub --data-dir /srv/wharf --rate 50MiB\n  wharf scrub --data-dir /srv/wharf --json"
+)]
+pub struct ScrubArgs {
+    /// The data directory of the registry (as given to `wharf serve`).
+    #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Bytes per second read at most, e.g. 50MiB [default: no limit].
+    #[arg(long, env = "WHARF_SCRUB_RATE", value_name = "BYTES", value_parser = crate::lifecycle::parse_bytes)]
+    pub rate: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -613,6 +662,14 @@ pub struct ServeArgs {
     /// [default: false].
     #[arg(long, env = "WHARF_GC_KEEP_UNTAGGED", action = ArgAction::Set, value_name = "BOOL")]
     pub gc_keep_untagged: Option<bool>,
+
+    /// Scrub (read back and verify every stored blob) this often; off unless given.
+    #[arg(long, env = "WHARF_SCRUB_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub scrub_interval: Option<std::time::Duration>,
+
+    /// Bytes per second a scrub reads at most, e.g. 50MiB [default: no limit].
+    #[arg(long, env = "WHARF_SCRUB_RATE", value_name = "BYTES", value_parser = crate::lifecycle::parse_bytes)]
+    pub scrub_rate: Option<u64>,
     /// How long a new connection may take to send its first request's headers before
     /// it is closed [default: 30s].
     #[arg(long, env = "WHARF_HEADER_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]

@@ -4,6 +4,7 @@
 use crate::auth::AuthConfig;
 use crate::cli::ServeArgs;
 use crate::storage_config::{StorageChoice, StorageFileConfig};
+use crate::lifecycle::{ImmutableTagsFile, QuotaFile, RetentionFile, ScrubFile, ScrubSchedule};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ pub struct ServeConfig {
     pub connections: ConnectionLimits,
     /// Where blobs live (`[storage]`, `--storage`, `--s3-*`).
     pub storage: StorageChoice,
+    /// `[scrub]` with `--scrub-*` flags applied (the other lifecycle policies are in
+    /// `registry.policies`; retention runs every `gc.interval`).
+    pub scrub: ScrubSchedule,
 }
 
 /// When and how the server collects garbage.
@@ -94,6 +98,13 @@ struct FileConfig {
     auth: Option<AuthConfig>,
     gc: Option<GcFileConfig>,
     storage: Option<StorageFileConfig>,
+    #[serde(default)]
+    immutable_tags: Vec<ImmutableTagsFile>,
+    #[serde(default)]
+    quotas: Vec<QuotaFile>,
+    #[serde(default)]
+    retention: Vec<RetentionFile>,
+    scrub: Option<ScrubFile>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -103,13 +114,24 @@ fn read_file(path: &Path) -> Result<FileConfig, String> {
     toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
 }
 
+/// The config file `path` names, else `./wharf.toml` if present, else nothing.
+fn read_file_or_default(path: Option<&Path>) -> Result<FileConfig, String> {
+    match path {
+        Some(path) => read_file(path),
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE)),
+        None => Ok(FileConfig::default()),
+    }
+}
+
+/// The lifecycle policies of a config file (for `wharf retention`, `wharf du`).
+pub fn load_policies(path: Option<&Path>) -> Result<wharf_registry::registry::policy::Policies, String> {
+    let file = read_file_or_default(path)?;
+    crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)
+}
+
 impl ServeConfig {
     pub fn load(args: ServeArgs) -> Result<ServeConfig, String> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
-            None => FileConfig::default(),
-        };
+        let file = read_file_or_default(args.config.as_deref())?;
         ServeConfig::merge(args, file)
     }
 
@@ -162,6 +184,18 @@ impl ServeConfig {
                 .verify_blob_reads
                 .or(file.verify_blob_reads)
                 .unwrap_or(defaults.verify_blob_reads),
+            policies: crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?,
+        };
+        let scrub_file = file.scrub.unwrap_or_default();
+        let scrub = ScrubSchedule {
+            interval: args.scrub_interval.or(scrub_file.interval).filter(|i| !i.is_zero()),
+            options: wharf_registry::registry::policy::ScrubOptions {
+                bytes_per_second: match args.scrub_rate {
+                    Some(rate) => Some(rate),
+                    None => scrub_file.rate().map_err(|e| format!("[scrub] rate: {e}"))?,
+                }
+                .filter(|r| *r > 0),
+            },
         };
         let mut auth = file.auth.unwrap_or_default();
         if let Some(mode) = &args.auth_mode {
@@ -214,6 +248,7 @@ impl ServeConfig {
             storage,
             auth,
             gc,
+            scrub,
             connections,
             shutdown_timeout: args
                 .shutdown_timeout
@@ -310,6 +345,73 @@ mod tests {
             ..Default::default()
         };
         assert!(ServeConfig::merge(zero, FileConfig::default()).is_err());
+    }
+
+    #[test]
+    fn the_lifecycle_sections_and_the_scrub_flags() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [[immutable_tags]]
+            repositories = "prod/**"
+            tags = ["v*", "release-*"]
+            [[quotas]]
+            repositories = ["team-a/*", "team-b/*"]
+            limit = "10GiB"
+            [[quotas]]
+            repositories = "*"
+            limit = 1000
+            [[retention]]
+            repositories = "ci/*"
+            keep_last = 5
+            keep_newer_than = "30d"
+            keep_tags = "^main$"
+            [scrub]
+            interval = "7d"
+            rate = "50MiB"
+            "#,
+        )
+        .unwrap();
+        let args = ServeArgs {
+            scrub_rate: Some(1 << 20),
+            ..Default::default()
+        };
+        let config = ServeConfig::merge(args, file).unwrap();
+        let policies = &config.registry.policies;
+        let prod: wharf_oci::RepositoryName = "prod/team/app".parse().unwrap();
+        assert!(policies.immutable_rule(&prod, "release-2").is_some());
+        assert!(policies.immutable_rule(&prod, "latest").is_none());
+        let b: wharf_oci::RepositoryName = "team-b/app".parse().unwrap();
+        let other: wharf_oci::RepositoryName = "other".parse().unwrap();
+        assert_eq!(policies.quota_for(&b).map(|q| q.limit), Some(10 << 30));
+        assert_eq!(
+            policies.quota_for(&other).map(|q| q.limit),
+            Some(1000),
+            "the first that matches"
+        );
+        let retention = &policies.retention[0];
+        assert_eq!(retention.keep_last, Some(5));
+        assert_eq!(retention.keep_newer_than, Some(Duration::from_secs(30 * 86400)));
+        assert!(retention.keep_tags.as_ref().unwrap().is_match("main"));
+        assert_eq!(config.scrub.interval, Some(Duration::from_secs(7 * 86400)));
+        assert_eq!(
+            config.scrub.options.bytes_per_second,
+            Some(1 << 20),
+            "the flag beats the file"
+        );
+
+        for bad in [
+            "[[retention]]\nrepositories = \"ci/*\"\nkeep_tags = \"^main$\"",
+            "[[retention]]\nrepositories = \"ci/*\"\nkeep_last = 1\nkeep_tags = \"(\"",
+            "[[quotas]]\nrepositories = \"*\"\nlimit = \"lots\"",
+            "[[immutable_tags]]\nrepositories = []\ntags = \"v*\"",
+            "[[immutable_tags]]\nrepositories = \"a\"\ntags = \"v*\"\nmoves = true",
+        ] {
+            let parsed = toml::from_str::<FileConfig>(bad);
+            let merged = parsed
+                .map_err(|e| e.to_string())
+                .and_then(|f| ServeConfig::merge(ServeArgs::default(), f));
+            assert!(merged.is_err(), "{bad}");
+        }
     }
 
     #[test]

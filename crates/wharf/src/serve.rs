@@ -5,7 +5,7 @@ use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
 use crate::storage_config::StorageChoice;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use wharf_registry::maintenance::CollectGarbage;
+use wharf_registry::maintenance::{ApplyRetention, CollectGarbage, Scrub};
 use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::{BlobStore, FsBlobStore, S3BlobStore};
 use wharf_registry::{Maintenance, Registry};
@@ -68,6 +68,13 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     let mut maintenance = Maintenance::new(registry.clone());
     if config.gc.enabled {
         maintenance = maintenance.with_job(CollectGarbage::every(config.gc.interval, config.gc.options.clone()));
+    }
+    // The storage lifecycle: retention as often as collection, scrub when configured.
+    if !config.registry.policies.retention.is_empty() {
+        maintenance = maintenance.with_job(ApplyRetention::every(config.gc.interval));
+    }
+    if let Some(interval) = config.scrub.interval {
+        maintenance = maintenance.with_job(Scrub::every(interval, config.scrub.options.clone()));
     }
     let _maintenance = maintenance.spawn();
 

@@ -18,9 +18,11 @@
 //! [`Maintenance::with_job`].
 
 mod gc;
+mod lifecycle;
 mod uploads;
 
 pub use gc::CollectGarbage;
+pub use lifecycle::{ApplyRetention, Scrub};
 pub use uploads::{ExpireUploads, RemoveOrphanUploads};
 
 use crate::registry::{Registry, RegistryResult};

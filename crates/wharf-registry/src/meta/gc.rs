@@ -7,7 +7,7 @@
 //! calls onto one transaction (with row locks on PostgreSQL); see DESIGN.md.
 
 use std::time::SystemTime;
-use wharf_oci::{Digest, RepositoryName};
+use wharf_oci::{Digest, RepositoryName, Tag};
 
 /// The answer to [`super::MetaStore::claim_blob`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,10 @@ pub enum Refusal {
     /// A manifest's required references are not (or no longer) linked in its repository.
     #[error("the manifest references {} blobs or manifests the repository does not hold", .0.len())]
     ReferencesMissing(Vec<Digest>),
+    /// An immutable tag would move (or go, with the manifest it points at): it points at
+    /// `current`.
+    #[error("tag {tag} is immutable and points at {current}")]
+    TagImmutable { tag: Tag, current: Digest },
 }
 
 /// Everything the collector decides from, read in one consistent snapshot.

@@ -2,7 +2,7 @@
 
 use super::{
     BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal,
-    UploadSession,
+    TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -161,6 +161,19 @@ impl MetaStore for MemoryMetaStore {
         references: &[Digest],
         require_linked: bool,
     ) -> MetaResult<()> {
+        self.put_manifest_fixed_tags(repo, m, tags, references, require_linked, &[])
+            .await
+    }
+
+    async fn put_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        m: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+    ) -> MetaResult<()> {
         self.with(|s| {
             s.linkable(&m.digest)?;
             if require_linked {
@@ -171,6 +184,15 @@ impl MetaStore for MemoryMetaStore {
                     .collect();
                 if !missing.is_empty() {
                     return Err(MetaError::refused(Refusal::ReferencesMissing(missing)));
+                }
+            }
+            for tag in fixed {
+                let current = s.tags.get(repo.as_str()).and_then(|t| t.get(tag.as_str()));
+                if let Some(current) = current.filter(|d| **d != m.digest) {
+                    return Err(MetaError::refused(Refusal::TagImmutable {
+                        tag: tag.clone(),
+                        current: current.clone(),
+                    }));
                 }
             }
             let now = SystemTime::now();
@@ -188,6 +210,51 @@ impl MetaStore for MemoryMetaStore {
             }
             Ok(())
         })?
+    }
+
+    async fn delete_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        fixed: TagFilter,
+    ) -> MetaResult<bool> {
+        self.with(|s| {
+            let guarded = s
+                .tags
+                .get(repo.as_str())
+                .and_then(|t| t.iter().find(|(name, d)| *d == digest && fixed(name)));
+            if let Some((name, _)) = guarded {
+                let tag = name.parse().map_err(MetaError::new)?;
+                return Err(MetaError::refused(Refusal::TagImmutable {
+                    tag,
+                    current: digest.clone(),
+                }));
+            }
+            Ok(s.remove_manifest(repo.as_str(), digest))
+        })?
+    }
+
+    async fn delete_tag_at(&self, repo: &RepositoryName, tag: &Tag, digest: &Digest) -> MetaResult<bool> {
+        self.with(|s| {
+            let Some(tags) = s.tags.get_mut(repo.as_str()) else {
+                return false;
+            };
+            if tags.get(tag.as_str()) != Some(digest) {
+                return false;
+            }
+            tags.remove(tag.as_str());
+            true
+        })
+    }
+
+    async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
+        self.with(|s| {
+            s.links
+                .iter()
+                .filter(|((r, _), _)| r == repo.as_str())
+                .map(|(_, (size, _))| size)
+                .sum()
+        })
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {

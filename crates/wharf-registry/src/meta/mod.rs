@@ -5,10 +5,12 @@
 //! an upload another one started. It never sees blob bytes.
 
 mod gc;
+mod lifecycle;
 mod memory;
 mod sqlite;
 
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
+pub use lifecycle::TagFilter;
 pub use memory::MemoryMetaStore;
 pub use sqlite::SqliteMetaStore;
 
@@ -240,4 +242,82 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Removes the rows of blobs marked deleting, once their bytes are gone.
     async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()>;
+
+    // Storage lifecycle: immutable tags, retention and quotas. Each has a default made
+    // of the calls above, which is correct but not atomic; an adapter that can should
+    // override it with one transaction (the built-in ones do).
+
+    /// [`MetaStore::put_manifest`], refused ([`Refusal::TagImmutable`]) when one of
+    /// `fixed` (tags of `tags` that must never move) already points at another manifest
+    /// of `repo`, checked in the transaction that moves the tags. Pointing a fixed tag
+    /// at the manifest it names already is fine.
+    async fn put_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        manifest: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+    ) -> MetaResult<()> {
+        for tag in fixed {
+            if let Some(current) = self.tagged_manifest(repo, tag).await? {
+                if current.digest != manifest.digest {
+                    return Err(MetaError::refused(Refusal::TagImmutable {
+                        tag: tag.clone(),
+                        current: current.digest,
+                    }));
+                }
+            }
+        }
+        self.put_manifest(repo, manifest, tags, references, require_linked)
+            .await
+    }
+
+    /// [`MetaStore::delete_manifest`], refused ([`Refusal::TagImmutable`]) when a tag
+    /// `fixed` accepts points at the manifest at commit (deleting the manifest would
+    /// delete that tag).
+    async fn delete_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        fixed: TagFilter,
+    ) -> MetaResult<bool> {
+        let tags = self.list_tags(repo, None, None).await?;
+        for name in tags.items.iter().filter(|t| fixed(t)) {
+            let Ok(tag) = name.parse::<Tag>() else { continue };
+            if self
+                .tagged_manifest(repo, &tag)
+                .await?
+                .is_some_and(|m| &m.digest == digest)
+            {
+                return Err(MetaError::refused(Refusal::TagImmutable {
+                    tag,
+                    current: digest.clone(),
+                }));
+            }
+        }
+        self.delete_manifest(repo, digest).await
+    }
+
+    /// Removes `tag` only if it still points at `digest` (a tag moved since the caller
+    /// looked is left alone); `false` if it did not.
+    async fn delete_tag_at(&self, repo: &RepositoryName, tag: &Tag, digest: &Digest) -> MetaResult<bool> {
+        match self.tagged_manifest(repo, tag).await? {
+            Some(m) if &m.digest == digest => self.delete_tag(repo, tag).await,
+            _ => Ok(false),
+        }
+    }
+
+    /// Bytes linked into `repo`: the sum of the sizes of its links (blobs and
+    /// manifests), each blob once. What quotas are checked against.
+    async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
+        let snapshot = self.gc_snapshot().await?;
+        Ok(snapshot
+            .links
+            .iter()
+            .filter(|l| &l.repository == repo)
+            .map(|l| l.size)
+            .sum())
+    }
 }

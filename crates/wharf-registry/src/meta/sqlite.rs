@@ -11,7 +11,9 @@
 //! one fsync instead of queueing for one each. A write's caller hears back only after
 //! the commit that holds it is durable (see [`writer`]).
 
-use super::{BlobClaim, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal, UploadSession};
+use super::{
+    BlobClaim, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal, TagFilter, UploadSession,
+};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +25,7 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 
 mod cache;
 mod gc;
+mod lifecycle;
 mod schema;
 mod sessions;
 
@@ -390,6 +393,20 @@ impl MetaStore for SqliteMetaStore {
         references: &[Digest],
         require_linked: bool,
     ) -> MetaResult<()> {
+        self.put_manifest_fixed_tags(repo, m, tags, references, require_linked, &[])
+            .await
+    }
+
+    async fn put_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        m: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+    ) -> MetaResult<()> {
+        let fixed: Vec<Tag> = fixed.to_vec();
         let repo = repo.to_string();
         let m = m.clone();
         let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
@@ -408,6 +425,14 @@ impl MetaStore for SqliteMetaStore {
                     }
                 }
                 let digest = m.digest.to_string();
+                for tag in &fixed {
+                    if let Some(current) = lifecycle::tag_moves(tx, &repo, tag.as_str(), &digest)? {
+                        return Ok(Err(Refusal::TagImmutable {
+                            tag: tag.clone(),
+                            current,
+                        }));
+                    }
+                }
                 if let Err(refused) = insert_link(tx, &repo, &digest, m.size)? {
                     return Ok(Err(refused));
                 }
@@ -468,21 +493,7 @@ impl MetaStore for SqliteMetaStore {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         let (changed_repo, changed_digest) = (repo.clone(), digest.clone());
         let deleted = self
-            .write(move |tx| {
-                let removed = tx
-                    .prepare_cached("DELETE FROM manifests WHERE repo = ?1 AND digest = ?2")?
-                    .execute(params![repo, digest])?;
-                if removed == 0 {
-                    return Ok(false);
-                }
-                tx.prepare_cached("DELETE FROM tags WHERE repo = ?1 AND digest = ?2")?
-                    .execute(params![repo, digest])?;
-                tx.prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
-                    .execute(params![repo, digest])?;
-                tx.prepare_cached("DELETE FROM manifest_refs WHERE repo = ?1 AND manifest = ?2")?
-                    .execute(params![repo, digest])?;
-                Ok(true)
-            })
+            .write(move |tx| lifecycle::delete_manifest_rows(tx, &repo, &digest))
             .await;
         self.inner.cache.forget(Change::ManifestDeleted {
             repo: &changed_repo,
@@ -712,5 +723,63 @@ impl MetaStore for SqliteMetaStore {
     async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()> {
         let digests = digests.to_vec();
         self.write(move |tx| gc::forget_deleted(tx, digests)).await
+    }
+
+    async fn delete_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        fixed: TagFilter,
+    ) -> MetaResult<bool> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        let (changed_repo, changed_digest) = (repo.clone(), digest.clone());
+        let deleted = self
+            .write(move |tx| {
+                if let Some(tag) = lifecycle::guarded_tag(tx, &repo, &digest, &fixed)? {
+                    return Ok(Err(tag));
+                }
+                lifecycle::delete_manifest_rows(tx, &repo, &digest).map(Ok)
+            })
+            .await;
+        self.inner.cache.forget(Change::ManifestDeleted {
+            repo: &changed_repo,
+            digest: &changed_digest,
+        });
+        match deleted? {
+            Ok(deleted) => Ok(deleted),
+            Err(tag) => {
+                let digest: Digest = changed_digest.parse().map_err(MetaError::new)?;
+                let tag: Tag = tag.parse().map_err(MetaError::new)?;
+                Err(MetaError::refused(Refusal::TagImmutable { tag, current: digest }))
+            }
+        }
+    }
+
+    async fn delete_tag_at(&self, repo: &RepositoryName, tag: &Tag, digest: &Digest) -> MetaResult<bool> {
+        let (repo, tag, digest) = (repo.to_string(), tag.to_string(), digest.to_string());
+        let (changed_repo, changed_tag) = (repo.clone(), tag.clone());
+        let deleted = self
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2 AND digest = ?3")?
+                    .execute(params![repo, tag, digest])?
+                    > 0)
+            })
+            .await;
+        self.inner.cache.forget(Change::Untagged {
+            repo: &changed_repo,
+            tag: &changed_tag,
+        });
+        deleted
+    }
+
+    async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
+        let repo = repo.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM links WHERE repo = ?1")?
+                .query_row(params![repo], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+        })
+        .await
     }
 }

@@ -130,7 +130,7 @@ impl Registry {
     }
 
     /// Sets the damaged `digest` aside (see [`super::damage`]) and forgets its bytes.
-    async fn found_damaged(&self, digest: &Digest, why: String) -> Damaged {
+    pub(super) async fn found_damaged(&self, digest: &Digest, why: String) -> Damaged {
         self.content.forget(digest);
         self.damage.found(digest, &why).await;
         Damaged(why)

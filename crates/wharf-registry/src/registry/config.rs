@@ -37,6 +37,8 @@ pub struct RegistryConfig {
     /// digest. Off by default: it costs a hash of every byte served. Sizes are always
     /// checked, and small blobs and manifests always verified when first loaded.
     pub verify_blob_reads: bool,
+    /// The storage lifecycle's policies: immutable tags, quotas, retention.
+    pub policies: super::policy::Policies,
 }
 
 impl Default for RegistryConfig {
@@ -54,6 +56,7 @@ impl Default for RegistryConfig {
             mount_without_from: true,
             allow_sparse_manifests: false,
             verify_blob_reads: false,
+            policies: Default::default(),
         }
     }
 }

@@ -153,6 +153,10 @@ impl From<MetaError> for RegistryError {
                 )
                 .with_detail(serde_json::json!({ "missing": missing }))
             }
+            Some(Refusal::TagImmutable { tag, current }) => RegistryError::new(
+                ErrorCode::Denied,
+                format!("tag {tag} is immutable (it points at {current}): it cannot be moved or deleted"),
+            ),
             None => RegistryError::internal("reading or writing metadata", e),
         }
     }

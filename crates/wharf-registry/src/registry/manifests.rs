@@ -1,7 +1,7 @@
 //! Pushing, pulling and deleting manifests.
 
 use super::{Registry, RegistryError, RegistryResult};
-use crate::meta::{BlobClaim, ManifestRecord};
+use crate::meta::{BlobClaim, ManifestRecord, MetaError, Refusal};
 use bytes::Bytes;
 use serde_json::json;
 use wharf_oci::{Digest, ErrorCode, ParsedManifest, Reference, RepositoryName, Tag};
@@ -67,6 +67,8 @@ impl Registry {
         // A manifest pushed again (a new tag for it) is stored already: its bytes are
         // kept in memory once stored or pulled, so the store need not be asked, unless
         // its blob row is new (a collection elsewhere removed the bytes).
+        self.refuse_moving_immutable_tags(name, &digest, &tags).await?;
+        self.admit_bytes(name, Some(&digest), record.size).await?;
         let claim = self.claim_blob(&digest, record.size).await?;
         if claim == BlobClaim::New || !self.content.contains(&digest) {
             self.blobs.put_blob(&digest, bytes.clone()).await?;
@@ -77,15 +79,53 @@ impl Registry {
         // collector may have removed one since `check_references`.
         let references: Vec<Digest> = parsed.required_references().map(|d| d.digest.clone()).collect();
         let require_linked = !self.config.allow_sparse_manifests;
-        self.meta
-            .put_manifest(name, &record, &tags, &references, require_linked)
-            .await?;
+        let fixed: Vec<Tag> = tags
+            .iter()
+            .filter(|t| self.config.policies.immutable_rule(name, t.as_str()).is_some())
+            .cloned()
+            .collect();
+        let put = self
+            .meta
+            .put_manifest_fixed_tags(name, &record, &tags, &references, require_linked, &fixed)
+            .await;
+        put.map_err(|e| self.immutable_answer(name, e))?;
         super::error::space_available();
         Ok(ManifestPut {
             digest,
             tags,
             subject: record.subject,
         })
+    }
+
+    /// 403 DENIED before anything is stored when a tag of `tags` is immutable and points
+    /// at another manifest already (the metadata store checks again as it moves them).
+    async fn refuse_moving_immutable_tags(
+        &self,
+        name: &RepositoryName,
+        digest: &Digest,
+        tags: &[Tag],
+    ) -> RegistryResult<()> {
+        for tag in tags {
+            if self.config.policies.immutable_rule(name, tag.as_str()).is_none() {
+                continue;
+            }
+            if let Some(current) = self.meta.tagged_manifest(name, tag).await? {
+                if &current.digest != digest {
+                    return Err(self.config.policies.immutable_refusal(name, tag, Some(&current.digest)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The metadata store's refusal to move an immutable tag, answered naming the rule.
+    fn immutable_answer(&self, name: &RepositoryName, e: MetaError) -> RegistryError {
+        match e.refusal() {
+            Some(Refusal::TagImmutable { tag, current }) => {
+                self.config.policies.immutable_refusal(name, tag, Some(current))
+            }
+            _ => e.into(),
+        }
     }
 
     /// MANIFEST_BLOB_UNKNOWN for every referenced blob or manifest `name` lacks;
@@ -168,6 +208,9 @@ impl Registry {
                 if !self.config.delete_tags {
                     return Err(RegistryError::unsupported("tag deletion is disabled on this registry"));
                 }
+                if self.config.policies.immutable_rule(name, tag.as_str()).is_some() {
+                    return Err(self.config.policies.immutable_refusal(name, tag, None));
+                }
                 self.meta.delete_tag(name, tag).await?
             }
             Reference::Digest(digest) => {
@@ -176,7 +219,13 @@ impl Registry {
                         "manifest deletion is disabled on this registry",
                     ));
                 }
-                self.meta.delete_manifest(name, digest).await?
+                if self.config.policies.has_immutable_tags(name) {
+                    let fixed = self.config.policies.immutable_filter(name);
+                    let deleted = self.meta.delete_manifest_fixed_tags(name, digest, fixed).await;
+                    deleted.map_err(|e| self.immutable_answer(name, e))?
+                } else {
+                    self.meta.delete_manifest(name, digest).await?
+                }
             }
         };
         if deleted {

@@ -15,6 +15,7 @@ mod hashing;
 mod listing;
 mod locks;
 mod manifests;
+pub mod policy;
 mod referrers;
 mod uploads;
 mod verify;

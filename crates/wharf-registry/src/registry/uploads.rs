@@ -112,6 +112,7 @@ impl Registry {
             None => None,
         };
         let Some(size) = size else { return Ok(None) };
+        self.admit_bytes(name, Some(digest), size).await?;
         // The metadata may outlive bytes removed or damaged outside wharf (or set aside
         // as damaged): mount only what is there whole; an upload then stores it again.
         if self.blobs.blob_size(digest).await? != Some(size) {
@@ -169,6 +170,8 @@ impl Registry {
         let body = guard.until_superseded(body);
         let mut session = self.session(name, id).await?;
         let expected = self.chunk_length(&session, range, content_length)?;
+        self.admit_bytes(name, None, session.offset + expected.unwrap_or(0))
+            .await?;
         self.append(&mut session, expected, body, None).await?;
         Ok(position(&session))
     }
@@ -195,6 +198,8 @@ impl Registry {
         })?;
         if content_length != Some(0) {
             let expected = self.chunk_length(&session, range, content_length)?;
+            self.admit_bytes(name, Some(&digest), session.offset + expected.unwrap_or(0))
+                .await?;
             if let Some(len) = expected.filter(|len| session.offset == 0 && *len <= WHOLE_IN_MEMORY) {
                 return self.finish_whole(name, &session, digest, len, body).await;
             }
@@ -211,6 +216,7 @@ impl Registry {
             self.discard(id).await;
             return Err(digest_mismatch(session.offset, &computed, &digest));
         }
+        self.admit_bytes(name, Some(&digest), session.offset).await?;
         self.claim_blob(&digest, session.offset).await?;
         self.blobs.commit_upload(id, session.offset, &digest).await?;
         self.complete(name, id, &digest, session.offset).await?;

@@ -3,7 +3,7 @@
 //! moved by compare-and-set. Each check takes a fresh, empty store and panics where
 //! the store breaks the contract.
 
-use crate::meta::{ManifestRecord, MetaResult, MetaStore, Page, UploadSession};
+use crate::meta::{ManifestRecord, MetaResult, MetaStore, Page, Refusal, UploadSession};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use wharf_oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -288,6 +288,109 @@ pub async fn idle_uploads_are_those_not_moved_since_the_cutoff(meta: &dyn MetaSt
     assert_eq!(all, ["fresh", "old"]);
 }
 
+/// An immutable ("fixed") tag: put again at the manifest it names is fine, moved to
+/// another is refused with `Refusal::TagImmutable` naming where it points, changing
+/// nothing; tags not fixed move as usual.
+pub async fn a_fixed_tag_never_moves_but_may_be_put_again(meta: &dyn MetaStore) {
+    let (r, one, two) = (repo("prod/app"), record("one"), record("two"));
+    put(meta, &r, &one, &tags(&["v1"])).await.unwrap();
+    meta.claim_blob(&two.digest, two.size).await.unwrap();
+    let fixed = tags(&["v1"]);
+    meta.put_manifest_fixed_tags(&r, &one, &tags(&["v1", "also"]), &[], false, &fixed)
+        .await
+        .expect("the fixed tag put again at the same manifest");
+    let refused = meta
+        .put_manifest_fixed_tags(&r, &two, &tags(&["v1", "latest"]), &[], false, &fixed)
+        .await
+        .expect_err("a fixed tag moved");
+    assert_eq!(
+        refused.refusal(),
+        Some(&Refusal::TagImmutable {
+            tag: tag("v1"),
+            current: one.digest.clone()
+        })
+    );
+    assert_eq!(meta.tagged_manifest(&r, &tag("v1")).await.unwrap(), Some(one.clone()));
+    assert_eq!(
+        meta.tagged_manifest(&r, &tag("latest")).await.unwrap(),
+        None,
+        "nothing of the refused put"
+    );
+    assert_eq!(
+        meta.manifest(&r, &two.digest).await.unwrap(),
+        None,
+        "nothing of the refused put"
+    );
+    meta.put_manifest_fixed_tags(&r, &two, &tags(&["also"]), &[], false, &[])
+        .await
+        .unwrap();
+    assert_eq!(meta.tagged_manifest(&r, &tag("also")).await.unwrap(), Some(two));
+}
+
+/// A manifest a fixed tag points at is not deleted (with its tags); others are.
+pub async fn a_manifest_a_fixed_tag_points_at_is_not_deleted(meta: &dyn MetaStore) {
+    let (r, one, two) = (repo("prod/app"), record("one"), record("two"));
+    put(meta, &r, &one, &tags(&["v1", "latest"])).await.unwrap();
+    put(meta, &r, &two, &tags(&["dev"])).await.unwrap();
+    let fixed: crate::meta::TagFilter = std::sync::Arc::new(|t: &str| t.starts_with('v'));
+    let refused = meta
+        .delete_manifest_fixed_tags(&r, &one.digest, fixed.clone())
+        .await
+        .expect_err("a manifest with a fixed tag deleted");
+    assert_eq!(
+        refused.refusal(),
+        Some(&Refusal::TagImmutable {
+            tag: tag("v1"),
+            current: one.digest.clone()
+        })
+    );
+    assert_eq!(
+        meta.tagged_manifest(&r, &tag("latest")).await.unwrap(),
+        Some(one.clone())
+    );
+    assert!(meta
+        .delete_manifest_fixed_tags(&r, &two.digest, fixed.clone())
+        .await
+        .unwrap());
+    assert_eq!(meta.manifest(&r, &two.digest).await.unwrap(), None);
+    assert!(!meta.delete_manifest_fixed_tags(&r, &two.digest, fixed).await.unwrap());
+}
+
+/// `delete_tag_at` removes a tag only while it points at the digest given.
+pub async fn a_tag_is_deleted_only_where_it_still_points(meta: &dyn MetaStore) {
+    let (r, one, two) = (repo("ci/app"), record("one"), record("two"));
+    put(meta, &r, &one, &tags(&["t"])).await.unwrap();
+    put(meta, &r, &two, &tags(&["t"])).await.unwrap();
+    assert!(
+        !meta.delete_tag_at(&r, &tag("t"), &one.digest).await.unwrap(),
+        "the tag moved on"
+    );
+    assert_eq!(meta.tagged_manifest(&r, &tag("t")).await.unwrap(), Some(two.clone()));
+    assert!(meta.delete_tag_at(&r, &tag("t"), &two.digest).await.unwrap());
+    assert_eq!(meta.tagged_manifest(&r, &tag("t")).await.unwrap(), None);
+    assert!(!meta.delete_tag_at(&r, &tag("t"), &two.digest).await.unwrap());
+    assert!(
+        meta.manifest(&r, &two.digest).await.unwrap().is_some(),
+        "the manifest stays"
+    );
+}
+
+/// A repository's usage is the sum of its links' sizes, each blob once.
+pub async fn usage_sums_the_links_of_a_repository(meta: &dyn MetaStore) {
+    let (a, b) = (repo("team/a"), repo("team/b"));
+    assert_eq!(meta.repository_usage(&a).await.unwrap(), 0);
+    link(meta, &a, &digest("x"), 1000).await.unwrap();
+    link(meta, &a, &digest("x"), 1000).await.unwrap();
+    link(meta, &a, &digest("y"), 20).await.unwrap();
+    link(meta, &b, &digest("x"), 1000).await.unwrap();
+    let m = record("m");
+    put(meta, &a, &m, &tags(&["v"])).await.unwrap();
+    assert_eq!(meta.repository_usage(&a).await.unwrap(), 1020 + m.size);
+    assert_eq!(meta.repository_usage(&b).await.unwrap(), 1000);
+    meta.unlink_blob(&a, &digest("x")).await.unwrap();
+    assert_eq!(meta.repository_usage(&a).await.unwrap(), 20 + m.size);
+}
+
 /// Every check above, in the order [`meta_store_contract`](super::meta_store_contract) runs them.
 pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     blob_links_are_per_repository,
@@ -301,4 +404,8 @@ pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     referrers_match_subject_repository_and_type,
     upload_sessions_advance_by_compare_and_set,
     idle_uploads_are_those_not_moved_since_the_cutoff,
+    a_fixed_tag_never_moves_but_may_be_put_again,
+    a_manifest_a_fixed_tag_points_at_is_not_deleted,
+    a_tag_is_deleted_only_where_it_still_points,
+    usage_sums_the_links_of_a_repository,
 ];

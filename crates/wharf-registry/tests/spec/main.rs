@@ -21,6 +21,7 @@ mod deletes;
 mod full_disk;
 mod gc;
 mod gc_race;
+mod lifecycle;
 mod manifests;
 mod mounts;
 mod referrers;

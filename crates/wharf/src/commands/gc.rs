@@ -8,28 +8,11 @@ use super::exit::{Failure, Outcome};
 use super::output::size;
 use super::setup::Context;
 use crate::cli::GcArgs;
-use std::sync::Arc;
-use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::registry::gc::{GcOptions, GcReport, Tally};
-use wharf_registry::storage::FsBlobStore;
-use wharf_registry::{Registry, RegistryConfig};
+use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: GcArgs) -> Outcome {
-    let dir = &args.data_dir;
-    let database = dir.join("metadata.sqlite");
-    if !database.is_file() {
-        return Err(Failure::usage(format!(
-            "{} is not a wharf data directory (it has no metadata.sqlite)",
-            dir.display()
-        )));
-    }
-    let blobs = FsBlobStore::open(dir, true)
-        .await
-        .map_err(|e| Failure::other(format!("cannot open blob storage in {}: {e}", dir.display())))?;
-    let meta = SqliteMetaStore::open(database, true)
-        .await
-        .map_err(|e| Failure::other(format!("cannot open the metadata database in {}: {e}", dir.display())))?;
-    let registry = Registry::new(Arc::new(blobs), Arc::new(meta), RegistryConfig::default());
+    let registry = super::data_dir::open(&args.data_dir, RegistryConfig::default()).await?;
     let defaults = GcOptions::default();
     let options = GcOptions {
         grace: args.grace.unwrap_or(defaults.grace),

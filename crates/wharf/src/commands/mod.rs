@@ -4,7 +4,9 @@
 mod attach;
 mod bench;
 mod copy;
+mod data_dir;
 mod delete;
+mod du;
 pub mod exit;
 mod files;
 mod gc;
@@ -16,6 +18,8 @@ mod progress;
 mod pull;
 mod push;
 mod referrers;
+mod retention;
+mod scrub;
 mod setup;
 mod sign;
 mod tag;
@@ -55,6 +59,9 @@ pub fn run(global: GlobalArgs, command: Command) -> ExitCode {
             Command::Verify(a) => verify::run(&ctx, a).await,
             Command::Bench(a) => bench::run(&ctx, a).await,
             Command::Gc(a) => gc::run(&ctx, a).await,
+            Command::Du(a) => du::run(&ctx, a).await,
+            Command::Retention(a) => retention::run(&ctx, a).await,
+            Command::Scrub(a) => scrub::run(&ctx, a).await,
         }
     });
     match outcome {

@@ -47,4 +47,8 @@ on_every_meta_store!(
     referrers_match_subject_repository_and_type,
     upload_sessions_advance_by_compare_and_set,
     idle_uploads_are_those_not_moved_since_the_cutoff,
+    a_fixed_tag_never_moves_but_may_be_put_again,
+    a_manifest_a_fixed_tag_points_at_is_not_deleted,
+    a_tag_is_deleted_only_where_it_still_points,
+    usage_sums_the_links_of_a_repository,
 );

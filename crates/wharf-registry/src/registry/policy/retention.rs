@@ -1,0 +1,171 @@
+//! Retention: per repository glob, which tags to keep; the others are untagged, and
+//! the garbage collector then removes what only they kept (after its grace period).
+//!
+//! A tag is kept when any of the policy's rules keeps it: it is one of the `keep_last`
+//! newest, or younger than `keep_newer_than`, or matches `keep_tags`, or is immutable
+//! (see [`super::ImmutableTags`]). A tag's age is that of its manifest's last push
+//! (pushing a manifest again, under any tag, makes each of its tags new again). Each
+//! tag is removed only if it still points at the manifest the policy judged
+//! ([`crate::meta::MetaStore::delete_tag_at`]): a tag moved meanwhile is left alone.
+
+use super::Globs;
+use crate::registry::{Registry, RegistryResult};
+use regex::Regex;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+use wharf_oci::{Digest, RepositoryName, Tag};
+
+/// Which tags of the repositories matching `repositories` to keep. Where several
+/// policies match a repository, the first applies. A policy that keeps neither by
+/// count nor by age does nothing (it would untag everything `keep_tags` does not name).
+#[derive(Debug, Clone)]
+pub struct Retention {
+    pub repositories: Globs,
+    /// Keep the newest N tags.
+    pub keep_last: Option<usize>,
+    /// Keep tags pushed within this long.
+    pub keep_newer_than: Option<Duration>,
+    /// Keep the tags this matches, whatever their age.
+    pub keep_tags: Option<Regex>,
+}
+
+impl Retention {
+    pub fn new<S: AsRef<str>>(repositories: &[S]) -> Result<Retention, String> {
+        Ok(Retention {
+            repositories: Globs::new(repositories)?,
+            keep_last: None,
+            keep_newer_than: None,
+            keep_tags: None,
+        })
+    }
+
+    pub fn keep_last(mut self, n: usize) -> Retention {
+        self.keep_last = Some(n);
+        self
+    }
+
+    pub fn keep_newer_than(mut self, age: Duration) -> Retention {
+        self.keep_newer_than = Some(age);
+        self
+    }
+
+    /// Keeps tags the regular expression matches (anchor it, `^…$`, to match whole tags).
+    pub fn keep_tags(mut self, pattern: &str) -> Result<Retention, String> {
+        let re = Regex::new(pattern).map_err(|e| format!("keep_tags {pattern:?}: {e}"))?;
+        self.keep_tags = Some(re);
+        Ok(self)
+    }
+
+    /// Whether the policy removes anything at all (it keeps by count or by age).
+    pub fn is_effective(&self) -> bool {
+        self.keep_last.is_some() || self.keep_newer_than.is_some()
+    }
+}
+
+/// A tag a retention pass removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UntaggedTag {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// Seconds since its manifest was pushed.
+    pub age_seconds: u64,
+}
+
+/// The outcome of [`Registry::apply_retention`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionReport {
+    pub dry_run: bool,
+    /// Repositories a policy applied to.
+    pub repositories: u64,
+    pub tags_kept: u64,
+    pub untagged: Vec<UntaggedTag>,
+    pub took_ms: u64,
+}
+
+/// A tag as retention judges it.
+struct Judged {
+    tag: Tag,
+    digest: Digest,
+    pushed: SystemTime,
+}
+
+impl Registry {
+    /// Applies the retention policies once (see [`self`]); with `dry_run`, only reports
+    /// what would go. Untagged manifests go with the next garbage collection.
+    pub async fn apply_retention(&self, dry_run: bool) -> RegistryResult<RetentionReport> {
+        let started = Instant::now();
+        let mut report = RetentionReport {
+            dry_run,
+            ..RetentionReport::default()
+        };
+        let policies = &self.config.policies;
+        if !policies.retention.iter().any(Retention::is_effective) {
+            return Ok(report);
+        }
+        let snapshot = self.meta.gc_snapshot().await?;
+        let pushed: HashMap<(&RepositoryName, &Digest), SystemTime> = snapshot
+            .manifests
+            .iter()
+            .map(|m| ((&m.repository, &m.digest), m.created))
+            .collect();
+        let now = SystemTime::now();
+        let repositories = self.meta.list_repositories(None, None).await?.items;
+        for name in repositories {
+            let Ok(repo) = name.parse::<RepositoryName>() else {
+                continue;
+            };
+            let Some(policy) = policies.retention.iter().find(|p| p.repositories.matches(&name)) else {
+                continue;
+            };
+            if !policy.is_effective() {
+                continue;
+            }
+            report.repositories += 1;
+            let mut tags = Vec::new();
+            for tag in self.meta.list_tags(&repo, None, None).await?.items {
+                let Ok(tag) = tag.parse::<Tag>() else { continue };
+                let Some(manifest) = self.meta.tagged_manifest(&repo, &tag).await? else {
+                    continue;
+                };
+                // A manifest pushed after the snapshot is as new as can be.
+                let when = pushed.get(&(&repo, &manifest.digest)).copied().unwrap_or(now);
+                tags.push(Judged {
+                    tag,
+                    digest: manifest.digest,
+                    pushed: when,
+                });
+            }
+            tags.sort_by(|a, b| b.pushed.cmp(&a.pushed).then_with(|| a.tag.as_str().cmp(b.tag.as_str())));
+            for (rank, judged) in tags.into_iter().enumerate() {
+                let age = now.duration_since(judged.pushed).unwrap_or_default();
+                let kept = policy.keep_last.is_some_and(|n| rank < n)
+                    || policy.keep_newer_than.is_some_and(|max| age < max)
+                    || policy
+                        .keep_tags
+                        .as_ref()
+                        .is_some_and(|re| re.is_match(judged.tag.as_str()))
+                    || policies.immutable_rule(&repo, judged.tag.as_str()).is_some();
+                if kept {
+                    report.tags_kept += 1;
+                    continue;
+                }
+                let removed = dry_run || self.meta.delete_tag_at(&repo, &judged.tag, &judged.digest).await?;
+                if removed {
+                    report.untagged.push(UntaggedTag {
+                        repository: name.clone(),
+                        tag: judged.tag.to_string(),
+                        digest: judged.digest.to_string(),
+                        age_seconds: age.as_secs(),
+                    });
+                }
+            }
+        }
+        report.took_ms = started.elapsed().as_millis() as u64;
+        if !dry_run && !report.untagged.is_empty() {
+            tracing::info!(untagged = report.untagged.len(), "retention removed tags");
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,36 @@
+//! Opening a server's data directory from a command (`wharf gc`, `du`, `retention`,
+//! `scrub`), whether or not a server runs on it: every change such a command makes is
+//! checked in the metadata database, as the server's own are.
+
+use super::exit::Failure;
+use std::path::Path;
+use std::sync::Arc;
+use wharf_registry::meta::SqliteMetaStore;
+use wharf_registry::storage::FsBlobStore;
+use wharf_registry::{Registry, RegistryConfig};
+
+pub async fn open(dir: &Path, config: RegistryConfig) -> Result<Registry, Failure> {
+    let database = dir.join("metadata.sqlite");
+    if !database.is_file() {
+        return Err(Failure::usage(format!(
+            "{} is not a wharf data directory (it has no metadata.sqlite)",
+            dir.display()
+        )));
+    }
+    let blobs = FsBlobStore::open(dir, true)
+        .await
+        .map_err(|e| Failure::other(format!("cannot open blob storage in {}: {e}", dir.display())))?;
+    let meta = SqliteMetaStore::open(database, true)
+        .await
+        .map_err(|e| Failure::other(format!("cannot open the metadata database in {}: {e}", dir.display())))?;
+    Ok(Registry::new(Arc::new(blobs), Arc::new(meta), config))
+}
+
+/// The registry settings a command needs from the config file: its lifecycle policies.
+pub fn config_with_policies(config_file: Option<&Path>) -> Result<RegistryConfig, Failure> {
+    let policies = crate::config::load_policies(config_file).map_err(Failure::usage)?;
+    Ok(RegistryConfig {
+        policies,
+        ..RegistryConfig::default()
+    })
+}

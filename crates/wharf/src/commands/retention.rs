@@ -1,0 +1,46 @@
+//! `wharf retention --data-dir DIR [--dry-run]`: applies the config file's retention
+//! policies now and prints the tags removed (or that would be).
+
+use super::data_dir;
+use super::exit::{Failure, Outcome};
+use super::setup::Context;
+use crate::cli::RetentionArgs;
+use wharf_registry::registry::policy::RetentionReport;
+
+pub async fn run(ctx: &Context, args: RetentionArgs) -> Outcome {
+    let config = data_dir::config_with_policies(args.config.as_deref())?;
+    if config.policies.retention.is_empty() {
+        return Err(Failure::usage(
+            "no [[retention]] policies in the config file (give --config FILE, or run in the directory of wharf.toml)",
+        ));
+    }
+    let registry = data_dir::open(&args.data_dir, config).await?;
+    let report = registry
+        .apply_retention(args.dry_run)
+        .await
+        .map_err(|e| Failure::other(format!("retention failed: {}", e.message)))?;
+    let json = serde_json::to_value(&report).expect("reports serialise");
+    ctx.out.emit(json, || table(&report));
+    Ok(())
+}
+
+fn table(report: &RetentionReport) -> String {
+    let verb = if report.dry_run { "would untag" } else { "untagged" };
+    let mut text = String::new();
+    for t in &report.untagged {
+        text.push_str(&format!(
+            "{verb} {}:{} ({}, {} old)\n",
+            t.repository,
+            t.tag,
+            t.digest,
+            humantime::format_duration(std::time::Duration::from_secs(t.age_seconds))
+        ));
+    }
+    text.push_str(&format!(
+        "{} tag(s) {verb}, {} kept, in {} repositories; the next garbage collection removes what only they kept\n",
+        report.untagged.len(),
+        report.tags_kept,
+        report.repositories
+    ));
+    text
+}
