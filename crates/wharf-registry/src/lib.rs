@@ -34,6 +34,7 @@ pub mod meta;
 pub mod registry;
 mod sqlite;
 pub mod storage;
+pub mod upstream;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -25,6 +25,8 @@ pub struct ServeConfig {
     /// The `[gc]` section with `--gc-*` flags applied.
     pub gc: GcSchedule,
     pub connections: ConnectionLimits,
+    /// The `[[upstreams]]` entries: repositories filled from other registries.
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
 }
 
 /// When and how the server collects garbage.
@@ -90,6 +92,7 @@ struct FileConfig {
     verify_blob_reads: Option<bool>,
     auth: Option<AuthConfig>,
     gc: Option<GcFileConfig>,
+    upstreams: Option<Vec<crate::upstream::UpstreamConfig>>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -205,7 +208,11 @@ impl ServeConfig {
                 n => n,
             },
         };
+        let upstreams = file.upstreams.unwrap_or_default();
+        // Checked now, so that a bad entry stops the start with its message.
+        crate::upstream::build(&upstreams)?;
         Ok(ServeConfig {
+            upstreams,
             auth,
             gc,
             connections,

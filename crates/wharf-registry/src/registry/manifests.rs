@@ -34,6 +34,7 @@ impl Registry {
         content_type: Option<&str>,
         bytes: Bytes,
     ) -> RegistryResult<ManifestPut> {
+        self.admit_push(name)?;
         let parsed = ParsedManifest::parse(content_type, &bytes)?;
         let digest = match reference {
             Reference::Digest(expected) => {
@@ -56,6 +57,26 @@ impl Registry {
         }
         let mut seen = std::collections::HashSet::new();
         tags.retain(|t| seen.insert(t.clone()));
+        let require_linked = !self.config.allow_sparse_manifests;
+        let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+        self.store_manifest(name, digest.clone(), &parsed, bytes, &tags, require_linked)
+            .await?;
+        super::error::space_available();
+        Ok(ManifestPut { digest, tags, subject })
+    }
+
+    /// Stores manifest bytes already checked against `digest` and records them in
+    /// `name` with `tags`; with `require_linked`, only while every blob and child it
+    /// references is linked into `name` (MANIFEST_BLOB_UNKNOWN otherwise).
+    pub(super) async fn store_manifest(
+        &self,
+        name: &RepositoryName,
+        digest: Digest,
+        parsed: &ParsedManifest,
+        bytes: Bytes,
+        tags: &[Tag],
+        require_linked: bool,
+    ) -> RegistryResult<()> {
         let record = ManifestRecord {
             digest: digest.clone(),
             media_type: parsed.kind.media_type().to_string(),
@@ -76,16 +97,11 @@ impl Registry {
         // The references are checked again in the metadata store's transaction: the
         // collector may have removed one since `check_references`.
         let references: Vec<Digest> = parsed.required_references().map(|d| d.digest.clone()).collect();
-        let require_linked = !self.config.allow_sparse_manifests;
         self.meta
-            .put_manifest(name, &record, &tags, &references, require_linked)
+            .put_manifest(name, &record, tags, &references, require_linked)
             .await?;
         super::error::space_available();
-        Ok(ManifestPut {
-            digest,
-            tags,
-            subject: record.subject,
-        })
+        Ok(())
     }
 
     /// MANIFEST_BLOB_UNKNOWN for every referenced blob or manifest `name` lacks;
