@@ -34,9 +34,9 @@ pub mod meta;
 pub mod registry;
 mod sqlite;
 pub mod storage;
-pub mod upstream;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod upstream;
 
 // The crates whose types and macros appear in the public API, so that an application or
 // an adapter names the very versions this crate was built with.

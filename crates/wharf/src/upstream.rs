@@ -12,9 +12,7 @@ use std::time::Duration;
 use wharf_client::{Client, ClientConfig, Credential, Credentials, Repository, RetryPolicy};
 use wharf_registry::async_trait;
 use wharf_registry::storage::ByteStream;
-use wharf_registry::upstream::{
-    Upstream, UpstreamBlob, UpstreamError, UpstreamManifest, UpstreamRoute, Upstreams,
-};
+use wharf_registry::upstream::{Upstream, UpstreamBlob, UpstreamError, UpstreamManifest, UpstreamRoute, Upstreams};
 use wharf_registry::wharf_oci::{Digest, Reference, RepositoryName, Tag};
 
 /// One `[[upstreams]]` entry of the config file.
@@ -82,10 +80,14 @@ impl ClientUpstream {
             ));
         }
         if config.urls.is_empty() {
-            return Err(format!("upstream {prefix}: urls is empty (e.g. urls = [\"https://registry-1.docker.io\"])"));
+            return Err(format!(
+                "upstream {prefix}: urls is empty (e.g. urls = [\"https://registry-1.docker.io\"])"
+            ));
         }
         if config.username.is_some() != config.password.is_some() {
-            return Err(format!("upstream {prefix}: give both username and password, or neither"));
+            return Err(format!(
+                "upstream {prefix}: give both username and password, or neither"
+            ));
         }
         let mut urls = Vec::new();
         for url in &config.urls {
@@ -94,7 +96,9 @@ impl ClientUpstream {
             } else if let Some(host) = url.strip_prefix("https://") {
                 (false, host)
             } else {
-                return Err(format!("upstream {prefix}: {url:?} must start with https:// or http://"));
+                return Err(format!(
+                    "upstream {prefix}: {url:?} must start with https:// or http://"
+                ));
             };
             let host = host.trim_end_matches('/');
             if host.is_empty() || host.contains('/') {
@@ -215,16 +219,17 @@ impl Upstream for ClientUpstream {
             .await
     }
 
-    async fn referrers(&self, name: &RepositoryName, subject: &Digest) -> Result<Vec<serde_json::Value>, UpstreamError> {
+    async fn referrers(
+        &self,
+        name: &RepositoryName,
+        subject: &Digest,
+    ) -> Result<Vec<serde_json::Value>, UpstreamError> {
         let found = self
             .first(name, |client, repo| {
                 let subject = subject.clone();
                 async move { client.referrers(&repo, &subject, None).await }
             })
             .await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|d| serde_json::to_value(d).ok())
-            .collect())
+        Ok(found.into_iter().filter_map(|d| serde_json::to_value(d).ok()).collect())
     }
 }

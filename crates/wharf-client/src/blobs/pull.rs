@@ -211,7 +211,12 @@ impl Client {
     }
 
     /// [`Client::open_blob_at`] with the length of the answer's body, when announced.
-    async fn open_blob_from(&self, repo: &Repository, digest: &Digest, offset: u64) -> Result<(Option<u64>, ByteStream)> {
+    async fn open_blob_from(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<(Option<u64>, ByteStream)> {
         let mut call = self
             .blob_call(repo, digest, Method::GET, "pull")
             .limit(crate::client::TimeLimit::Download);
@@ -246,7 +251,10 @@ impl Client {
                 piece.map_err(|e| std::io::Error::other(transport_error(&Method::GET, &url, &e).to_string()))
             })
             .boxed();
-        Ok((length, skip_prefix(idle_limited(stream, self.inner.config.read_timeout), skip)))
+        Ok((
+            length,
+            skip_prefix(idle_limited(stream, self.inner.config.read_timeout), skip),
+        ))
     }
 }
 

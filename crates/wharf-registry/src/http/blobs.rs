@@ -3,10 +3,10 @@
 use super::headers::{value, DOCKER_CONTENT_DIGEST};
 use super::range::{resolve, RangeAnswer};
 use crate::registry::{BlobAnswer, Registry, RegistryError, RegistryResult};
-use std::sync::Arc;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, StatusCode};
+use std::sync::Arc;
 use wharf_oci::{Digest, ErrorCode, RepositoryName};
 
 pub async fn get(
@@ -25,10 +25,12 @@ pub async fn get(
         }
     } else {
         match registry.blob(name, digest).await {
-            Err(e) if e.code == Some(ErrorCode::BlobUnknown) => match registry.upstream_blob_size(name, digest).await? {
-                Some(size) => return Ok(pulling(digest, Some(size), Body::empty())),
-                None => return Err(e),
-            },
+            Err(e) if e.code == Some(ErrorCode::BlobUnknown) => {
+                match registry.upstream_blob_size(name, digest).await? {
+                    Some(size) => return Ok(pulling(digest, Some(size), Body::empty())),
+                    None => return Err(e),
+                }
+            }
             found => found?,
         }
     };

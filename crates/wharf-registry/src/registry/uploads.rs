@@ -129,7 +129,11 @@ impl Registry {
         }))
     }
 
-    pub(super) async fn open_session(&self, name: &RepositoryName, algorithm: Algorithm) -> RegistryResult<UploadSession> {
+    pub(super) async fn open_session(
+        &self,
+        name: &RepositoryName,
+        algorithm: Algorithm,
+    ) -> RegistryResult<UploadSession> {
         let session = UploadSession {
             id: uuid::Uuid::new_v4().to_string(),
             repository: name.clone(),

@@ -2,7 +2,9 @@
 //! upstreams, reached through the test kit's fault proxy, which counts the requests
 //! wharf sends them and breaks some on purpose. Loopback only.
 
-use crate::harness::{assert_stored_blobs_match_names, expect_refusal, expect_success, http_client, skopeo_output, WharfProcess};
+use crate::harness::{
+    assert_stored_blobs_match_names, expect_refusal, expect_success, http_client, skopeo_output, WharfProcess,
+};
 use crate::interop_podman::{seed, Podman};
 use futures::StreamExt;
 use sha2::{Digest as _, Sha256};
@@ -25,7 +27,9 @@ fn generated(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         out.extend_from_slice(&state.to_le_bytes());
     }
     out.truncate(len);
@@ -49,17 +53,60 @@ fn start_wharf(dir: &Path, prefix: &str, url: &str, extra: &str) -> WharfProcess
     )
 }
 
-/// Pushes a blob to a registry with one monolithic POST.
+/// A client that sends `user:password` with every request (an upstream behind
+/// htpasswd), or nothing.
+fn client_for(base: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(userinfo) = base
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('@'))
+        .map(|(u, _)| u)
+    {
+        use base64::Engine;
+        let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(userinfo));
+        headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// `base` without its `user:password@`.
+fn without_userinfo(base: &str) -> String {
+    match base.strip_prefix("http://").and_then(|rest| rest.split_once('@')) {
+        Some((_, host)) => format!("http://{host}"),
+        None => base.to_string(),
+    }
+}
+
+/// Pushes a blob to a registry: POST, then PUT with the whole body.
 async fn push_blob(base: &str, repo: &str, bytes: Vec<u8>) -> String {
     let digest = sha256(&bytes);
-    let response = http_client()
-        .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))
+    let http = client_for(base);
+    let url = without_userinfo(base);
+    let response = http
+        .post(format!("{url}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202, "upload start in {url}/{repo}");
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{url}{location}")
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let response = http
+        .put(format!("{location}{separator}digest={digest}"))
         .header("content-type", "application/octet-stream")
         .body(bytes)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201, "push of blob {digest} to {base}/{repo}");
+    assert_eq!(response.status(), 201, "push of blob {digest} to {url}/{repo}");
     digest
 }
 
@@ -78,8 +125,8 @@ async fn push_image(base: &str, repo: &str, tag: &str, seed: u64, layer_len: usi
     });
     let bytes = serde_json::to_vec(&manifest).unwrap();
     let digest = sha256(&bytes);
-    let response = http_client()
-        .put(format!("{base}/v2/{repo}/manifests/{tag}"))
+    let response = client_for(base)
+        .put(format!("{}/v2/{repo}/manifests/{tag}", without_userinfo(base)))
         .header("content-type", MANIFEST)
         .body(bytes)
         .send()
@@ -182,9 +229,23 @@ fn podman_and_skopeo_pull_through_and_the_cache_outlives_the_upstream() {
         log_of(dir.path()).contains("serving a cached tag without checking it"),
         "the log says the tag was served unchecked"
     );
-    let out = podman.output(&["pull", "--tls-verify=false", &format!("{}/up/team/other:1", wharf.host())]);
+    let out = podman.output(&[
+        "pull",
+        "--tls-verify=false",
+        &format!("{}/up/team/other:1", wharf.host()),
+    ]);
     let refusal = expect_refusal("podman", &["pull", "up/team/other:1"], out);
-    assert!(refusal.contains("upstream") && refusal.contains("unavailable"), "{refusal}");
+    assert!(refusal.contains("503"), "{refusal}");
+    // podman does not print a 503's message; this is what it says.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, message) = runtime
+        .block_on(manifest_digest(&wharf.url(), "up/team/other", "1"))
+        .unwrap_err();
+    assert_eq!(status, 503);
+    assert!(
+        message.contains("is not cached and the upstream") && message.contains("unavailable"),
+        "{message}"
+    );
 }
 
 /// 20 concurrent first pulls of one uncached blob (10 at once, 10 more once the first
@@ -201,7 +262,8 @@ async fn concurrent_first_pulls_of_a_blob_fetch_it_upstream_once() {
     let wharf = start_wharf(dir.path(), "up", &proxy.url(), "");
     let base = wharf.url();
 
-    let pull = |base: String, digest: String| tokio::spawn(async move { get_blob(&base, "up/big/layer", &digest).await });
+    let pull =
+        |base: String, digest: String| tokio::spawn(async move { get_blob(&base, "up/big/layer", &digest).await });
     let first: Vec<_> = (0..10).map(|_| pull(base.clone(), digest.clone())).collect();
     // Joining while the fetch runs: wait until the blob's first bytes are streaming.
     let started = Instant::now();
@@ -210,12 +272,18 @@ async fn concurrent_first_pulls_of_a_blob_fetch_it_upstream_once() {
     }
     let second: Vec<_> = (0..10).map(|_| pull(base.clone(), digest.clone())).collect();
     for handle in first.into_iter().chain(second) {
-        let (status, got) = tokio::time::timeout(Duration::from_secs(60), handle).await.unwrap().unwrap();
+        let (status, got) = tokio::time::timeout(Duration::from_secs(60), handle)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((status, got.as_deref()), (200, Some(digest.as_str())));
     }
     assert_eq!(blob_gets(&proxy, &digest), 1, "blob GETs upstream");
     // Cached now: served by wharf alone.
-    assert_eq!(get_blob(&base, "up/big/layer", &digest).await, (200, Some(digest.clone())));
+    assert_eq!(
+        get_blob(&base, "up/big/layer", &digest).await,
+        (200, Some(digest.clone()))
+    );
     assert_eq!(blob_gets(&proxy, &digest), 1);
 }
 
@@ -233,9 +301,17 @@ async fn a_tag_moved_upstream_is_seen_after_its_ttl_and_not_before() {
     assert_eq!(manifest_digest(&base, "up/team/app", "latest").await, Ok(first.clone()));
     let (second, _) = push_image(&upstream.url(), "team/app", "latest", 2, 1000).await;
     assert_ne!(first, second);
-    assert_eq!(manifest_digest(&base, "up/team/app", "latest").await, Ok(first.clone()), "within the TTL");
+    assert_eq!(
+        manifest_digest(&base, "up/team/app", "latest").await,
+        Ok(first.clone()),
+        "within the TTL"
+    );
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    assert_eq!(manifest_digest(&base, "up/team/app", "latest").await, Ok(second.clone()), "after the TTL");
+    assert_eq!(
+        manifest_digest(&base, "up/team/app", "latest").await,
+        Ok(second.clone()),
+        "after the TTL"
+    );
     // The old manifest stays cached by digest; the tag list comes from the upstream.
     assert_eq!(manifest_digest(&base, "up/team/app", &first).await, Ok(first.clone()));
     let heads = proxy
@@ -255,7 +331,10 @@ async fn a_tag_moved_upstream_is_seen_after_its_ttl_and_not_before() {
     assert_eq!(tags["tags"], serde_json::json!(["latest"]));
 
     // containerd's mirror mode: the same repository through ?ns=.
-    assert_eq!(manifest_digest(&base, "team/app", &format!("{second}?ns=up")).await, Ok(second));
+    assert_eq!(
+        manifest_digest(&base, "team/app", &format!("{second}?ns=up")).await,
+        Ok(second)
+    );
 }
 
 /// Bytes corrupted on the way from the upstream are caught: the client's download
@@ -271,7 +350,10 @@ async fn corrupt_bytes_from_the_upstream_are_caught_and_never_cached() {
 
     let (status, got) = get_blob(&wharf.url(), "up/team/app", &digest).await;
     assert_eq!((status, got), (200, None), "the corrupt download breaks off");
-    assert_eq!(get_blob(&wharf.url(), "up/team/app", &digest).await, (200, Some(digest.clone())));
+    assert_eq!(
+        get_blob(&wharf.url(), "up/team/app", &digest).await,
+        (200, Some(digest.clone()))
+    );
     assert_eq!(blob_gets(&proxy, &digest), 2, "the corrupt bytes were not cached");
     assert!(log_of(dir.path()).contains("pull-through of a blob failed"));
     assert_stored_blobs_match_names(&dir.path().join("data"));
@@ -301,7 +383,10 @@ async fn a_kill_during_a_first_pull_leaves_nothing_half_cached() {
     assert_stored_blobs_match_names(&dir.path().join("data"));
 
     let wharf = start_wharf(dir.path(), "up", &proxy.url(), "");
-    assert_eq!(get_blob(&wharf.url(), "up/team/app", &digest).await, (200, Some(digest.clone())));
+    assert_eq!(
+        get_blob(&wharf.url(), "up/team/app", &digest).await,
+        (200, Some(digest.clone()))
+    );
     assert_stored_blobs_match_names(&dir.path().join("data"));
 }
 
@@ -320,11 +405,19 @@ async fn an_upstream_with_basic_auth_is_reached_with_its_credentials() {
         &upstream.url(),
         "username = \"mirror\"\npassword = \"s3cret\"",
     );
-    assert_eq!(manifest_digest(&wharf.url(), "private/team/app", "1").await, Ok(manifest));
-    assert_eq!(get_blob(&wharf.url(), "private/team/app", &layer).await, (200, Some(layer.clone())));
+    assert_eq!(
+        manifest_digest(&wharf.url(), "private/team/app", "1").await,
+        Ok(manifest)
+    );
+    assert_eq!(
+        get_blob(&wharf.url(), "private/team/app", &layer).await,
+        (200, Some(layer.clone()))
+    );
 
     let without = start_wharf(&dir.path().join("without"), "private", &upstream.url(), "");
-    let (status, message) = manifest_digest(&without.url(), "private/team/app", "1").await.unwrap_err();
+    let (status, message) = manifest_digest(&without.url(), "private/team/app", "1")
+        .await
+        .unwrap_err();
     assert_eq!(status, 502, "{message}");
     assert!(message.contains("refused"), "{message}");
 }

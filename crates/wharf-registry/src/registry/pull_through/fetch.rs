@@ -93,7 +93,10 @@ impl Fetch {
                 }
             }
             if changes.changed().await.is_err() {
-                return Err(RegistryError::internal("pulling a blob through", "the fetch task ended"));
+                return Err(RegistryError::internal(
+                    "pulling a blob through",
+                    "the fetch task ended",
+                ));
             }
         }
     }
@@ -210,7 +213,13 @@ impl Reader {
 }
 
 /// The fetch itself: runs to its end whether or not anyone still reads.
-pub(crate) async fn run(registry: Arc<Registry>, fetch: Arc<Fetch>, name: RepositoryName, upload: String, blob: UpstreamBlob) {
+pub(crate) async fn run(
+    registry: Arc<Registry>,
+    fetch: Arc<Fetch>,
+    name: RepositoryName,
+    upload: String,
+    blob: UpstreamBlob,
+) {
     let UpstreamBlob { size, stream } = blob;
     fetch.update(|s| {
         s.started = Some(Started {
@@ -258,7 +267,10 @@ async fn transfer(
         };
         received += piece.len() as u64;
         if size.is_some_and(|size| received > size) {
-            return Err(broke(format!("the upstream sent more than the {} bytes it announced", size.unwrap_or(0))));
+            return Err(broke(format!(
+                "the upstream sent more than the {} bytes it announced",
+                size.unwrap_or(0)
+            )));
         }
         hasher.update(&piece);
         gathered += piece.len();
@@ -273,7 +285,9 @@ async fn transfer(
     }
     store_window(fetch, upload).await?;
     if let Some(size) = size.filter(|size| *size != received) {
-        return Err(broke(format!("the upstream announced {size} bytes and sent {received}")));
+        return Err(broke(format!(
+            "the upstream announced {size} bytes and sent {received}"
+        )));
     }
     let computed = hasher.finish();
     if &computed != digest {

@@ -58,11 +58,7 @@ impl Registry {
 
     /// Referrers of `subject` from the upstream (unfiltered descriptors), when `name`
     /// pulls through one and it answers.
-    pub async fn upstream_referrers(
-        &self,
-        name: &RepositoryName,
-        subject: &Digest,
-    ) -> Option<Vec<serde_json::Value>> {
+    pub async fn upstream_referrers(&self, name: &RepositoryName, subject: &Digest) -> Option<Vec<serde_json::Value>> {
         let (route, upstream_name) = self.upstreams.route(name)?;
         match route.source.referrers(&upstream_name, subject).await {
             Ok(found) => Some(found),

@@ -20,7 +20,11 @@ use wharf_oci::{Digest, ErrorCode, ParsedManifest, Reference, RepositoryName, Ta
 impl Registry {
     /// The manifest `reference` names, as [`Registry::manifest`] finds it, or from the
     /// upstream for a repository under its prefix (see the module's rules).
-    pub async fn manifest_or_pull(&self, name: &RepositoryName, reference: &Reference) -> RegistryResult<StoredManifest> {
+    pub async fn manifest_or_pull(
+        &self,
+        name: &RepositoryName,
+        reference: &Reference,
+    ) -> RegistryResult<StoredManifest> {
         let Some((route, upstream_name)) = self.upstreams.route(name) else {
             return self.manifest(name, reference).await;
         };
@@ -56,7 +60,9 @@ impl Registry {
             Err(e) => return Err(e),
         };
         let Some(cached) = cached else {
-            return self.pull_manifest(route, name, upstream_name, &reference, Some(tag)).await;
+            return self
+                .pull_manifest(route, name, upstream_name, &reference, Some(tag))
+                .await;
         };
         if self.checked_within(&key, route.tag_ttl) {
             return self.manifest(name, &reference).await;
@@ -68,7 +74,10 @@ impl Registry {
             }
             Ok(Some(digest)) => {
                 tracing::info!(repository = %name, %tag, from = %cached.digest, to = %digest, "tag moved upstream; fetching it again");
-                match self.pull_manifest(route, name, upstream_name, &reference, Some(tag)).await {
+                match self
+                    .pull_manifest(route, name, upstream_name, &reference, Some(tag))
+                    .await
+                {
                     Ok(found) => Ok(found),
                     Err(e) => self.serve_stale(route, name, tag, &cached, &e.message).await,
                 }

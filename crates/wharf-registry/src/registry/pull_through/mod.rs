@@ -25,7 +25,10 @@ pub enum BlobAnswer {
     /// A download from the upstream, shared with other readers: `size` when the
     /// upstream announced one; the stream ends in an error if the bytes fail their
     /// digest, before the last byte is given.
-    Pulling { size: Option<u64>, stream: ByteStream },
+    Pulling {
+        size: Option<u64>,
+        stream: ByteStream,
+    },
 }
 
 /// The pull-through state of one registry process.
@@ -49,7 +52,10 @@ pub(crate) fn upstream_error(route: &UpstreamRoute, what: &str, error: UpstreamE
             } else {
                 ErrorCode::ManifestUnknown
             };
-            RegistryError::new(code, format!("{what} is not cached and the upstream {upstream} does not have it ({why})"))
+            RegistryError::new(
+                code,
+                format!("{what} is not cached and the upstream {upstream} does not have it ({why})"),
+            )
         }
         UpstreamError::Unavailable(why) => gateway_error(
             503,
@@ -162,7 +168,13 @@ impl Registry {
     }
 
     /// Asks the upstream for the blob and streams it into an upload (see [`fetch`]).
-    async fn pull_blob(self: &Arc<Self>, route: &UpstreamRoute, name: &RepositoryName, upstream_name: &RepositoryName, fetch: &Arc<Fetch>) {
+    async fn pull_blob(
+        self: &Arc<Self>,
+        route: &UpstreamRoute,
+        name: &RepositoryName,
+        upstream_name: &RepositoryName,
+        fetch: &Arc<Fetch>,
+    ) {
         let digest = fetch.digest.clone();
         let blob = match route.source.blob(upstream_name, &digest).await {
             Ok(blob) => blob,
