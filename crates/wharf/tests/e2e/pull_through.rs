@@ -421,3 +421,58 @@ async fn an_upstream_with_basic_auth_is_reached_with_its_credentials() {
     assert_eq!(status, 502, "{message}");
     assert!(message.contains("refused"), "{message}");
 }
+
+/// The measurement for BENCHMARKS.md (not part of the suite: `cargo test --profile ci
+/// --test e2e -- --ignored pull_through_timing`): a blob of `WHARF_PT_MIB` MiB (1024)
+/// pulled directly from the upstream, then through wharf twice (first: a miss streamed
+/// through; second: from wharf's cache), and 20 concurrent first pulls of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn pull_through_timing() {
+    use crate::harness::{content_digest, content_stream};
+    let mib: u64 = std::env::var("WHARF_PT_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let len = mib << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Distribution::start();
+    let mut digests = Vec::new();
+    for seed in [11, 12] {
+        let digest = content_digest(seed, len);
+        let http = http_client();
+        let response = http.post(format!("{}/v2/big/blob/blobs/uploads/", upstream.url())).send().await.unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let location = if location.starts_with("http") { location } else { format!("{}{location}", upstream.url()) };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let response = http
+            .put(format!("{location}{separator}digest={digest}"))
+            .header("content-length", len.to_string())
+            .body(reqwest::Body::wrap_stream(content_stream(seed, len, 1 << 20)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        digests.push(digest);
+    }
+    let wharf = start_wharf(dir.path(), "up", &upstream.url(), "");
+    let timed = |base: String, repo: &'static str, digest: String| async move {
+        let started = Instant::now();
+        let got = get_blob(&base, repo, &digest).await;
+        assert_eq!(got, (200, Some(digest.clone())));
+        started.elapsed()
+    };
+    let direct = timed(upstream.url(), "big/blob", digests[0].clone()).await;
+    let first = timed(wharf.url(), "up/big/blob", digests[0].clone()).await;
+    let second = timed(wharf.url(), "up/big/blob", digests[0].clone()).await;
+    let direct_again = timed(upstream.url(), "big/blob", digests[0].clone()).await;
+    let started = Instant::now();
+    let many: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(timed(wharf.url(), "up/big/blob", digests[1].clone())))
+        .collect();
+    for handle in many {
+        handle.await.unwrap();
+    }
+    let concurrent = started.elapsed();
+    eprintln!(
+        "pull-through timing, {mib} MiB: direct {direct:.2?} (again {direct_again:.2?}), through wharf first {first:.2?}, \
+         second {second:.2?}; 20 concurrent first pulls of another {mib} MiB blob: {concurrent:.2?}"
+    );
+}
