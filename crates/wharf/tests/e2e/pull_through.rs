@@ -430,7 +430,10 @@ async fn an_upstream_with_basic_auth_is_reached_with_its_credentials() {
 #[ignore]
 async fn pull_through_timing() {
     use crate::harness::{content_digest, content_stream};
-    let mib: u64 = std::env::var("WHARF_PT_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: u64 = std::env::var("WHARF_PT_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let len = mib << 20;
     let dir = tempfile::tempdir().unwrap();
     let upstream = Distribution::start();
@@ -438,9 +441,17 @@ async fn pull_through_timing() {
     for seed in [11, 12] {
         let digest = content_digest(seed, len);
         let http = http_client();
-        let response = http.post(format!("{}/v2/big/blob/blobs/uploads/", upstream.url())).send().await.unwrap();
+        let response = http
+            .post(format!("{}/v2/big/blob/blobs/uploads/", upstream.url()))
+            .send()
+            .await
+            .unwrap();
         let location = response.headers()["location"].to_str().unwrap().to_string();
-        let location = if location.starts_with("http") { location } else { format!("{}{location}", upstream.url()) };
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("{}{location}", upstream.url())
+        };
         let separator = if location.contains('?') { '&' } else { '?' };
         let response = http
             .put(format!("{location}{separator}digest={digest}"))
