@@ -36,6 +36,7 @@ mod sqlite;
 pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod upstream;
 
 // The crates whose types and macros appear in the public API, so that an application or
 // an adapter names the very versions this crate was built with.

@@ -135,7 +135,7 @@ impl GlobalArgs {
 }
 
 /// `123`, `64k`, `5MiB`, `1G`: a byte count (k, M, G are powers of 1024).
-fn parse_bytes(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);

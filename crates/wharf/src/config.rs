@@ -32,6 +32,8 @@ pub struct ServeConfig {
     /// `[scrub]` with `--scrub-*` flags applied (the other lifecycle policies are in
     /// `registry.policies`; retention runs every `gc.interval`).
     pub scrub: ScrubSchedule,
+    /// The `[[upstreams]]` entries: repositories filled from other registries.
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
 }
 
 /// When and how the server collects garbage.
@@ -105,6 +107,7 @@ struct FileConfig {
     #[serde(default)]
     retention: Vec<RetentionFile>,
     scrub: Option<ScrubFile>,
+    upstreams: Option<Vec<crate::upstream::UpstreamConfig>>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -244,8 +247,12 @@ impl ServeConfig {
             },
         };
         let storage = StorageChoice::merge(args.storage, file.storage)?;
+        let upstreams = file.upstreams.unwrap_or_default();
+        // Checked now, so that a bad entry stops the start with its message.
+        crate::upstream::build(&upstreams)?;
         Ok(ServeConfig {
             storage,
+            upstreams,
             auth,
             gc,
             scrub,

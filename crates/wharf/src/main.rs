@@ -10,6 +10,7 @@ mod listener;
 mod memory;
 mod serve;
 mod storage_config;
+mod upstream;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;

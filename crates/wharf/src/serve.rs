@@ -55,7 +55,8 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     let meta = SqliteMetaStore::open(data_dir.join("metadata.sqlite"), config.durable)
         .await
         .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
-    let registry = Arc::new(Registry::new(blobs, Arc::new(meta), config.registry.clone()));
+    let upstreams = crate::upstream::build(&config.upstreams)?;
+    let registry = Arc::new(Registry::new(blobs, Arc::new(meta), config.registry.clone()).with_upstreams(upstreams));
     // Bytes an upload stored but could not record before the last stop: its session
     // resumes from them.
     match registry.account_interrupted_uploads().await {

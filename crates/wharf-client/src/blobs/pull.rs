@@ -195,9 +195,28 @@ impl Client {
         Ok(offset)
     }
 
+    /// Begins a download of the whole blob: its size when the registry announces one
+    /// (`Content-Length`), and its bytes, **not verified**: the caller hashes them (a
+    /// pull-through cache streams them on while it does). The request is retried like
+    /// any other (connection errors, 429, 5xx); a download that breaks off midway is
+    /// not resumed here but ends the stream with an error.
+    pub async fn open_blob(&self, repo: &Repository, digest: &Digest) -> Result<(Option<u64>, ByteStream)> {
+        self.open_blob_from(repo, digest, 0).await
+    }
+
     /// The blob's bytes from `offset` on. A registry may ignore `Range` and send the
     /// whole blob; the bytes before `offset` are then dropped here.
     pub(crate) async fn open_blob_at(&self, repo: &Repository, digest: &Digest, offset: u64) -> Result<ByteStream> {
+        Ok(self.open_blob_from(repo, digest, offset).await?.1)
+    }
+
+    /// [`Client::open_blob_at`] with the length of the answer's body, when announced.
+    async fn open_blob_from(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<(Option<u64>, ByteStream)> {
         let mut call = self
             .blob_call(repo, digest, Method::GET, "pull")
             .limit(crate::client::TimeLimit::Download);
@@ -224,6 +243,7 @@ impl Client {
             }
             _ => return Err(self.error_from(&call, response).await),
         };
+        let length = response.content_length().map(|len| len.saturating_sub(skip));
         let url = call.url.clone();
         let stream = response
             .bytes_stream()
@@ -231,7 +251,10 @@ impl Client {
                 piece.map_err(|e| std::io::Error::other(transport_error(&Method::GET, &url, &e).to_string()))
             })
             .boxed();
-        Ok(skip_prefix(idle_limited(stream, self.inner.config.read_timeout), skip))
+        Ok((
+            length,
+            skip_prefix(idle_limited(stream, self.inner.config.read_timeout), skip),
+        ))
     }
 }
 

@@ -2,20 +2,38 @@
 
 use super::headers::{value, DOCKER_CONTENT_DIGEST};
 use super::range::{resolve, RangeAnswer};
-use crate::registry::{Registry, RegistryError, RegistryResult};
+use crate::registry::{BlobAnswer, Registry, RegistryError, RegistryResult};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, StatusCode};
+use std::sync::Arc;
 use wharf_oci::{Digest, ErrorCode, RepositoryName};
 
 pub async fn get(
-    registry: &Registry,
+    registry: &Arc<Registry>,
     name: &RepositoryName,
     digest: &Digest,
     headers: &HeaderMap,
     with_body: bool,
 ) -> RegistryResult<Response> {
-    let blob = registry.blob(name, digest).await?;
+    let blob = if !registry.pulls_through(name) {
+        registry.blob(name, digest).await?
+    } else if with_body {
+        match registry.blob_or_pull(name, digest).await? {
+            BlobAnswer::Stored(blob) => blob,
+            BlobAnswer::Pulling { size, stream } => return Ok(pulling(digest, size, Body::from_stream(stream))),
+        }
+    } else {
+        match registry.blob(name, digest).await {
+            Err(e) if e.code == Some(ErrorCode::BlobUnknown) => {
+                match registry.upstream_blob_size(name, digest).await? {
+                    Some(size) => return Ok(pulling(digest, Some(size), Body::empty())),
+                    None => return Err(e),
+                }
+            }
+            found => found?,
+        }
+    };
     if with_body {
         if let Some(url) = registry.blob_redirect(&blob).await? {
             // The client follows it with the same Range header, which storage honours.
@@ -76,6 +94,23 @@ pub async fn get(
         );
     }
     Ok(response)
+}
+
+/// The answer for a blob coming from an upstream: the whole blob (a `Range` is not
+/// honoured until it is cached), of the size the upstream announced.
+fn pulling(digest: &Digest, size: Option<u64>, body: Body) -> Response {
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Some(size) = size {
+        h.insert(header::CONTENT_LENGTH, value(size.to_string()));
+    }
+    h.insert(DOCKER_CONTENT_DIGEST, value(digest.to_string()));
+    h.insert(header::ETAG, value(format!("\"{digest}\"")));
+    response
 }
 
 pub async fn delete(registry: &Registry, name: &RepositoryName, digest: &Digest) -> RegistryResult<Response> {

@@ -48,7 +48,7 @@ fn next_link(path: &str, listing: &Listing) -> Option<String> {
 
 pub async fn tags(registry: &Registry, name: &RepositoryName, query: &Query) -> RegistryResult<Response> {
     let (n, last) = pagination(query)?;
-    let listing = registry.list_tags(name, n, last).await?;
+    let listing = registry.list_tags_or_pull(name, n, last).await?;
     let link = next_link(&format!("/v2/{name}/tags/list"), &listing);
     Ok(json_response(
         &json!({ "name": name.as_str(), "tags": listing.items }),
@@ -120,7 +120,7 @@ pub async fn referrers(
 ) -> RegistryResult<Response> {
     let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
     let found = registry.referrers(name, digest, artifact_type).await?;
-    let manifests: Vec<Value> = found
+    let mut manifests: Vec<Value> = found
         .into_iter()
         .map(|m| {
             let mut d = Map::new();
@@ -136,6 +136,12 @@ pub async fn referrers(
             Value::Object(d)
         })
         .collect();
+    if let Some(upstream) = registry.upstream_referrers(name, digest).await {
+        let stored: std::collections::HashSet<String> = manifests.iter().map(|d| d["digest"].to_string()).collect();
+        manifests.extend(upstream.into_iter().filter(|d| {
+            !stored.contains(&d["digest"].to_string()) && artifact_type.is_none_or(|t| d["artifactType"] == t)
+        }));
+    }
     let body = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, OCI_INDEX)], body.to_string()).into_response();
     if artifact_type.is_some() {

@@ -20,7 +20,7 @@ pub async fn get(
 ) -> RegistryResult<Response> {
     // HEAD loads the bytes too (once: they are kept in memory), so that a manifest
     // damaged in storage is answered the same way for HEAD and GET.
-    let stored = registry.manifest(name, reference).await?;
+    let stored = registry.manifest_or_pull(name, reference).await?;
     let (record, body) = if with_body {
         (stored.record, Body::from(stored.bytes))
     } else {

@@ -12,6 +12,7 @@ mod error;
 mod headers;
 mod listing;
 mod manifests;
+mod mirror;
 mod prefix;
 mod query;
 mod range;
@@ -42,7 +43,14 @@ pub(crate) type AppState = Arc<Registry>;
 /// address `/v2/` at the root of the host, so for them the registry must be merged at
 /// the root (or given a host of its own).
 pub fn router(registry: Arc<Registry>) -> Router {
-    with_common_layers(v2_routes(registry))
+    let routes = v2_routes(registry.clone());
+    with_common_layers(with_mirror_namespace(routes, registry))
+}
+
+/// Rewrites containerd's `?ns=` requests (see [`mirror`]); outside access control, so
+/// that the rewritten name is the one authorized.
+fn with_mirror_namespace(routes: Router, registry: Arc<Registry>) -> Router {
+    routes.layer(axum::middleware::from_fn_with_state(registry, mirror::namespace))
 }
 
 /// The registry's routes behind `access`: every request is authenticated and authorized
@@ -63,10 +71,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
 /// (`https://HOST/registry/token`).
 pub fn router_with_access(registry: Arc<Registry>, access: AccessControl) -> Router {
     let access = Arc::new(access);
-    let mut routes = v2_routes(registry).route_layer(axum::middleware::from_fn_with_state(
+    let routes = v2_routes(registry.clone()).route_layer(axum::middleware::from_fn_with_state(
         access.clone(),
         authorize::authorize,
     ));
+    let mut routes = with_mirror_namespace(routes, registry);
     if access.token_issuer().is_some() {
         routes = routes.merge(token::routes(access));
     }

@@ -34,6 +34,7 @@ impl Registry {
         content_type: Option<&str>,
         bytes: Bytes,
     ) -> RegistryResult<ManifestPut> {
+        self.admit_push(name)?;
         let parsed = ParsedManifest::parse(content_type, &bytes)?;
         let digest = match reference {
             Reference::Digest(expected) => {
@@ -56,6 +57,26 @@ impl Registry {
         }
         let mut seen = std::collections::HashSet::new();
         tags.retain(|t| seen.insert(t.clone()));
+        let require_linked = !self.config.allow_sparse_manifests;
+        let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+        self.store_manifest(name, digest.clone(), &parsed, bytes, &tags, require_linked)
+            .await?;
+        super::error::space_available();
+        Ok(ManifestPut { digest, tags, subject })
+    }
+
+    /// Stores manifest bytes already checked against `digest` and records them in
+    /// `name` with `tags`; with `require_linked`, only while every blob and child it
+    /// references is linked into `name` (MANIFEST_BLOB_UNKNOWN otherwise).
+    pub(super) async fn store_manifest(
+        &self,
+        name: &RepositoryName,
+        digest: Digest,
+        parsed: &ParsedManifest,
+        bytes: Bytes,
+        tags: &[Tag],
+        require_linked: bool,
+    ) -> RegistryResult<()> {
         let record = ManifestRecord {
             digest: digest.clone(),
             media_type: parsed.kind.media_type().to_string(),
@@ -67,7 +88,7 @@ impl Registry {
         // A manifest pushed again (a new tag for it) is stored already: its bytes are
         // kept in memory once stored or pulled, so the store need not be asked, unless
         // its blob row is new (a collection elsewhere removed the bytes).
-        self.refuse_moving_immutable_tags(name, &digest, &tags).await?;
+        self.refuse_moving_immutable_tags(name, &digest, tags).await?;
         self.admit_bytes(name, Some(&digest), record.size).await?;
         let claim = self.claim_blob(&digest, record.size).await?;
         if claim == BlobClaim::New || !self.content.contains(&digest) {
@@ -78,7 +99,6 @@ impl Registry {
         // The references are checked again in the metadata store's transaction: the
         // collector may have removed one since `check_references`.
         let references: Vec<Digest> = parsed.required_references().map(|d| d.digest.clone()).collect();
-        let require_linked = !self.config.allow_sparse_manifests;
         let fixed: Vec<Tag> = tags
             .iter()
             .filter(|t| self.config.policies.immutable_rule(name, t.as_str()).is_some())
@@ -86,15 +106,11 @@ impl Registry {
             .collect();
         let put = self
             .meta
-            .put_manifest_fixed_tags(name, &record, &tags, &references, require_linked, &fixed)
+            .put_manifest_fixed_tags(name, &record, tags, &references, require_linked, &fixed)
             .await;
         put.map_err(|e| self.immutable_answer(name, e))?;
         super::error::space_available();
-        Ok(ManifestPut {
-            digest,
-            tags,
-            subject: record.subject,
-        })
+        Ok(())
     }
 
     /// 403 DENIED before anything is stored when a tag of `tags` is immutable and points

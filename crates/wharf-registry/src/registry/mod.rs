@@ -16,6 +16,7 @@ mod listing;
 mod locks;
 mod manifests;
 pub mod policy;
+mod pull_through;
 mod referrers;
 mod uploads;
 mod verify;
@@ -26,6 +27,7 @@ pub use error::{RegistryError, RegistryResult, UploadPosition};
 pub use gc::{GcOptions, GcReport};
 pub use listing::{Listing, MAX_PAGE};
 pub use manifests::{ManifestPut, StoredManifest};
+pub use pull_through::BlobAnswer;
 pub use uploads::{ChunkRange, StartUpload, Started};
 
 use crate::meta::MetaStore;
@@ -44,6 +46,9 @@ pub struct Registry {
     damage: Arc<damage::Damage>,
     /// Held by a garbage collection, so that two never overlap in one process.
     gc_lock: tokio::sync::Mutex<()>,
+    /// Repositories filled from upstream registries (none by default).
+    upstreams: crate::upstream::Upstreams,
+    pull_through: pull_through::PullThrough,
 }
 
 impl Registry {
@@ -56,7 +61,20 @@ impl Registry {
             upload_locks: KeyedLocks::default(),
             content: Default::default(),
             gc_lock: Default::default(),
+            upstreams: Default::default(),
+            pull_through: Default::default(),
         }
+    }
+
+    /// The registry with repositories under `upstreams`' prefixes filled from them on a
+    /// miss (see [`crate::upstream`]).
+    pub fn with_upstreams(mut self, upstreams: crate::upstream::Upstreams) -> Registry {
+        self.upstreams = upstreams;
+        self
+    }
+
+    pub fn upstreams(&self) -> &crate::upstream::Upstreams {
+        &self.upstreams
     }
 
     pub fn config(&self) -> &RegistryConfig {

@@ -71,6 +71,7 @@ fn position(session: &UploadSession) -> UploadPosition {
 
 impl Registry {
     pub async fn start_upload(&self, name: &RepositoryName, start: StartUpload) -> RegistryResult<Started> {
+        self.admit_push(name)?;
         if let Some(digest) = &start.mount {
             if let Some(blob) = self.try_mount(name, digest, start.from.as_ref()).await? {
                 return Ok(Started::Blob(blob));
@@ -129,7 +130,11 @@ impl Registry {
         }))
     }
 
-    async fn open_session(&self, name: &RepositoryName, algorithm: Algorithm) -> RegistryResult<UploadSession> {
+    pub(super) async fn open_session(
+        &self,
+        name: &RepositoryName,
+        algorithm: Algorithm,
+    ) -> RegistryResult<UploadSession> {
         let session = UploadSession {
             id: uuid::Uuid::new_v4().to_string(),
             repository: name.clone(),

@@ -350,6 +350,12 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn read_upload_range(&self, id: &str, range: Range<u64>) -> io::Result<ByteStream> {
+        let path = self.upload_path(id)?;
+        let file = blocking(move || std::fs::File::open(path)).await?;
+        Ok(read::stream(file, range.start, range.end.saturating_sub(range.start)))
+    }
+
     async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
         let was_synced = self.forget_synced(id);

@@ -114,6 +114,14 @@ pub trait BlobStore: Send + Sync + 'static {
     /// The first `len` bytes of an upload (to hash them again with another algorithm).
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream>;
 
+    /// The bytes of an upload in `range` (end exclusive, within what it holds): how a
+    /// pull-through fetch serves a client that joined it halfway from what is already
+    /// stored. The default reads from the start and drops the bytes before `range`.
+    async fn read_upload_range(&self, id: &str, range: Range<u64>) -> io::Result<ByteStream> {
+        let stream = self.read_upload(id, range.end).await?;
+        Ok(skip_bytes(stream, range.start))
+    }
+
     /// Makes the first `len` bytes of the upload the blob `digest` (already verified by
     /// the caller), durably, and removes the upload.
     async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()>;
@@ -174,4 +182,29 @@ pub async fn read_blob_to_bytes(store: &dyn BlobStore, digest: &Digest, size: u6
         ));
     }
     Ok(Bytes::from(buf))
+}
+
+/// `stream` without its first `skip` bytes.
+pub(crate) fn skip_bytes(stream: ByteStream, skip: u64) -> ByteStream {
+    if skip == 0 {
+        return stream;
+    }
+    let mut remaining = skip;
+    stream
+        .filter_map(move |piece| {
+            let out = match piece {
+                Ok(p) if remaining >= p.len() as u64 => {
+                    remaining -= p.len() as u64;
+                    None
+                }
+                Ok(p) => {
+                    let rest = p.slice(remaining as usize..);
+                    remaining = 0;
+                    Some(Ok(rest))
+                }
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(out)
+        })
+        .boxed()
 }

@@ -16,20 +16,20 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// podman with its state kept under one directory.
-struct Podman {
+pub(crate) struct Podman {
     root: PathBuf,
 }
 
 impl Podman {
     /// podman refuses an auth file that does not exist: start with an empty one.
-    fn new(dir: &Path) -> Podman {
+    pub(crate) fn new(dir: &Path) -> Podman {
         let root = dir.join("podman");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("auth.json"), "{}").unwrap();
         Podman { root }
     }
 
-    fn output(&self, args: &[&str]) -> Output {
+    pub(crate) fn output(&self, args: &[&str]) -> Output {
         let mut command = Command::new("podman");
         command
             .arg("--root")
@@ -53,12 +53,12 @@ impl Podman {
     }
 
     /// Pulls `reference` into podman's storage; returns the image id.
-    fn pull(&self, reference: &str) -> String {
+    pub(crate) fn pull(&self, reference: &str) -> String {
         let out = self.run(&["pull", "--tls-verify=false", reference]);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    fn forget_images(&self) {
+    pub(crate) fn forget_images(&self) {
         self.run(&["rmi", "--all", "--force"]);
     }
 }

@@ -34,5 +34,6 @@ mod lifecycle;
 mod memory;
 mod oci_layout;
 mod s3_storage;
+mod pull_through;
 mod shutdown;
 mod soak;
