@@ -16,5 +16,5 @@ mod proxy;
 mod tls;
 
 pub use distribution::Distribution;
-pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest};
+pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest, Traffic};
 pub use tls::{PemPair, TestCa, TlsProxy};
