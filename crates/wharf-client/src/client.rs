@@ -37,6 +37,9 @@ pub struct ClientConfig {
     pub progress: Option<ProgressCallback>,
     /// Which certificates to trust and present (see [`TlsConfig`]).
     pub tls: TlsConfig,
+    /// Where unfinished uploads are recorded, so that a later process resumes them
+    /// (see [`crate::ResumeStore`]); `None` (the default) resumes within a call only.
+    pub resume: Option<crate::ResumeStore>,
 }
 
 impl Default for ClientConfig {
@@ -52,6 +55,7 @@ impl Default for ClientConfig {
             user_agent: format!("wharf/{}", env!("CARGO_PKG_VERSION")),
             progress: None,
             tls: TlsConfig::default(),
+            resume: None,
         }
     }
 }

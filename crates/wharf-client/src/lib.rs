@@ -27,7 +27,7 @@ pub mod tls;
 pub mod verify;
 
 pub use auth::{Credential, Credentials};
-pub use blobs::{BlobSink, BlobSource, BytesSource, FileSource, PushedBlob, PushedHow, RemoteBlob};
+pub use blobs::{BlobSink, BlobSource, BytesSource, FileSource, PushedBlob, PushedHow, RemoteBlob, ResumeStore};
 pub use client::{Client, ClientConfig};
 pub use document::{Descriptor, ImageIndex, ImageManifest, Platform};
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@
 //! The registry keeps a manifest's exact bytes; this module only reads them to check
 //! they are well formed and to learn what they reference.
 
-use crate::digest::Digest;
+pub use crate::descriptor::Descriptor;
 use crate::media_type::{self, essence};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -42,30 +42,6 @@ impl ManifestKind {
     /// Whether this kind lists other manifests rather than layers.
     pub fn is_index(self) -> bool {
         matches!(self, ManifestKind::OciIndex | ManifestKind::DockerManifestList)
-    }
-}
-
-/// A content descriptor as manifests carry them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default)]
-    pub urls: Option<Vec<String>>,
-    #[serde(default)]
-    pub annotations: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    pub artifact_type: Option<String>,
-}
-
-impl Descriptor {
-    /// A layer with `urls`, or of a non-distributable type (Docker's foreign layers,
-    /// OCI's non-distributable layers), is fetched from elsewhere, so a registry does
-    /// not require it to be pushed.
-    pub fn is_external(&self) -> bool {
-        is_external_layer(&self.media_type, self.urls.as_deref())
     }
 }
 

@@ -19,6 +19,6 @@ mod seaweedfs;
 mod tls;
 
 pub use distribution::Distribution;
-pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest};
+pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest, Traffic};
 pub use seaweedfs::SeaweedFs;
 pub use tls::{PemPair, TestCa, TlsProxy};

@@ -4,11 +4,13 @@
 mod pull;
 mod push;
 mod remote;
+mod resume;
 mod sink;
 mod source;
 
 pub use push::{PushedBlob, PushedHow};
 pub use remote::RemoteBlob;
+pub use resume::ResumeStore;
 pub use sink::BlobSink;
 pub use source::{BlobSource, ByteStream, BytesSource, FileSource};
 

@@ -11,8 +11,8 @@ use crate::reference::Repository;
 use futures::StreamExt;
 use http::{header, Method};
 use std::path::Path;
-use tokio::io::AsyncWriteExt;
-use wharf_oci::Digest;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use wharf_oci::{Digest, DigestHasher};
 
 impl Client {
     /// Downloads a blob into `sink` and returns its size. Never reports success for bytes
@@ -25,12 +25,26 @@ impl Client {
         size: Option<u64>,
         sink: &mut S,
     ) -> Result<u64> {
+        self.pull_blob_after(repo, digest, size, sink, None).await
+    }
+
+    /// [`Client::pull_blob`] into a sink that already holds the blob's first bytes
+    /// (`start`: how many, and their hash), which are trusted only until the end: when
+    /// the whole fails its digest, the sink starts over and the blob is fetched whole.
+    async fn pull_blob_after<S: BlobSink>(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+        sink: &mut S,
+        mut start: Option<(u64, DigestHasher)>,
+    ) -> Result<u64> {
         let policy = &self.inner.config.retry;
         let reporter = Reporter::new(self.inner.config.progress.clone(), digest, size.unwrap_or(0));
         let mut attempt = 1;
         loop {
-            reporter.report(ProgressState::Started, 0);
-            match self.pull_once(repo, digest, size, sink, &reporter).await {
+            reporter.report(ProgressState::Started, start.as_ref().map_or(0, |(n, _)| *n));
+            match self.pull_once(repo, digest, size, sink, &reporter, start.take()).await {
                 Err(e) if e.is_integrity() && attempt < policy.max_attempts => {
                     if sink.restart().await.is_err() {
                         return Err(e);
@@ -63,7 +77,10 @@ impl Client {
     }
 
     /// Downloads a blob into a file at `path`: written beside it under a temporary name
-    /// and renamed into place only once verified, so `path` never holds a partial blob.
+    /// (`.NAME.<digest prefix>.partial`) and renamed into place only once verified, so
+    /// `path` never holds a partial blob. A download cut off by the network keeps its
+    /// partial file, and so does a process that is killed: the next pull of the same
+    /// blob to the same path hashes what is there and asks only for the rest (`Range`).
     pub async fn pull_blob_to_file(
         &self,
         repo: &Repository,
@@ -71,20 +88,10 @@ impl Client {
         size: Option<u64>,
         path: &Path,
     ) -> Result<u64> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+        let tmp = partial_path(path, digest);
+        let (mut file, start) = open_partial(&tmp, digest, size).await?;
         let outcome = async {
-            let n = self.pull_blob(repo, digest, size, &mut file).await?;
+            let n = self.pull_blob_after(repo, digest, size, &mut file, start).await?;
             file.sync_all()
                 .await
                 .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
@@ -94,8 +101,15 @@ impl Client {
             Ok(n)
         }
         .await;
-        if outcome.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        match &outcome {
+            // The network or the registry went: what arrived is worth continuing from
+            // next time.
+            Err(Error::Transport { .. }) => {}
+            Err(Error::Registry { status, .. }) if crate::retry::is_retryable_status(*status) => {}
+            Err(_) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+            }
+            Ok(_) => {}
         }
         outcome
     }
@@ -108,13 +122,17 @@ impl Client {
         size: Option<u64>,
         sink: &mut S,
         reporter: &Reporter,
+        start: Option<(u64, DigestHasher)>,
     ) -> Result<u64> {
         let policy = &self.inner.config.retry;
         let what = || format!("blob {digest} of {repo}");
-        let mut hasher = digest.algorithm().hasher();
-        let mut offset = 0u64;
+        let (mut offset, mut hasher) = start.unwrap_or_else(|| (0, digest.algorithm().hasher()));
         let mut failures = 0;
         loop {
+            // A sink that already holds every byte needs only the check below.
+            if offset > 0 && size == Some(offset) {
+                break;
+            }
             let mut stream = match self.open_blob_at(repo, digest, offset).await {
                 // Resuming at the end: the blob is shorter than it was said to be.
                 Err(Error::Registry { status: 416, .. }) if offset > 0 => {
@@ -156,6 +174,7 @@ impl Client {
             if broken.is_none() && !short {
                 break;
             }
+
             failures += 1;
             if failures >= policy.max_attempts {
                 return match broken {
@@ -256,6 +275,59 @@ impl Client {
             skip_prefix(idle_limited(stream, self.inner.config.read_timeout), skip),
         ))
     }
+}
+
+/// Where a download to `path` is written until verified: beside it, named after the
+/// file and the blob, so that a later pull of the same blob finds it and another blob
+/// never does.
+fn partial_path(path: &Path, digest: &Digest) -> std::path::PathBuf {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hex = digest.hex();
+    dir.join(format!(".{name}.{}.partial", &hex[..hex.len().min(16)]))
+}
+
+/// Opens (or creates) the partial file and hashes what an earlier run left in it,
+/// positioned at its end. A partial longer than the blob is emptied.
+async fn open_partial(
+    path: &Path,
+    digest: &Digest,
+    size: Option<u64>,
+) -> Result<(tokio::fs::File, Option<(u64, DigestHasher)>)> {
+    let cannot = |e| Error::io(format!("cannot open {}", path.display()), e);
+    let mut file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .await
+        .map_err(cannot)?;
+    let len = file.metadata().await.map_err(cannot)?.len();
+    if len == 0 || size.is_some_and(|s| len > s) {
+        file.restart().await.map_err(cannot)?;
+        return Ok((file, None));
+    }
+    let mut hasher = digest.algorithm().hasher();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    loop {
+        let n = file.read(&mut buffer).await.map_err(cannot)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        read += n as u64;
+    }
+    file.seek(std::io::SeekFrom::Start(read)).await.map_err(cannot)?;
+    tracing::debug!(path = %path.display(), bytes = read, "continuing a partial download");
+    Ok((file, Some((read, hasher))))
 }
 
 /// The stream without its first `skip` bytes.

@@ -34,15 +34,22 @@ pub struct PushedBlob {
 
 /// An upload session: where to send the next request, and the smallest chunk the
 /// registry wants.
-struct Session {
-    location: url::Url,
-    min_chunk: u64,
+pub(crate) struct Session {
+    pub(crate) location: url::Url,
+    pub(crate) min_chunk: u64,
 }
 
 /// Whether a failed attempt is worth resuming.
 fn resumable(e: &Error) -> bool {
     match e {
         Error::Transport { .. } => true,
+        // A session the registry dropped (Distribution drops one a cut request spoilt)
+        // is found gone by the status request that follows, and a new one started.
+        Error::Registry {
+            status: 404,
+            code: Some(code),
+            ..
+        } => code == "BLOB_UPLOAD_UNKNOWN" || code == "BLOB_UPLOAD_INVALID",
         Error::Registry { status, .. } => is_retryable_status(*status) || *status == 416 || *status == 401,
         _ => false,
     }
@@ -68,15 +75,26 @@ impl Client {
             reporter.report(ProgressState::Skipped, size);
             return Ok(done(PushedHow::Existed));
         }
-        // A mount needs both repositories on one registry.
-        let mount_from = mount_from.filter(|m| m.registry == repo.registry && m.name != repo.name);
-        let mut session = match self.start_upload(repo, &digest, mount_from).await? {
+        // An upload an earlier run left unfinished goes on from what its session holds.
+        let resumed = self.resume_recorded(repo, &digest, size).await;
+        let (mut session, mut offset) = match resumed {
+            Some(resumed) => resumed,
             None => {
-                reporter.report(ProgressState::Mounted, size);
-                return Ok(done(PushedHow::Mounted));
+                // A mount needs both repositories on one registry.
+                let mount_from = mount_from.filter(|m| m.registry == repo.registry && m.name != repo.name);
+                match self.start_upload(repo, &digest, mount_from).await? {
+                    None => {
+                        reporter.report(ProgressState::Mounted, size);
+                        return Ok(done(PushedHow::Mounted));
+                    }
+                    Some(s) => (s, 0),
+                }
             }
-            Some(s) => s,
         };
+        let resume = self.resume_store(size);
+        if let Some(store) = resume {
+            store.save(repo, &digest, &session, offset);
+        }
         let policy = &self.inner.config.retry;
         let chunk = self
             .inner
@@ -84,11 +102,12 @@ impl Client {
             .chunk_size
             .filter(|c| size > *c)
             .map(|c| c.max(session.min_chunk).max(1));
-        let mut offset = 0u64;
         let mut failures = 0u32;
-        reporter.report(ProgressState::Started, 0);
+        reporter.report(ProgressState::Started, offset);
         loop {
-            let attempt = match chunk {
+            // Without a chunk size, the rest of a blob the session already holds part of
+            // goes in one PATCH (a PUT would have to send it all).
+            let attempt = match chunk.or((offset > 0).then_some(size)) {
                 None => self.put_whole(repo, &mut session, source, &reporter).await,
                 Some(c) => {
                     self.put_chunks(repo, &mut session, source, &mut offset, c, &reporter)
@@ -97,6 +116,9 @@ impl Client {
             };
             let error = match attempt {
                 Ok(()) => {
+                    if let Some(store) = resume {
+                        store.forget(repo, &digest);
+                    }
                     reporter.report(ProgressState::Finished, size);
                     return Ok(done(PushedHow::Uploaded));
                 }
@@ -107,12 +129,16 @@ impl Client {
             tracing::debug!(%error, offset, "blob upload interrupted; resuming");
             tokio::time::sleep(policy.backoff(failures)).await;
             match self.upload_offset(repo, &session, offset).await {
-                Ok(Some(kept)) if chunk.is_some() => offset = kept,
+                // A cut PATCH, or a cut PUT of which the registry kept something.
+                Ok(Some(kept)) if chunk.is_some() || kept > 0 => offset = kept,
                 Ok(_) | Err(_) => {
                     // The session is gone (perhaps because the closing request did
-                    // arrive) or a monolithic PUT broke off: see whether the blob made
-                    // it, else start over with a fresh session.
+                    // arrive) or a monolithic PUT broke off with nothing kept: see
+                    // whether the blob made it, else start over with a fresh session.
                     if self.blob_size_as(repo, &digest, "pull,push").await?.is_some() {
+                        if let Some(store) = resume {
+                            store.forget(repo, &digest);
+                        }
                         reporter.report(ProgressState::Finished, size);
                         return Ok(done(PushedHow::Uploaded));
                     }
@@ -123,8 +149,44 @@ impl Client {
                     offset = 0;
                 }
             }
+            if let Some(store) = resume {
+                store.save(repo, &digest, &session, offset);
+            }
             reporter.report(ProgressState::Started, offset);
         }
+    }
+
+    /// The session and offset of an upload of `digest` to `repo` that an earlier run
+    /// recorded, when the registry still has that session (asked with a GET on it, whose
+    /// `Range` says how much arrived). A record the registry no longer knows is removed.
+    async fn resume_recorded(&self, repo: &Repository, digest: &Digest, size: u64) -> Option<(Session, u64)> {
+        let store = self.resume_store(size)?;
+        let record = store.load(repo, digest)?;
+        let session = Session {
+            location: record.location.parse().ok()?,
+            min_chunk: record.min_chunk,
+        };
+        match self.upload_offset(repo, &session, record.offset).await {
+            Ok(Some(kept)) if kept <= size => {
+                tracing::debug!(offset = kept, "resuming the upload an earlier run left unfinished");
+                Some((session, kept))
+            }
+            Ok(_) | Err(_) => {
+                tracing::debug!("the upload an earlier run left is gone; starting afresh");
+                store.forget(repo, digest);
+                None
+            }
+        }
+    }
+
+    /// Where an upload of `size` bytes is recorded for a later run, if anywhere: small
+    /// blobs are sent again whole rather than cost two file writes each.
+    fn resume_store(&self, size: u64) -> Option<&super::ResumeStore> {
+        self.inner
+            .config
+            .resume
+            .as_ref()
+            .filter(|_| size >= super::resume::RESUMABLE_FROM)
     }
 
     /// Opens an upload session, or mounts the blob; `None` when the mount succeeded.
@@ -217,6 +279,9 @@ impl Client {
                 Some(end) => end + 1,
                 None => *offset + len,
             };
+            if let Some(store) = self.resume_store(size) {
+                store.save(repo, source.digest(), session, *offset);
+            }
         }
         let mut url = session.location.clone();
         url.query_pairs_mut()

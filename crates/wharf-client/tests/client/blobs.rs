@@ -172,3 +172,142 @@ async fn a_missing_blob_is_not_found_and_a_wrong_size_is_refused() {
     client.delete_blob(&repo, source.digest()).await.unwrap();
     assert_eq!(client.blob_exists(&repo, source.digest()).await.unwrap(), None);
 }
+
+/// What an earlier, interrupted download left beside the file is continued: the right
+/// first bytes are kept and only the rest asked for; wrong ones (the digest check at the
+/// end fails) are thrown away and the blob fetched whole.
+#[tokio::test]
+async fn a_partial_download_left_beside_the_file_is_continued_or_replaced() {
+    let wharf = Wharf::start().await;
+    let client = client_with(
+        ClientConfig {
+            retry: quick_retries(3),
+            ..ClientConfig::default()
+        },
+        Credentials::new(),
+    );
+    let repo = wharf.repo("partial");
+    let data = bytes(4, 2 * 1024 * 1024 + 5);
+    let source = BytesSource::new(data.clone());
+    let pushed = client.push_blob(&repo, &source, None).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("blob.bin");
+    let hex = pushed.digest.hex().to_string();
+    let partial = dir.path().join(format!(".blob.bin.{}.partial", &hex[..16]));
+    let size = Some(data.len() as u64);
+
+    std::fs::write(&partial, &data[..1_000_000]).unwrap();
+    client
+        .pull_blob_to_file(&repo, &pushed.digest, size, &target)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data);
+    assert!(!partial.exists());
+
+    let mut wrong = data[..1_000_000].to_vec();
+    wrong[10] ^= 1;
+    std::fs::write(&partial, &wrong).unwrap();
+    std::fs::remove_file(&target).unwrap();
+    client
+        .pull_blob_to_file(&repo, &pushed.digest, size, &target)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data, "the wrong start was replaced");
+    assert!(!partial.exists());
+
+    // Longer than the blob: not the blob's start, so emptied first.
+    std::fs::write(&partial, vec![0u8; data.len() + 1]).unwrap();
+    std::fs::remove_file(&target).unwrap();
+    client
+        .pull_blob_to_file(&repo, &pushed.digest, size, &target)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data);
+}
+
+/// An upload recorded by an earlier client (with a `ResumeStore`) is continued by the
+/// next one from what the session holds, and its record removed.
+#[tokio::test]
+async fn an_upload_recorded_by_an_earlier_client_is_continued() {
+    let wharf = Wharf::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let config = ClientConfig {
+        chunk_size: Some(1024 * 1024),
+        resume: Some(wharf_client::ResumeStore::new(cache.path())),
+        ..ClientConfig::default()
+    };
+    let repo = wharf.repo("resumed");
+    let data = bytes(5, 3 * 1024 * 1024 + 9);
+    // The first client sends one chunk, then stops (as if killed): a source that fails
+    // after its first megabyte.
+    let first = client_with(
+        ClientConfig {
+            retry: quick_retries(1),
+            ..config.clone()
+        },
+        Credentials::new(),
+    );
+    let failing = FailingSource {
+        inner: BytesSource::new(data.clone()),
+        fail_from: 1024 * 1024,
+    };
+    first.push_blob(&repo, &failing, None).await.unwrap_err();
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1, "recorded");
+
+    let patches = wharf.hits("PATCH", "/v2/resumed/blobs/uploads/");
+    let second = client_with(config, Credentials::new());
+    let source = BytesSource::new(data.clone());
+    assert_eq!(
+        second.push_blob(&repo, &source, None).await.unwrap().how,
+        PushedHow::Uploaded
+    );
+    assert_eq!(
+        wharf.hits("PATCH", "/v2/resumed/blobs/uploads/") - patches,
+        3,
+        "the three chunks after the first"
+    );
+    assert_eq!(wharf.hits("POST", "/v2/resumed/blobs/uploads"), 1, "one session");
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "forgotten");
+    let mut back = Vec::new();
+    second.pull_blob(&repo, source.digest(), None, &mut back).await.unwrap();
+    assert!(back == data);
+}
+
+/// A source whose stream fails from byte `fail_from` on.
+struct FailingSource {
+    inner: BytesSource,
+    fail_from: u64,
+}
+
+impl wharf_client::BlobSource for FailingSource {
+    fn digest(&self) -> &wharf_client::Digest {
+        self.inner.digest()
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn open(
+        &self,
+        offset: u64,
+    ) -> futures::future::BoxFuture<'_, wharf_client::Result<wharf_client::blobs::ByteStream>> {
+        Box::pin(async move {
+            if offset >= self.fail_from {
+                return Err(wharf_client::Error::Protocol("the source is gone".into()));
+            }
+            let stream = self.inner.open(offset).await?;
+            let fail_from = self.fail_from;
+            Ok(futures::StreamExt::boxed(futures::stream::unfold(
+                (stream, offset),
+                move |(mut stream, at)| async move {
+                    use futures::StreamExt;
+                    if at >= fail_from {
+                        return Some((Err(std::io::Error::other("the source is gone")), (stream, at)));
+                    }
+                    let piece = stream.next().await?;
+                    let next = at + piece.as_ref().map_or(0, |p| p.len() as u64);
+                    Some((piece, (stream, next)))
+                },
+            )))
+        })
+    }
+}

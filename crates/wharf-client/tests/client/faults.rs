@@ -233,7 +233,8 @@ async fn a_cut_chunk_resumes_from_what_the_registry_kept() {
     client.pull_blob(&repo, source.digest(), None, &mut back).await.unwrap();
     assert!(back == data);
 
-    // A monolithic PUT cut off is sent again in a new session.
+    // A monolithic PUT cut off goes on from what the registry kept of it (the rest in one
+    // PATCH, then the closing PUT), or in a new session if it kept nothing.
     let whole = client_with(ClientConfig::default(), Credentials::new());
     let other = BytesSource::new(bytes(7, 800_000));
     let puts_before = statuses(&proxy, "PUT", "/blobs/uploads/").len();

@@ -68,6 +68,8 @@ impl App {
                 .await
                 .unwrap();
         });
+        // reqwest's TLS (unused on loopback) still needs a rustls provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())

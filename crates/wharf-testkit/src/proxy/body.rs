@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -57,6 +58,8 @@ enum Shape {
     },
     /// The lowest bit of the byte at offset `at` is flipped; `seen` bytes have passed.
     Corrupt { at: u64, seen: u64 },
+    /// `remaining` more bytes are passed; then nothing, ever (no error, no end).
+    Stall { remaining: u64 },
 }
 
 pub(crate) struct Guarded {
@@ -64,6 +67,8 @@ pub(crate) struct Guarded {
     shape: Shape,
     idle: Pin<Box<Sleep>>,
     progress: Option<Progress>,
+    /// Counts the data bytes passed on.
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl Guarded {
@@ -73,7 +78,22 @@ impl Guarded {
             shape: Shape::Whole,
             idle: Box::pin(tokio::time::sleep(IDLE_LIMIT)),
             progress: None,
+            counter: None,
         }
+    }
+
+    /// Passes the first `bytes` bytes, then stalls: no more frames, no error, no end.
+    pub(crate) fn stall(inner: ProxyBody, bytes: u64) -> Guarded {
+        Guarded {
+            shape: Shape::Stall { remaining: bytes },
+            ..Guarded::whole(inner)
+        }
+    }
+
+    /// Adds the length of every data frame passed on to `counter`.
+    pub(crate) fn counting(mut self, counter: Arc<AtomicU64>) -> Guarded {
+        self.counter = Some(counter);
+        self
     }
 
     /// Passes the first `bytes` bytes, then fails once they are flushed to the socket
@@ -147,7 +167,7 @@ impl Shape {
         };
         match self {
             Shape::Whole => {}
-            Shape::Cut { remaining, .. } => {
+            Shape::Cut { remaining, .. } | Shape::Stall { remaining } => {
                 data.truncate(usize::try_from(*remaining).unwrap_or(usize::MAX));
                 *remaining -= data.len() as u64;
             }
@@ -171,6 +191,12 @@ impl Body for Guarded {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
+        if let Shape::Stall { remaining: 0 } = this.shape {
+            if !this.inner.is_end_stream() {
+                // Silence: nothing will wake this body; dropping the connection ends it.
+                return Poll::Pending;
+            }
+        }
         if let Shape::Cut { remaining: 0, .. } = this.shape {
             if !this.inner.is_end_stream() {
                 return this.poll_cut(cx);
@@ -180,7 +206,11 @@ impl Body for Guarded {
             Poll::Ready(Some(Ok(frame))) => {
                 this.moved();
                 if frame.is_data() {
-                    Poll::Ready(Some(Ok(this.shape.apply(frame))))
+                    let frame = this.shape.apply(frame);
+                    if let (Some(counter), Some(data)) = (&this.counter, frame.data_ref()) {
+                        counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
+                    Poll::Ready(Some(Ok(frame)))
                 } else {
                     Poll::Ready(Some(Ok(frame)))
                 }

@@ -1,6 +1,7 @@
 //! One request through the proxy: log it, find the fault that fires on it, and answer
 //! it (forwarded, invented, or not at all).
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,10 @@ pub(crate) struct Shared {
     pub(crate) upstream: Upstream,
     /// `http://127.0.0.1:PORT` of the proxy, for rewriting `Location`.
     pub(crate) proxy_base: String,
+    /// Request body bytes passed to the upstream.
+    pub(crate) to_upstream: Arc<AtomicU64>,
+    /// Response body bytes passed to clients.
+    pub(crate) to_client: Arc<AtomicU64>,
 }
 
 /// How the upstream's response body reaches the client.
@@ -29,6 +34,8 @@ enum Reply {
     /// is cut.
     Cut(u64, FlushSignal),
     Corrupt,
+    /// After this many bytes, nothing more.
+    Stall(u64),
 }
 
 /// Hyper's service for one request on a client connection; `client` counts that
@@ -57,9 +64,16 @@ pub(crate) async fn handle(
             faults::status_response(status, retry_after.as_ref())
         }
         Some(Fault::DropRequestAfter { bytes }) => {
-            faults::send_truncated(&shared.upstream, request, bytes).await;
+            faults::send_truncated(&shared.upstream, request, bytes, shared.to_upstream.clone()).await;
             return Err("wharf-testkit proxy: request dropped by a fault rule".into());
         }
+        Some(Fault::StallRequestAfter { bytes }) => {
+            faults::send_truncated(&shared.upstream, request, bytes, shared.to_upstream.clone()).await;
+            // Never answered; the connection ends when the client or the proxy goes.
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes")
+        }
+        Some(Fault::StallResponseAfter { bytes }) => forward(&shared, request, Reply::Stall(bytes)).await,
     };
     shared.book.answered(index, response.status().as_u16());
     Ok(response)
@@ -73,9 +87,12 @@ async fn forward(shared: &Shared, request: Request<ProxyBody>, reply: Reply) -> 
         Ok(connection) => connection,
         Err(failure) => return faults::text_response(failure.status(), failure.message()),
     };
-    let request = shared
-        .upstream
-        .request(request.map(|body| Guarded::whole(body).with_progress(progress.clone()).boxed()));
+    let request = shared.upstream.request(request.map(|body| {
+        Guarded::whole(body)
+            .with_progress(progress.clone())
+            .counting(shared.to_upstream.clone())
+            .boxed()
+    }));
     let response = match connection.send(request, &progress).await {
         Ok(response) => response,
         Err(failure) => return faults::text_response(failure.status(), failure.message()),
@@ -87,6 +104,7 @@ async fn forward(shared: &Shared, request: Request<ProxyBody>, reply: Reply) -> 
         Reply::Whole => Guarded::whole(body),
         Reply::Cut(bytes, signal) => Guarded::cut(body, bytes, signal),
         Reply::Corrupt => Guarded::corrupt(body, faults::corrupt_offset(&parts.headers)),
+        Reply::Stall(bytes) => Guarded::stall(body, bytes),
     };
-    Response::from_parts(parts, body.boxed())
+    Response::from_parts(parts, body.counting(shared.to_client.clone()).boxed())
 }

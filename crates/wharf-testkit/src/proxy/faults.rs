@@ -67,7 +67,12 @@ pub(crate) fn corrupt_offset(headers: &HeaderMap) -> u64 {
 /// to the upstream, and returns once the upstream connection is closed (or, for a body
 /// within the budget, once the upstream answered; the answer is dropped). The caller
 /// then closes the client's connection without an answer.
-pub(crate) async fn send_truncated(upstream: &Upstream, request: Request<ProxyBody>, bytes: u64) {
+pub(crate) async fn send_truncated(
+    upstream: &Upstream,
+    request: Request<ProxyBody>,
+    bytes: u64,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
     let progress = Progress::new();
     let Ok(mut connection) = upstream.connect().await else {
         return;
@@ -76,6 +81,7 @@ pub(crate) async fn send_truncated(upstream: &Upstream, request: Request<ProxyBo
     let request = upstream.request(request.map(|body| {
         Guarded::cut(body, bytes, signal)
             .with_progress(progress.clone())
+            .counting(counter)
             .boxed()
     }));
     drop(connection.send(request, &progress).await);

@@ -32,6 +32,14 @@ use flush::FlushIo;
 use rules::Book;
 use upstream::Upstream;
 
+/// Body bytes a [`FaultProxy`] passed on (request bodies to the upstream, response
+/// bodies to clients), counted as they went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub to_upstream: u64,
+    pub to_client: u64,
+}
+
 /// A fault-injecting reverse proxy; stopped (every connection closed) on drop.
 pub struct FaultProxy {
     addr: SocketAddr,
@@ -54,6 +62,8 @@ impl FaultProxy {
             book: Book::default(),
             upstream,
             proxy_base: format!("http://{addr}"),
+            to_upstream: Default::default(),
+            to_client: Default::default(),
         });
         let (stop, stopped) = oneshot::channel();
         let thread = {
@@ -105,6 +115,16 @@ impl FaultProxy {
             }
         }
         self.shared.book.add(rule);
+    }
+
+    /// The body bytes passed through so far, both ways: what a test counts to see how
+    /// much of a transfer was sent again.
+    pub fn traffic(&self) -> Traffic {
+        use std::sync::atomic::Ordering;
+        Traffic {
+            to_upstream: self.shared.to_upstream.load(Ordering::Relaxed),
+            to_client: self.shared.to_client.load(Ordering::Relaxed),
+        }
     }
 
     /// Every request received so far, in arrival order.

@@ -77,6 +77,16 @@ pub enum Fault {
     DropRequestAfter { bytes: u64 },
     /// Waits `millis` milliseconds, then forwards.
     Delay { millis: u64 },
+    /// Forwards; sends the upstream's status, headers and the first `bytes` bytes of its
+    /// body, then nothing more, with the connection left open: a network gone silent
+    /// mid-download. The client waits until its own patience ends, or is killed.
+    StallResponseAfter { bytes: u64 },
+    /// Forwards the request head and the first `bytes` bytes of its body to the
+    /// upstream, then closes the upstream connection (the upstream sees a truncated
+    /// request), reads nothing more from the client and never answers it: a network gone
+    /// silent mid-upload. A body no longer than `bytes` is handled as by
+    /// [`Fault::DropRequestAfter`], then left unanswered.
+    StallRequestAfter { bytes: u64 },
 }
 
 /// One request the proxy received, in the order they arrived.

@@ -60,6 +60,8 @@ impl Context {
             plain_http: g.plain_http,
             progress,
             tls: self.tls(),
+            // A push killed midway is resumed by the next run from the user's cache.
+            resume: wharf_client::ResumeStore::in_user_cache(),
             ..ClientConfig::default()
         };
         Client::new(config, credentials).map_err(Failure::from)

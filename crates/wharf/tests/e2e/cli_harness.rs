@@ -136,6 +136,17 @@ impl Cli {
         crate::harness::run_bounded_with_stdin(self.command(args), stdin, CLI_TIMEOUT)
     }
 
+    /// Starts `wharf ARGS…` without waiting for it (stdout and stderr discarded), for a
+    /// test that kills it midway; the caller bounds the wait.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the wharf binary starts")
+    }
+
     /// Runs a command that must succeed, and returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);

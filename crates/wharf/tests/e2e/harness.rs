@@ -259,6 +259,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A client for loopback tests: no proxy, and no request waits forever.
 pub fn http_client() -> reqwest::Client {
+    // reqwest's TLS (unused on loopback) still needs a rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))

@@ -15,6 +15,7 @@ mod cli_interop;
 mod cli_login;
 mod cli_mirror;
 mod cli_referrers;
+mod cli_resume;
 mod cli_sign;
 mod cli_tls;
 mod cli_verify;
