@@ -10,6 +10,7 @@ mod credentials;
 mod dispatch;
 mod error;
 mod headers;
+mod health;
 mod listing;
 mod manifests;
 mod prefix;
@@ -30,7 +31,8 @@ pub use wharf_oci::Endpoint;
 /// Shared state of every handler.
 pub(crate) type AppState = Arc<Registry>;
 
-/// The registry's routes (`/v2`, `/v2/` and everything below), ready to serve or to be
+/// The registry's routes (`/v2`, `/v2/` and everything below, and the probes
+/// `/healthz` and `/readyz`, which answer without access control), ready to serve or to be
 /// merged into an application's own router. Open to everyone: see
 /// [`router_with_access`] for a registry with access control.
 ///
@@ -42,7 +44,7 @@ pub(crate) type AppState = Arc<Registry>;
 /// address `/v2/` at the root of the host, so for them the registry must be merged at
 /// the root (or given a host of its own).
 pub fn router(registry: Arc<Registry>) -> Router {
-    with_common_layers(v2_routes(registry))
+    with_common_layers(v2_routes(registry.clone()).merge(health::routes(registry)))
 }
 
 /// The registry's routes behind `access`: every request is authenticated and authorized
@@ -63,14 +65,15 @@ pub fn router(registry: Arc<Registry>) -> Router {
 /// (`https://HOST/registry/token`).
 pub fn router_with_access(registry: Arc<Registry>, access: AccessControl) -> Router {
     let access = Arc::new(access);
-    let mut routes = v2_routes(registry).route_layer(axum::middleware::from_fn_with_state(
+    let mut routes = v2_routes(registry.clone()).route_layer(axum::middleware::from_fn_with_state(
         access.clone(),
         authorize::authorize,
     ));
     if access.token_issuer().is_some() {
         routes = routes.merge(token::routes(access));
     }
-    with_common_layers(routes)
+    // Outside the access check: probes need no credentials and never count as logins.
+    with_common_layers(routes.merge(health::routes(registry)))
 }
 
 fn v2_routes(registry: Arc<Registry>) -> Router {

@@ -15,6 +15,7 @@ mod hashing;
 mod listing;
 mod locks;
 mod manifests;
+mod readiness;
 mod referrers;
 mod uploads;
 mod verify;
@@ -25,6 +26,7 @@ pub use error::{RegistryError, RegistryResult, UploadPosition};
 pub use gc::{GcOptions, GcReport};
 pub use listing::{Listing, MAX_PAGE};
 pub use manifests::{ManifestPut, StoredManifest};
+pub use readiness::Readiness;
 pub use uploads::{ChunkRange, StartUpload, Started};
 
 use crate::meta::MetaStore;
@@ -43,6 +45,8 @@ pub struct Registry {
     damage: Arc<damage::Damage>,
     /// Held by a garbage collection, so that two never overlap in one process.
     gc_lock: tokio::sync::Mutex<()>,
+    /// Whether it is stopping, and the last readiness probe (`/readyz`).
+    readiness: readiness::ReadinessState,
 }
 
 impl Registry {
@@ -55,6 +59,7 @@ impl Registry {
             upload_locks: KeyedLocks::default(),
             content: Default::default(),
             gc_lock: Default::default(),
+            readiness: Default::default(),
         }
     }
 
