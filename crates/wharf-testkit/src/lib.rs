@@ -17,4 +17,4 @@ mod tls;
 
 pub use distribution::Distribution;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest};
-pub use tls::{PemPair, TestCa, TlsProxy};
+pub use tls::{KeyKind, PemPair, TestCa, TlsProxy};

@@ -139,6 +139,17 @@ pub fn access_control(
     listen: SocketAddr,
     data_dir: &Path,
 ) -> Result<Option<AccessControl>, String> {
+    access_control_over(config, listen, "http", data_dir)
+}
+
+/// [`access_control`] for a server reached over `scheme` (`http` or `https`), which
+/// the default token realm's URL uses.
+pub fn access_control_over(
+    config: &AuthConfig,
+    listen: SocketAddr,
+    scheme: &str,
+    data_dir: &Path,
+) -> Result<Option<AccessControl>, String> {
     let challenge = match config.mode {
         AuthMode::None => return Ok(None),
         AuthMode::Basic => Challenge::Basic {
@@ -153,7 +164,7 @@ pub fn access_control(
             let realm = match (&config.realm, &token.external) {
                 (Some(realm), _) => realm.clone(),
                 (None, Some(_)) => return Err("auth.realm must name the external token server's URL".into()),
-                (None, None) => default_realm(listen),
+                (None, None) => default_realm(listen, scheme),
             };
             Challenge::Bearer { realm, service }
         }
@@ -224,12 +235,25 @@ pub fn access_control(
 
 /// `http://<listen>/token`; an unspecified address (0.0.0.0) is no URL a client can
 /// use, so the operator is told to set `auth.realm`.
-fn default_realm(listen: SocketAddr) -> String {
+fn default_realm(listen: SocketAddr, scheme: &str) -> String {
     if listen.ip().is_unspecified() {
         tracing::warn!("auth.realm is not set; clients elsewhere need it to be this server's public URL + /token");
-        return format!("http://127.0.0.1:{}/token", listen.port());
+        return format!("{scheme}://127.0.0.1:{}/token", listen.port());
     }
-    format!("http://{listen}/token")
+    format!("{scheme}://{listen}/token")
+}
+
+/// Adds sign-in by verified TLS client certificate to `control`: the certificate's
+/// subject is a user of that name, with the groups `[[auth.users]]` gives that name.
+pub fn with_client_certificates(control: AccessControl, config: &AuthConfig) -> AccessControl {
+    let groups = config
+        .users
+        .iter()
+        .map(|u| (u.name.clone(), u.groups.clone()))
+        .collect();
+    control.with_authenticator(Arc::new(
+        wharf_registry::auth::client_cert::ClientCertificateAuthenticator::new(groups),
+    ))
 }
 
 #[cfg(test)]

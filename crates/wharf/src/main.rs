@@ -8,6 +8,7 @@ mod config;
 mod listener;
 mod memory;
 mod serve;
+mod tls;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;

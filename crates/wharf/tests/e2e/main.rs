@@ -31,5 +31,6 @@ mod interop_podman;
 mod interop_skopeo;
 mod memory;
 mod oci_layout;
+mod serve_tls;
 mod shutdown;
 mod soak;
