@@ -134,16 +134,9 @@ fn rules(config: &AuthConfig) -> Result<RuleAuthorizer, String> {
 }
 
 /// The access control `config` asks for; `None` for an open registry.
-pub fn access_control(
-    config: &AuthConfig,
-    listen: SocketAddr,
-    data_dir: &Path,
-) -> Result<Option<AccessControl>, String> {
-    access_control_over(config, listen, "http", data_dir)
-}
-
-/// [`access_control`] for a server reached over `scheme` (`http` or `https`), which
-/// the default token realm's URL uses.
+///
+/// The server is reached over `scheme` (`http` or `https`), which the default token
+/// realm's URL uses.
 pub fn access_control_over(
     config: &AuthConfig,
     listen: SocketAddr,
@@ -283,18 +276,20 @@ mod tests {
         let config: AuthConfig = toml::from_str(text).unwrap();
         assert_eq!(config.mode, AuthMode::Basic);
         let dir = tempfile::tempdir().unwrap();
-        let control = access_control(&config, "127.0.0.1:5000".parse().unwrap(), dir.path()).unwrap();
+        let control = access_control_over(&config, "127.0.0.1:5000".parse().unwrap(), "http", dir.path()).unwrap();
         assert!(control.is_some());
 
         let bad: AuthConfig = toml::from_str(
             "mode = \"basic\"\n[[rules]]\nwho = [\"nobody\"]\nrepositories = [\"*\"]\nactions = [\"pull\"]",
         )
         .unwrap();
-        assert!(access_control(&bad, "127.0.0.1:5000".parse().unwrap(), dir.path()).is_err());
+        assert!(access_control_over(&bad, "127.0.0.1:5000".parse().unwrap(), "http", dir.path()).is_err());
         let open = AuthConfig::default();
-        assert!(access_control(&open, "127.0.0.1:5000".parse().unwrap(), dir.path())
-            .unwrap()
-            .is_none());
+        assert!(
+            access_control_over(&open, "127.0.0.1:5000".parse().unwrap(), "http", dir.path())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
@@ -309,7 +304,7 @@ mod tests {
             hash("alice-pw")
         ))
         .unwrap();
-        let control = access_control(&config, "127.0.0.1:5000".parse().unwrap(), dir.path())
+        let control = access_control_over(&config, "127.0.0.1:5000".parse().unwrap(), "http", dir.path())
             .unwrap()
             .unwrap();
         let basic = |u: &str, p: &str| Credentials::Basic {

@@ -48,10 +48,6 @@ impl ServerTls {
         }))
     }
 
-    pub fn files(&self) -> &TlsFiles {
-        &self.files
-    }
-
     /// The acceptor for a new connection, with the configuration in force now.
     pub fn acceptor(&self) -> TlsAcceptor {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
