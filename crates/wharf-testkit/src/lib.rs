@@ -21,4 +21,4 @@ mod tls;
 pub use distribution::Distribution;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest, Traffic};
 pub use seaweedfs::SeaweedFs;
-pub use tls::{PemPair, TestCa, TlsProxy};
+pub use tls::{KeyKind, PemPair, TestCa, TlsProxy};

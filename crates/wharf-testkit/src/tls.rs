@@ -72,6 +72,109 @@ impl TestCa {
     pub fn client_cert(&self, name: &str) -> PemPair {
         self.issue(name, ExtendedKeyUsagePurpose::ClientAuth)
     }
+
+    /// An intermediate CA that this CA signed; its [`TestCa::cert_pem`] is what a server
+    /// sends after its own certificate.
+    pub fn intermediate(&self, name: &str) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("an intermediate CA key");
+        TestCa {
+            issuer: CertifiedIssuer::signed_by(params, key, &self.issuer).expect("a signed intermediate"),
+        }
+    }
+
+    /// A server certificate for `127.0.0.1` and `localhost` named `name`, with a key of
+    /// `kind` in the PEM encoding that kind names. `cert` holds the certificate only.
+    pub fn server_cert(&self, name: &str, kind: KeyKind) -> PemPair {
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).expect("parameters");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        let (key, key_pem) = kind.generate();
+        let cert = params.signed_by(&key, &self.issuer).expect("a signed certificate");
+        PemPair {
+            cert: cert.pem(),
+            key: key_pem,
+        }
+    }
+
+    /// A client certificate with no common name, only a DNS name or an e-mail address
+    /// among its subject alternative names (`email` says which).
+    pub fn client_cert_without_cn(&self, name: &str, email: bool) -> PemPair {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("parameters");
+        let san = if email {
+            rcgen::SanType::Rfc822Name(name.try_into().expect("an e-mail address"))
+        } else {
+            rcgen::SanType::DnsName(name.try_into().expect("a DNS name"))
+        };
+        params.subject_alt_names = vec![san];
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().expect("a key");
+        let cert = params.signed_by(&key, &self.issuer).expect("a signed certificate");
+        PemPair {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+/// The key of a test certificate, and how its PEM is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256, `BEGIN PRIVATE KEY` (PKCS#8).
+    EcdsaPkcs8,
+    /// ECDSA P-256, `BEGIN EC PRIVATE KEY` (SEC1), as `openssl ecparam -genkey` writes.
+    EcdsaSec1,
+    /// RSA 2048, `BEGIN PRIVATE KEY` (PKCS#8).
+    RsaPkcs8,
+    /// RSA 2048, `BEGIN RSA PRIVATE KEY` (PKCS#1), as `openssl genrsa -traditional` writes.
+    RsaPkcs1,
+}
+
+impl KeyKind {
+    /// A new key, for rcgen to sign with, and its PEM in this kind's encoding.
+    fn generate(self) -> (KeyPair, String) {
+        use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let lf = p256::pkcs8::LineEnding::LF;
+        match self {
+            KeyKind::EcdsaPkcs8 | KeyKind::EcdsaSec1 => {
+                let key = KeyPair::generate().expect("an ECDSA key");
+                let pem = if self == KeyKind::EcdsaSec1 {
+                    let secret = p256::SecretKey::from_pkcs8_der(&key.serialize_der()).expect("a P-256 key");
+                    secret.to_sec1_pem(lf).expect("SEC1 PEM").to_string()
+                } else {
+                    key.serialize_pem()
+                };
+                (key, pem)
+            }
+            KeyKind::RsaPkcs8 | KeyKind::RsaPkcs1 => {
+                let rsa = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).expect("an RSA key");
+                let pkcs8 = rsa.to_pkcs8_der().expect("PKCS#8 DER");
+                let key = KeyPair::from_pkcs8_der_and_sign_algo(
+                    &PrivatePkcs8KeyDer::from(pkcs8.as_bytes().to_vec()),
+                    &rcgen::PKCS_RSA_SHA256,
+                )
+                .expect("rcgen signs with the RSA key");
+                let pem = if self == KeyKind::RsaPkcs1 {
+                    rsa.to_pkcs1_pem(lf).expect("PKCS#1 PEM").to_string()
+                } else {
+                    rsa.to_pkcs8_pem(lf).expect("PKCS#8 PEM").to_string()
+                };
+                (key, pem)
+            }
+        }
+    }
 }
 
 /// A TLS proxy; stopped (every connection closed) on drop.

@@ -134,9 +134,13 @@ fn rules(config: &AuthConfig) -> Result<RuleAuthorizer, String> {
 }
 
 /// The access control `config` asks for; `None` for an open registry.
-pub fn access_control(
+///
+/// The server is reached over `scheme` (`http` or `https`), which the default token
+/// realm's URL uses.
+pub fn access_control_over(
     config: &AuthConfig,
     listen: SocketAddr,
+    scheme: &str,
     data_dir: &Path,
 ) -> Result<Option<AccessControl>, String> {
     let challenge = match config.mode {
@@ -153,7 +157,7 @@ pub fn access_control(
             let realm = match (&config.realm, &token.external) {
                 (Some(realm), _) => realm.clone(),
                 (None, Some(_)) => return Err("auth.realm must name the external token server's URL".into()),
-                (None, None) => default_realm(listen),
+                (None, None) => default_realm(listen, scheme),
             };
             Challenge::Bearer { realm, service }
         }
@@ -224,12 +228,25 @@ pub fn access_control(
 
 /// `http://<listen>/token`; an unspecified address (0.0.0.0) is no URL a client can
 /// use, so the operator is told to set `auth.realm`.
-fn default_realm(listen: SocketAddr) -> String {
+fn default_realm(listen: SocketAddr, scheme: &str) -> String {
     if listen.ip().is_unspecified() {
         tracing::warn!("auth.realm is not set; clients elsewhere need it to be this server's public URL + /token");
-        return format!("http://127.0.0.1:{}/token", listen.port());
+        return format!("{scheme}://127.0.0.1:{}/token", listen.port());
     }
-    format!("http://{listen}/token")
+    format!("{scheme}://{listen}/token")
+}
+
+/// Adds sign-in by verified TLS client certificate to `control`: the certificate's
+/// subject is a user of that name, with the groups `[[auth.users]]` gives that name.
+pub fn with_client_certificates(control: AccessControl, config: &AuthConfig) -> AccessControl {
+    let groups = config
+        .users
+        .iter()
+        .map(|u| (u.name.clone(), u.groups.clone()))
+        .collect();
+    control.with_authenticator(Arc::new(
+        wharf_registry::auth::client_cert::ClientCertificateAuthenticator::new(groups),
+    ))
 }
 
 #[cfg(test)]
@@ -259,18 +276,20 @@ mod tests {
         let config: AuthConfig = toml::from_str(text).unwrap();
         assert_eq!(config.mode, AuthMode::Basic);
         let dir = tempfile::tempdir().unwrap();
-        let control = access_control(&config, "127.0.0.1:5000".parse().unwrap(), dir.path()).unwrap();
+        let control = access_control_over(&config, "127.0.0.1:5000".parse().unwrap(), "http", dir.path()).unwrap();
         assert!(control.is_some());
 
         let bad: AuthConfig = toml::from_str(
             "mode = \"basic\"\n[[rules]]\nwho = [\"nobody\"]\nrepositories = [\"*\"]\nactions = [\"pull\"]",
         )
         .unwrap();
-        assert!(access_control(&bad, "127.0.0.1:5000".parse().unwrap(), dir.path()).is_err());
+        assert!(access_control_over(&bad, "127.0.0.1:5000".parse().unwrap(), "http", dir.path()).is_err());
         let open = AuthConfig::default();
-        assert!(access_control(&open, "127.0.0.1:5000".parse().unwrap(), dir.path())
-            .unwrap()
-            .is_none());
+        assert!(
+            access_control_over(&open, "127.0.0.1:5000".parse().unwrap(), "http", dir.path())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
@@ -285,7 +304,7 @@ mod tests {
             hash("alice-pw")
         ))
         .unwrap();
-        let control = access_control(&config, "127.0.0.1:5000".parse().unwrap(), dir.path())
+        let control = access_control_over(&config, "127.0.0.1:5000".parse().unwrap(), "http", dir.path())
             .unwrap()
             .unwrap();
         let basic = |u: &str, p: &str| Credentials::Basic {

@@ -727,4 +727,22 @@ pub struct ServeArgs {
     /// Blob storage: --storage and the --s3-* options.
     #[command(flatten)]
     pub storage: crate::storage_config::StorageArgs,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first,
+    /// then intermediates); needs --tls-key. Reloaded when the file changes.
+    #[arg(long, env = "WHARF_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, RSA PKCS#1 or EC SEC1).
+    #[arg(long, env = "WHARF_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Verify client certificates against the CA certificates in this PEM file; a
+    /// verified certificate's subject signs in as that user.
+    #[arg(long, env = "WHARF_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// With --tls-client-ca: whether a client certificate is `required` or `optional`
+    /// [default: required].
+    #[arg(long, env = "WHARF_TLS_CLIENT_AUTH", value_name = "MODE")]
+    pub tls_client_auth: Option<crate::tls::ClientAuth>,
 }

@@ -5,6 +5,7 @@ use crate::auth::AuthConfig;
 use crate::cli::ServeArgs;
 use crate::storage_config::{StorageChoice, StorageFileConfig};
 use crate::lifecycle::{ImmutableTagsFile, QuotaFile, RetentionFile, ScrubFile, ScrubSchedule};
+use crate::tls::{TlsFileConfig, TlsFiles};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub struct ServeConfig {
     pub scrub: ScrubSchedule,
     /// The `[[upstreams]]` entries: repositories filled from other registries.
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
+    /// The `[tls]` section with `--tls-*` flags applied: `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 /// When and how the server collects garbage.
@@ -108,6 +111,7 @@ struct FileConfig {
     retention: Vec<RetentionFile>,
     scrub: Option<ScrubFile>,
     upstreams: Option<Vec<crate::upstream::UpstreamConfig>>,
+    tls: Option<TlsFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -253,6 +257,15 @@ impl ServeConfig {
         Ok(ServeConfig {
             storage,
             upstreams,
+        let tls_file = file.tls.unwrap_or_default();
+        let tls = TlsFiles::merge(
+            args.tls_cert.or(tls_file.cert),
+            args.tls_key.or(tls_file.key),
+            args.tls_client_ca.or(tls_file.client_ca),
+            args.tls_client_auth.or(tls_file.client_auth),
+        )?;
+        Ok(ServeConfig {
+            tls,
             auth,
             gc,
             scrub,
@@ -441,6 +454,46 @@ mod tests {
         assert!(ServeConfig::merge(args, FileConfig::default()).is_err());
         let file: FileConfig = toml::from_str("max_connections = 0").unwrap();
         assert!(ServeConfig::merge(ServeArgs::default(), file).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::tls::ClientAuth;
+
+    #[test]
+    fn the_tls_section_and_its_flags() {
+        let file: FileConfig =
+            toml::from_str("[tls]\ncert = \"/etc/wharf/cert.pem\"\nkey = \"/etc/wharf/key.pem\"\nclient_ca = \"/etc/wharf/ca.pem\"\nclient_auth = \"optional\"").unwrap();
+        let args = ServeArgs {
+            tls_cert: Some("/run/cert.pem".into()),
+            ..Default::default()
+        };
+        let tls = ServeConfig::merge(args, file).unwrap().tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/run/cert.pem"), "the flag beats the file");
+        assert_eq!(tls.key, PathBuf::from("/etc/wharf/key.pem"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("/etc/wharf/ca.pem")));
+        assert_eq!(tls.client_auth, ClientAuth::Optional);
+        assert!(ServeConfig::merge(ServeArgs::default(), FileConfig::default())
+            .unwrap()
+            .tls
+            .is_none());
+    }
+
+    #[test]
+    fn refuses_half_a_tls_setting() {
+        let only_cert = ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        assert!(ServeConfig::merge(only_cert, FileConfig::default()).is_err());
+        let only_key: FileConfig = toml::from_str("[tls]\nkey = \"k.pem\"").unwrap();
+        assert!(ServeConfig::merge(ServeArgs::default(), only_key).is_err());
+        let ca_alone: FileConfig = toml::from_str("[tls]\nclient_ca = \"ca.pem\"").unwrap();
+        assert!(ServeConfig::merge(ServeArgs::default(), ca_alone).is_err());
+        assert!(toml::from_str::<FileConfig>("[tls]\nclient_auth = \"sometimes\"").is_err());
+        assert!(toml::from_str::<FileConfig>("[tls]\nkeyfile = \"k.pem\"").is_err());
     }
 }
 

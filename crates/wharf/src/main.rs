@@ -11,6 +11,7 @@ mod memory;
 mod serve;
 mod storage_config;
 mod upstream;
+mod tls;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;

@@ -83,35 +83,57 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // TLS: the files are read now (a bad pair stops the start), then watched.
+    let tls = match &config.tls {
+        Some(files) => {
+            let tls = crate::tls::ServerTls::load(files.clone())?;
+            tls.watch(crate::tls::reload::POLL_EVERY);
+            Some(tls)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
-        "wharf listening on http://{address}, data in {}, {} mode",
+        "wharf listening on {scheme}://{address}, data in {}, {} mode",
         std::path::absolute(data_dir).as_deref().unwrap_or(data_dir).display(),
         if config.durable { "durable" } else { "relaxed" }
     );
-    let app = match crate::auth::access_control(&config.auth, config.listen, data_dir)? {
+    let access = crate::auth::access_control_over(&config.auth, config.listen, scheme, data_dir)?;
+    let client_certs = config.tls.as_ref().is_some_and(|tls| tls.client_ca.is_some());
+    let access = match access {
+        Some(access) if client_certs => Some(crate::auth::with_client_certificates(access, &config.auth)),
+        access => access,
+    };
+    let app = match access {
         Some(access) => {
             tracing::info!("access control on: {:?} mode", config.auth.mode);
-            wharf_registry::router_with_access(registry, access)
+            wharf_registry::router_with_access(registry.clone(), access)
         }
         None => {
-            if !config.listen.ip().is_loopback() {
+            let certificate_required = config
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.client_ca.is_some() && tls.client_auth == crate::tls::ClientAuth::Required);
+            if !config.listen.ip().is_loopback() && !certificate_required {
                 tracing::warn!(
                     "no access control and listening on {}: anyone who can reach it may push",
                     config.listen
                 );
             }
-            wharf_registry::router(registry)
+            wharf_registry::router(registry.clone())
         }
     };
     let limits = connection_limits(&config.connections, crate::listener::raise_open_file_limit());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = crate::listener::serve(listener, app, limits, stopped);
+    let server = crate::listener::serve(listener, app, limits, tls, stopped);
     // A client that stalls mid-body must not keep the server alive for ever: once the
     // stop signal came, requests get `shutdown_timeout` to finish, or until a second
     // signal. What they leave is an unfinished upload, never a partial blob.
     let stopping = async {
         signals.next().await;
         tracing::info!("shutting down: finishing in-flight requests (a second signal stops at once)");
+        // `/readyz` answers 503 from now on, to requests still in flight.
+        registry.begin_shutdown();
         let _ = stop.send(true);
         tokio::select! {
             () = tokio::time::sleep(config.shutdown_timeout) => {

@@ -84,6 +84,9 @@ impl AccessControl {
         match credentials {
             Credentials::None => Ok(Identity::Anonymous),
             Credentials::Basic { .. } => Err(AuthError::BadPassword),
+            // Nothing here signs in by certificate: the caller is as anonymous as
+            // without one (the TLS layer let the connection in).
+            Credentials::ClientCertificate { .. } => Ok(Identity::Anonymous),
             Credentials::Bearer(_) => Err(AuthError::BadToken(
                 "this registry does not accept bearer tokens".into(),
             )),

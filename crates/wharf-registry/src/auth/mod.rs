@@ -8,10 +8,12 @@
 //!   by wharf itself or by an external token server it trusts.
 //! - [`rules`]: grants of pull/push/delete on repository globs to users, groups and
 //!   anonymous callers.
+//! - [`client_cert`]: the subject of a verified TLS client certificate as a user.
 //! - [`throttle`]: failed logins per client address, answered 429 when too many.
 //! - [`AccessControl`]: the whole policy the HTTP layer applies.
 
 mod access;
+pub mod client_cert;
 mod control;
 pub mod htpasswd;
 pub mod password;
@@ -82,8 +84,16 @@ impl Identity {
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     None,
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     Bearer(String),
+    /// No `Authorization` header, on a connection whose TLS client certificate the
+    /// server verified (see [`client_cert`]): its subject.
+    ClientCertificate {
+        subject: String,
+    },
 }
 
 impl fmt::Debug for Credentials {
@@ -92,6 +102,7 @@ impl fmt::Debug for Credentials {
             Credentials::None => f.write_str("None"),
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
             Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Credentials::ClientCertificate { subject } => write!(f, "ClientCertificate({subject})"),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! caller's identity in the request's extensions (the catalog filters by it).
 
 use super::challenge::{denied, too_many, unauthorized, BearerError};
-use super::credentials::credentials;
+use super::credentials::presented;
 use super::required::{need, Need};
 use crate::auth::{Access, AccessControl, Action, Actions, AuthError, Credentials, Identity, Resource};
 use axum::extract::{ConnectInfo, Request, State};
@@ -108,7 +108,7 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
         scopes.push(Access::repository(from.clone(), Actions::of([Action::Pull])));
     }
     let challenge = control.challenge();
-    let credentials = match credentials(request.headers()) {
+    let credentials = match presented(&request) {
         Ok(c) => c,
         Err(e) => return unauthorized(challenge, e.message(), &scopes, None),
     };

@@ -1,6 +1,7 @@
 //! The `Authorization` header as [`Credentials`]: `Basic` (RFC 7617) or `Bearer`
 //! (RFC 6750), schemes matched without regard to case. Nothing here is ever logged.
 
+use crate::auth::client_cert::VerifiedClientCertificate;
 use crate::auth::Credentials;
 use base64::Engine;
 use http::{header, HeaderMap};
@@ -20,6 +21,22 @@ impl CredentialsError {
                 "the Authorization header uses a scheme this registry does not accept (use Basic or Bearer)".into()
             }
         }
+    }
+}
+
+/// What the request presents: its `Authorization` header's credentials, else the
+/// subject of the client certificate its connection's TLS layer verified, else none.
+pub fn presented(request: &axum::extract::Request) -> Result<Credentials, CredentialsError> {
+    match credentials(request.headers())? {
+        Credentials::None => {
+            Ok(request
+                .extensions()
+                .get::<VerifiedClientCertificate>()
+                .map_or(Credentials::None, |cert| Credentials::ClientCertificate {
+                    subject: cert.subject.clone(),
+                }))
+        }
+        presented => Ok(presented),
     }
 }
 

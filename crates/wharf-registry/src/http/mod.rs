@@ -10,6 +10,7 @@ mod credentials;
 mod dispatch;
 mod error;
 mod headers;
+mod health;
 mod listing;
 mod manifests;
 mod mirror;
@@ -31,7 +32,8 @@ pub use wharf_oci::Endpoint;
 /// Shared state of every handler.
 pub(crate) type AppState = Arc<Registry>;
 
-/// The registry's routes (`/v2`, `/v2/` and everything below), ready to serve or to be
+/// The registry's routes (`/v2`, `/v2/` and everything below, and the probes
+/// `/healthz` and `/readyz`, which answer without access control), ready to serve or to be
 /// merged into an application's own router. Open to everyone: see
 /// [`router_with_access`] for a registry with access control.
 ///
@@ -44,7 +46,9 @@ pub(crate) type AppState = Arc<Registry>;
 /// the root (or given a host of its own).
 pub fn router(registry: Arc<Registry>) -> Router {
     let routes = v2_routes(registry.clone());
-    with_common_layers(with_mirror_namespace(routes, registry))
+    // The probes beside the registry's routes (/healthz, /readyz).
+    let routes = with_mirror_namespace(routes, registry.clone()).merge(health::routes(registry));
+    with_common_layers(routes)
 }
 
 /// Rewrites containerd's `?ns=` requests (see [`mirror`]); outside access control, so
@@ -75,11 +79,12 @@ pub fn router_with_access(registry: Arc<Registry>, access: AccessControl) -> Rou
         access.clone(),
         authorize::authorize,
     ));
-    let mut routes = with_mirror_namespace(routes, registry);
+    let mut routes = with_mirror_namespace(routes, registry.clone());
     if access.token_issuer().is_some() {
         routes = routes.merge(token::routes(access));
     }
-    with_common_layers(routes)
+    // Outside the access check: probes need no credentials and never count as logins.
+    with_common_layers(routes.merge(health::routes(registry)))
 }
 
 fn v2_routes(registry: Arc<Registry>) -> Router {

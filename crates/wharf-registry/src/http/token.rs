@@ -6,7 +6,7 @@
 
 use super::authorize::{client_address, sign_in, SignInError};
 use super::challenge::{too_many, unauthorized};
-use super::credentials::credentials;
+use super::credentials::presented;
 use super::query::Query;
 use crate::auth::token::TokenIssuer;
 use crate::auth::{Access, AccessControl, AuthError, Challenge, Credentials, Identity};
@@ -74,8 +74,8 @@ async fn get_token(State(control): State<Arc<AccessControl>>, request: Request) 
     if let Err(r) = check_service(issuer, query.get("service")) {
         return *r;
     }
-    let presented = match credentials(request.headers()) {
-        Ok(c @ (Credentials::None | Credentials::Basic { .. })) => c,
+    let presented = match presented(&request) {
+        Ok(c @ (Credentials::None | Credentials::Basic { .. } | Credentials::ClientCertificate { .. })) => c,
         Ok(Credentials::Bearer(_)) => {
             return unauthorized(&basic_challenge(), "sign in with Basic credentials", &[], None)
         }

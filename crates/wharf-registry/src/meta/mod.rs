@@ -320,4 +320,16 @@ pub trait MetaStore: Send + Sync + 'static {
             .map(|l| l.size)
             .sum())
     }
+
+    /// Whether the store answers now, for the server's readiness probe (`/readyz`).
+    /// Cheap: it is called at most about once a second, under a short timeout. The
+    /// default is a read (is some digest known?), which every adapter can answer;
+    /// adapters that can also prove they take writes without leaving anything behind
+    /// (the SQLite store writes and removes a row in one transaction) override it.
+    async fn check_ready(&self) -> MetaResult<()> {
+        let probe: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            .parse()
+            .map_err(|_| MetaError::new("the probe digest does not parse"))?;
+        self.known_blob(&probe).await.map(|_| ())
+    }
 }

@@ -782,4 +782,22 @@ impl MetaStore for SqliteMetaStore {
         })
         .await
     }
+
+    /// A read on a reader connection, and a write through the writer thread: a session
+    /// row inserted and deleted in one transaction, so the database takes the write
+    /// lock and commits (dirty pages reach the WAL) while nothing is left behind.
+    async fn check_ready(&self) -> MetaResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .await?;
+        self.write_session(|tx| {
+            tx.execute(
+                "INSERT INTO uploads (id, repo, offset, algorithm, hasher_state, updated_ms) \
+                 VALUES ('wharf-readiness-probe', '', 0, '', x'', 0)",
+                [],
+            )?;
+            tx.execute("DELETE FROM uploads WHERE id = 'wharf-readiness-probe'", [])?;
+            Ok(())
+        })
+        .await
+    }
 }

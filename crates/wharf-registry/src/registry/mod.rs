@@ -17,6 +17,7 @@ mod locks;
 mod manifests;
 pub mod policy;
 mod pull_through;
+mod readiness;
 mod referrers;
 mod uploads;
 mod verify;
@@ -28,6 +29,7 @@ pub use gc::{GcOptions, GcReport};
 pub use listing::{Listing, MAX_PAGE};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use pull_through::BlobAnswer;
+pub use readiness::Readiness;
 pub use uploads::{ChunkRange, StartUpload, Started};
 
 use crate::meta::MetaStore;
@@ -49,6 +51,8 @@ pub struct Registry {
     /// Repositories filled from upstream registries (none by default).
     upstreams: crate::upstream::Upstreams,
     pull_through: pull_through::PullThrough,
+    /// Whether it is stopping, and the last readiness probe (`/readyz`).
+    readiness: readiness::ReadinessState,
 }
 
 impl Registry {
@@ -63,6 +67,7 @@ impl Registry {
             gc_lock: Default::default(),
             upstreams: Default::default(),
             pull_through: Default::default(),
+            readiness: Default::default(),
         }
     }
 

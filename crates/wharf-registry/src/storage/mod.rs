@@ -156,6 +156,29 @@ pub trait BlobStore: Send + Sync + 'static {
     /// metadata store has no row for (bytes from before it kept rows, or removed from
     /// every repository before collection existed). Not for a request path.
     async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>>;
+
+    /// Whether the store can take writes and give them back now, for the server's
+    /// readiness probe (`/readyz`). Cheap: it is called at most about once a second,
+    /// under a short timeout. The default writes a two-byte upload under a fresh id,
+    /// checks its length and removes it, which every adapter can do; an adapter with a
+    /// cheaper or more telling check (a bucket's HEAD, a connection ping) overrides it.
+    async fn check_ready(&self) -> io::Result<()> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.create_upload(&id).await?;
+        let mut probe = futures::stream::iter([Ok(Bytes::from_static(b"ok"))]);
+        let checked = match self.append_upload(&id, 0, &mut probe).await {
+            Ok(_) => self.upload_len(&id).await,
+            Err(e) => Err(e),
+        };
+        // Removed whatever the check found: a probe leaves nothing behind.
+        let removed = self.delete_upload(&id).await;
+        match checked? {
+            2 => removed,
+            n => Err(io::Error::other(format!(
+                "a 2-byte probe upload reads back as {n} bytes"
+            ))),
+        }
+    }
 }
 
 /// The part of `bytes` in `range` (end exclusive, cut to what `bytes` holds) as a stream

@@ -4,6 +4,8 @@
 
 mod app;
 
+mod health;
+
 mod maintenance;
 mod nested;
 mod testkit;

@@ -11,27 +11,34 @@ use hyper_util::server::conn::auto;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use wharf_registry::auth::client_cert::VerifiedClientCertificate;
 
 /// After the idle timeout, how long a connection asked to close gracefully (an HTTP/2
 /// GOAWAY; an idle HTTP/1 connection closes at once) has before it is dropped.
 const GRACE: Duration = Duration::from_secs(1);
 
-pub async fn serve(
-    stream: TcpStream,
+/// Serves `stream` (TCP, or TLS after its handshake, with the client certificate it
+/// verified) until it closes or the watchdog closes it.
+pub async fn serve<S>(
+    stream: S,
     remote: SocketAddr,
+    client: Option<VerifiedClientCertificate>,
     app: axum::Router,
     limits: Limits,
     slot: Slot,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = slot.activity.clone();
     let builder = auto::Builder::new(TokioExecutor::new());
     let service = Tracked {
         app,
         remote,
+        client,
         activity: activity.clone(),
     };
     let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));

@@ -1,6 +1,7 @@
 //! `wharf serve`'s HTTP listener: accepts connections up to a cap and serves each with
-//! hyper (HTTP/1.1, and HTTP/2 with prior knowledge), closing those that keep a slot
-//! without using it.
+//! hyper (HTTP/1.1, and HTTP/2 with prior knowledge or, over TLS, by ALPN), closing
+//! those that keep a slot without using it. With TLS, each connection's handshake comes
+//! first ([`tls`]), within the header timeout.
 //!
 //! A connection holds a file descriptor and a slot from the moment it is accepted, before
 //! any authentication, so the listener bounds what a client can hold without sending
@@ -25,11 +26,14 @@ mod connection;
 mod open_files;
 mod service;
 mod slots;
+mod tls;
 
 pub use open_files::raise_open_file_limit;
 
+use crate::tls::ServerTls;
 use slots::Slots;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -46,10 +50,16 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-/// Serves `app` on `listener` until `stop` turns true, then stops accepting (new
-/// connections are refused), lets the requests in progress finish, closes idle
-/// connections at once, and returns when every connection has closed.
-pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, stop: watch::Receiver<bool>) {
+/// Serves `app` on `listener` (over TLS with `tls`) until `stop` turns true, then stops
+/// accepting (new connections are refused), lets the requests in progress finish,
+/// closes idle connections at once, and returns when every connection has closed.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    tls: Option<Arc<ServerTls>>,
+    stop: watch::Receiver<bool>,
+) {
     let slots = Slots::new(limits.max_connections);
     let mut accept_errors = AcceptErrors::default();
     let mut stopping = stop.clone();
@@ -69,14 +79,22 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, sto
             slot = slots.take() => slot,
             _ = stopping.wait_for(|stop| *stop) => break,
         };
-        tokio::spawn(connection::serve(
-            stream,
-            remote,
-            app.clone(),
-            limits,
-            slot,
-            stop.clone(),
-        ));
+        let (app, mut stop) = (app.clone(), stop.clone());
+        match &tls {
+            None => {
+                tokio::spawn(connection::serve(stream, remote, None, app, limits, slot, stop));
+            }
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let activity = slot.activity.clone();
+                    let within = limits.header_timeout;
+                    if let Some(secured) = tls::handshake(&tls, stream, remote, within, &activity, &mut stop).await {
+                        connection::serve(secured.stream, remote, secured.client, app, limits, slot, stop).await;
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     slots.all_returned().await;

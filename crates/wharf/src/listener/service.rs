@@ -1,6 +1,8 @@
 //! The registry's router as hyper's service for one connection: each request carries
 //! the client's address (for the login throttle, as axum's `ConnectInfo`) and counts as
-//! in progress on the connection until its response body is done.
+//! in progress on the connection until its response body is done. On a TLS connection
+//! whose client certificate was verified, each request also carries its subject
+//! ([`VerifiedClientCertificate`]), which the access control may sign in.
 
 use super::activity::{Activity, InProgress};
 use axum::body::{Body, Bytes};
@@ -14,11 +16,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use wharf_registry::auth::client_cert::VerifiedClientCertificate;
 
 #[derive(Clone)]
 pub struct Tracked {
     pub app: axum::Router,
     pub remote: SocketAddr,
+    pub client: Option<VerifiedClientCertificate>,
     pub activity: Arc<Activity>,
 }
 
@@ -33,6 +37,9 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         let in_progress = self.activity.begin();
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(self.remote));
+        if let Some(client) = &self.client {
+            request.extensions_mut().insert(client.clone());
+        }
         // A router is always ready, so it is called without `poll_ready`.
         let response = tower::Service::call(&mut self.app.clone(), request);
         Box::pin(async move {

@@ -36,5 +36,6 @@ mod memory;
 mod oci_layout;
 mod s3_storage;
 mod pull_through;
+mod serve_tls;
 mod shutdown;
 mod soak;
