@@ -3,6 +3,7 @@
 
 use crate::auth::AuthConfig;
 use crate::cli::ServeArgs;
+use crate::observe_config::{MetricsFileConfig, ObserveConfig, ObserveFileConfig, TracingFileConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,6 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub durable: bool,
-    pub log: String,
     pub registry: RegistryConfig,
     /// How long requests in flight may still run after SIGTERM or SIGINT.
     pub shutdown_timeout: Duration,
@@ -25,6 +25,8 @@ pub struct ServeConfig {
     /// The `[gc]` section with `--gc-*` flags applied.
     pub gc: GcSchedule,
     pub connections: ConnectionLimits,
+    /// Logs, metrics and traces (`log*`, `[metrics]`, `[tracing]`).
+    pub observe: ObserveConfig,
 }
 
 /// When and how the server collects garbage.
@@ -90,6 +92,11 @@ struct FileConfig {
     verify_blob_reads: Option<bool>,
     auth: Option<AuthConfig>,
     gc: Option<GcFileConfig>,
+    // Observability (see observe_config.rs).
+    log_format: Option<String>,
+    log_requests: Option<bool>,
+    metrics: Option<MetricsFileConfig>,
+    tracing: Option<TracingFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -109,7 +116,17 @@ impl ServeConfig {
         ServeConfig::merge(args, file)
     }
 
-    fn merge(args: ServeArgs, file: FileConfig) -> Result<ServeConfig, String> {
+    fn merge(args: ServeArgs, mut file: FileConfig) -> Result<ServeConfig, String> {
+        let observe = ObserveConfig::merge(
+            &args,
+            ObserveFileConfig {
+                log: file.log.take(),
+                log_format: file.log_format.clone(),
+                log_requests: file.log_requests,
+                metrics: file.metrics.take(),
+                tracing: file.tracing.take(),
+            },
+        )?;
         let defaults = RegistryConfig::default();
         let durability = args.durability.or(file.durability).unwrap_or_else(|| "durable".into());
         let durable = match durability.as_str() {
@@ -222,8 +239,8 @@ impl ServeConfig {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("wharf-data")),
             durable,
-            log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
             registry,
+            observe,
         })
     }
 }

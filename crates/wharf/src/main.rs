@@ -7,7 +7,12 @@ mod commands;
 mod config;
 mod listener;
 mod memory;
+mod metrics;
+mod observe_config;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod serve;
+mod telemetry;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;
@@ -47,7 +52,13 @@ fn serve(args: cli::ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log_flush = serve::init_logging(&config.log);
+    let _telemetry = match telemetry::init(&config.observe) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("wharf: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -15,6 +15,7 @@ mod manifests;
 mod prefix;
 mod query;
 mod range;
+pub mod request_id;
 mod required;
 mod token;
 mod uploads;
@@ -25,6 +26,7 @@ use axum::routing::any;
 use axum::Router;
 use std::sync::Arc;
 
+pub use access_log::TARGET as ACCESS_LOG_TARGET;
 pub use wharf_oci::Endpoint;
 
 /// Shared state of every handler.

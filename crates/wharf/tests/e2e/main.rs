@@ -30,6 +30,9 @@ mod interop_oras_py;
 mod interop_podman;
 mod interop_skopeo;
 mod memory;
+mod observability;
 mod oci_layout;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod shutdown;
 mod soak;
