@@ -142,6 +142,22 @@ impl Endpoint {
         }
     }
 
+    /// A short name of the kind of endpoint, without the repository or reference: the
+    /// low-cardinality label of metrics and logs (`base`, `catalog`, `blob`,
+    /// `upload_start`, `upload`, `manifest`, `tags`, `referrers`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Endpoint::Base => "base",
+            Endpoint::Catalog => "catalog",
+            Endpoint::Blob { .. } => "blob",
+            Endpoint::UploadStart { .. } => "upload_start",
+            Endpoint::Upload { .. } => "upload",
+            Endpoint::Manifest { .. } => "manifest",
+            Endpoint::Tags { .. } => "tags",
+            Endpoint::Referrers { .. } => "referrers",
+        }
+    }
+
     /// The path of this endpoint, as a client sends it and a `Location` header names it.
     pub fn path(&self) -> String {
         match self {

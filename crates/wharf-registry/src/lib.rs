@@ -31,6 +31,7 @@ pub mod auth;
 pub mod http;
 pub mod maintenance;
 pub mod meta;
+pub mod metrics;
 pub mod registry;
 mod sqlite;
 pub mod storage;

@@ -745,4 +745,36 @@ pub struct ServeArgs {
     /// [default: required].
     #[arg(long, env = "WHARF_TLS_CLIENT_AUTH", value_name = "MODE")]
     pub tls_client_auth: Option<crate::tls::ClientAuth>,
+    /// Log lines as `text` (for people) or `json` (one JSON object a line, for log
+    /// pipelines) [default: text].
+    #[arg(long, env = "WHARF_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Whether every request is logged (one line each, with its request id, subject,
+    /// repository, endpoint, status, bytes and duration) [default: true].
+    #[arg(long, env = "WHARF_LOG_REQUESTS", action = ArgAction::Set, value_name = "BOOL")]
+    pub log_requests: Option<bool>,
+
+    /// Whether Prometheus metrics are served at /metrics [default: true].
+    #[arg(long = "metrics", env = "WHARF_METRICS", action = ArgAction::Set, value_name = "BOOL")]
+    pub metrics_enabled: Option<bool>,
+
+    /// Serve /metrics on this address instead of the main one (e.g. a private
+    /// interface), so it need not be public [default: on the main address].
+    #[arg(long, env = "WHARF_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Send OpenTelemetry traces over OTLP/HTTP to this collector, e.g.
+    /// http://127.0.0.1:4318 (spans go to its /v1/traces); needs a build with
+    /// `--features otlp` [default: no traces].
+    #[arg(long, env = "WHARF_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// The service.name of the traces [default: wharf].
+    #[arg(long, env = "WHARF_OTLP_SERVICE_NAME", value_name = "NAME")]
+    pub otlp_service_name: Option<String>,
+
+    /// The share of requests traced, from 0 to 1 [default: 1].
+    #[arg(long, env = "WHARF_OTLP_SAMPLE_RATIO", value_name = "RATIO")]
+    pub otlp_sample_ratio: Option<f64>,
 }

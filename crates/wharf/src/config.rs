@@ -6,6 +6,7 @@ use crate::cli::ServeArgs;
 use crate::storage_config::{StorageChoice, StorageFileConfig};
 use crate::lifecycle::{ImmutableTagsFile, QuotaFile, RetentionFile, ScrubFile, ScrubSchedule};
 use crate::tls::{TlsFileConfig, TlsFiles};
+use crate::observe_config::{MetricsFileConfig, ObserveConfig, ObserveFileConfig, TracingFileConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,6 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub durable: bool,
-    pub log: String,
     pub registry: RegistryConfig,
     /// How long requests in flight may still run after SIGTERM or SIGINT.
     pub shutdown_timeout: Duration,
@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
     /// The `[tls]` section with `--tls-*` flags applied: `None` serves plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Logs, metrics and traces (`log*`, `[metrics]`, `[tracing]`).
+    pub observe: ObserveConfig,
 }
 
 /// When and how the server collects garbage.
@@ -112,6 +114,11 @@ struct FileConfig {
     scrub: Option<ScrubFile>,
     upstreams: Option<Vec<crate::upstream::UpstreamConfig>>,
     tls: Option<TlsFileConfig>,
+    // Observability (see observe_config.rs).
+    log_format: Option<String>,
+    log_requests: Option<bool>,
+    metrics: Option<MetricsFileConfig>,
+    tracing: Option<TracingFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -142,7 +149,17 @@ impl ServeConfig {
         ServeConfig::merge(args, file)
     }
 
-    fn merge(args: ServeArgs, file: FileConfig) -> Result<ServeConfig, String> {
+    fn merge(args: ServeArgs, mut file: FileConfig) -> Result<ServeConfig, String> {
+        let observe = ObserveConfig::merge(
+            &args,
+            ObserveFileConfig {
+                log: file.log.take(),
+                log_format: file.log_format.clone(),
+                log_requests: file.log_requests,
+                metrics: file.metrics.take(),
+                tracing: file.tracing.take(),
+            },
+        )?;
         let defaults = RegistryConfig::default();
         let durability = args.durability.or(file.durability).unwrap_or_else(|| "durable".into());
         let durable = match durability.as_str() {
@@ -283,8 +300,8 @@ impl ServeConfig {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("wharf-data")),
             durable,
-            log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
             registry,
+            observe,
         })
     }
 }

@@ -159,6 +159,6 @@ proptest! {
         prop_assert_eq!(config.registry.upload_ttl, w.upload_ttl_secs.map_or(defaults.upload_ttl, Duration::from_secs));
         let body = w.body_timeout_secs.filter(|s| *s > 0).map_or(defaults.body_timeout, Duration::from_secs);
         prop_assert_eq!(config.registry.body_timeout, body);
-        prop_assert_eq!(config.log, w.log.clone().unwrap_or_else(|| "info".into()));
+        prop_assert_eq!(config.observe.log, w.log.clone().unwrap_or_else(|| "info".into()));
     }
 }

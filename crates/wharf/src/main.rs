@@ -8,10 +8,15 @@ mod config;
 mod lifecycle;
 mod listener;
 mod memory;
+mod metrics;
+mod observe_config;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod serve;
 mod storage_config;
 mod upstream;
 mod tls;
+mod telemetry;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;
@@ -51,7 +56,13 @@ fn serve(args: cli::ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log_flush = serve::init_logging(&config.log);
+    let _telemetry = match telemetry::init(&config.observe) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("wharf: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

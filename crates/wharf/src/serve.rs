@@ -10,31 +10,6 @@ use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::{BlobStore, FsBlobStore, S3BlobStore};
 use wharf_registry::{Maintenance, Registry};
 
-/// Lines queued for the log writer thread. The queue is allocated whole at start, so it
-/// is kept small (the default of 128,000 lines costs megabytes of idle memory); when it
-/// is full, lines are dropped rather than slowing requests down.
-const LOG_QUEUE_LINES: usize = 4096;
-
-/// Logs to stderr through a writer thread: a request formats its line and hands it over
-/// instead of waiting for the write, which at tens of thousands of requests a second is
-/// a quarter of the server's work. Keep the guard until exit: dropping it flushes what
-/// is still queued.
-pub fn init_logging(filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .with_writer(writer)
-        .init();
-    guard
-}
-
 /// How the server stopped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stopped {
@@ -125,6 +100,8 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     };
     let limits = connection_limits(&config.connections, crate::listener::raise_open_file_limit());
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Metrics: /metrics on the main listener, or on an address of its own.
+    let app = crate::metrics::serve(&config.observe.metrics, app, limits, stopped.clone()).await?;
     let server = crate::listener::serve(listener, app, limits, tls, stopped);
     // A client that stalls mid-body must not keep the server alive for ever: once the
     // stop signal came, requests get `shutdown_timeout` to finish, or until a second

@@ -3,6 +3,7 @@
 //! checks the grant, and only then lets the request reach the registry, with the
 //! caller's identity in the request's extensions (the catalog filters by it).
 
+use super::access_log::{Parsed, Subject};
 use super::challenge::{denied, too_many, unauthorized, BearerError};
 use super::credentials::presented;
 use super::required::{need, Need};
@@ -55,9 +56,10 @@ pub(crate) async fn sign_in(
     client: Option<IpAddr>,
 ) -> Result<Identity, SignInError> {
     let attempt = match (control.throttle(), credentials) {
-        (Some(throttle), Credentials::Basic { .. }) => {
-            Some(throttle.attempt(client).await.map_err(SignInError::Throttled)?)
-        }
+        (Some(throttle), Credentials::Basic { .. }) => Some(throttle.attempt(client).await.map_err(|retry_after| {
+            crate::metrics::auth_throttled();
+            SignInError::Throttled(retry_after)
+        })?),
         _ => None,
     };
     match control.authenticate(credentials).await {
@@ -68,6 +70,12 @@ pub(crate) async fn sign_in(
             Ok(identity)
         }
         Err(e) => {
+            crate::metrics::auth_failure(match &e {
+                AuthError::BadPassword => "bad_password",
+                AuthError::BadToken(_) => "bad_token",
+                AuthError::Unsupported(_) => "unsupported",
+                AuthError::Unavailable(_) => "unavailable",
+            });
             if let (Some(attempt), AuthError::BadPassword) = (attempt, &e) {
                 attempt.failed();
             }
@@ -95,7 +103,10 @@ fn scope_for(access: &Access, endpoint: Option<&Endpoint>, method: &Method) -> A
 }
 
 pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut request: Request, next: Next) -> Response {
-    let endpoint = Endpoint::parse(request.uri().path()).ok();
+    let endpoint = match request.extensions_mut().remove::<Parsed>() {
+        Some(Parsed(endpoint)) => Some(endpoint),
+        None => Endpoint::parse(request.uri().path()).ok(),
+    };
     let need = need(endpoint.as_ref(), request.method());
     let mut scopes: Vec<Access> = match &need {
         Need::SignedIn { scope } => scope.iter().cloned().collect(),
@@ -110,7 +121,10 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
     let challenge = control.challenge();
     let credentials = match presented(&request) {
         Ok(c) => c,
-        Err(e) => return unauthorized(challenge, e.message(), &scopes, None),
+        Err(e) => {
+            crate::metrics::auth_failure("malformed");
+            return unauthorized(challenge, e.message(), &scopes, None);
+        }
     };
     let identity = match sign_in(&control, &credentials, client_address(&request)).await {
         Ok(identity) => identity,
@@ -147,8 +161,16 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
     if let Some(mount) = mount {
         keep_mount_only_if_source_pullable(&control, &identity, mount, &mut request).await;
     }
+    if let Some(endpoint) = endpoint {
+        request.extensions_mut().insert(Parsed(endpoint));
+    }
+    let subject = identity.name().map(|name| Subject(name.to_string()));
     request.extensions_mut().insert(Caller { identity, control });
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(subject) = subject {
+        response.extensions_mut().insert(subject);
+    }
+    response
 }
 
 /// Whether `identity` may reach what `scope` names: anyone signed in but a token that

@@ -1,5 +1,6 @@
 //! Parses the path into an [`Endpoint`] and calls the handler for it and the method.
 
+use super::access_log::Parsed;
 use super::authorize::Caller;
 use super::{blobs, listing, manifests, uploads, AppState};
 use crate::registry::{RegistryError, RegistryResult};
@@ -96,8 +97,11 @@ fn method_not_allowed(method: &Method, allow: &'static str) -> RegistryResult<Re
 }
 
 async fn route(registry: AppState, request: Request) -> RegistryResult<Response> {
-    let (parts, body): (_, Body) = request.into_parts();
-    let endpoint = Endpoint::parse(parts.uri.path()).map_err(|e| endpoint_error(e, &parts.method))?;
+    let (mut parts, body): (_, Body) = request.into_parts();
+    let endpoint = match parts.extensions.remove::<Parsed>() {
+        Some(Parsed(endpoint)) => endpoint,
+        None => Endpoint::parse(parts.uri.path()).map_err(|e| endpoint_error(e, &parts.method))?,
+    };
     if let Some(name) = endpoint.name() {
         registry.admit_name(name)?;
     }

@@ -17,6 +17,7 @@ mod mirror;
 mod prefix;
 mod query;
 mod range;
+pub mod request_id;
 mod required;
 mod token;
 mod uploads;
@@ -27,6 +28,7 @@ use axum::routing::any;
 use axum::Router;
 use std::sync::Arc;
 
+pub use access_log::TARGET as ACCESS_LOG_TARGET;
 pub use wharf_oci::Endpoint;
 
 /// Shared state of every handler.

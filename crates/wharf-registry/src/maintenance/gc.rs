@@ -36,6 +36,8 @@ impl Job for CollectGarbage {
     }
 
     async fn run(&mut self, registry: &Arc<Registry>) -> RegistryResult<()> {
-        registry.collect_garbage(&self.options).await.map(|_| ())
+        let outcome = registry.collect_garbage(&self.options).await;
+        crate::metrics::gc_run(outcome.as_ref().map_err(|_| ()));
+        outcome.map(|_| ())
     }
 }

@@ -268,6 +268,7 @@ fn page(
 
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
+    #[tracing::instrument(level = "debug", name = "meta.claim_blob", skip_all)]
     async fn claim_blob(&self, digest: &Digest, size: u64) -> MetaResult<BlobClaim> {
         let digest = digest.to_string();
         let now = millis(SystemTime::now());
@@ -276,6 +277,7 @@ impl MetaStore for SqliteMetaStore {
         self.write_session(move |tx| gc::claim(tx, &digest, size, now)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.link_blob", skip_all)]
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         refused(
@@ -290,6 +292,7 @@ impl MetaStore for SqliteMetaStore {
         )
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.linked_blob", skip_all)]
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         let cache = &self.inner.cache;
@@ -312,6 +315,7 @@ impl MetaStore for SqliteMetaStore {
         Ok(found)
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.linked_blobs", skip_all)]
     async fn linked_blobs(&self, repo: &RepositoryName, digests: &[Digest]) -> MetaResult<HashMap<Digest, u64>> {
         let repo = repo.to_string();
         let cache = &self.inner.cache;
@@ -352,6 +356,7 @@ impl MetaStore for SqliteMetaStore {
         Ok(found)
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.unlink_blob", skip_all)]
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         let (r, d) = (repo.clone(), digest.clone());
@@ -370,6 +375,7 @@ impl MetaStore for SqliteMetaStore {
         unlinked
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.known_blob", skip_all)]
     async fn known_blob(&self, digest: &Digest) -> MetaResult<Option<u64>> {
         let digest = digest.to_string();
         self.read(move |c| {
@@ -381,10 +387,12 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.blob_is_linked_anywhere", skip_all)]
     async fn blob_is_linked_anywhere(&self, digest: &Digest) -> MetaResult<bool> {
         Ok(self.known_blob(digest).await?.is_some())
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.put_manifest", skip_all)]
     async fn put_manifest(
         &self,
         repo: &RepositoryName,
@@ -468,6 +476,7 @@ impl MetaStore for SqliteMetaStore {
         refused(put)
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.manifest", skip_all)]
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
         self.cached_record(
             Kind::Manifest,
@@ -478,6 +487,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.tagged_manifest", skip_all)]
     async fn tagged_manifest(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<Option<ManifestRecord>> {
         self.cached_record(
             Kind::Tag,
@@ -489,6 +499,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.delete_manifest", skip_all)]
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         let (changed_repo, changed_digest) = (repo.clone(), digest.clone());
@@ -502,6 +513,7 @@ impl MetaStore for SqliteMetaStore {
         deleted
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.delete_tag", skip_all)]
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
         let (changed_repo, changed_tag) = (repo.clone(), tag.clone());
@@ -520,6 +532,7 @@ impl MetaStore for SqliteMetaStore {
         deleted
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.list_tags", skip_all)]
     async fn list_tags(&self, repo: &RepositoryName, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page> {
         let repo = repo.to_string();
         let after = after.map(str::to_string);
@@ -535,6 +548,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.repository_exists", skip_all)]
     async fn repository_exists(&self, repo: &RepositoryName) -> MetaResult<bool> {
         let repo = repo.to_string();
         self.read(move |c| {
@@ -546,6 +560,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.list_repositories", skip_all)]
     async fn list_repositories(&self, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page> {
         let after = after.map(str::to_string);
         self.read(move |c| {
@@ -560,6 +575,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.referrers", skip_all)]
     async fn referrers(
         &self,
         repo: &RepositoryName,
@@ -579,6 +595,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.create_upload", skip_all)]
     async fn create_upload(&self, session: &UploadSession) -> MetaResult<()> {
         let s = session.clone();
         self.write_session(move |tx| {
@@ -593,6 +610,7 @@ impl MetaStore for SqliteMetaStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.upload", skip_all)]
     async fn upload(&self, id: &str) -> MetaResult<Option<UploadSession>> {
         if let Some(session) = self.inner.sessions.get(id) {
             return Ok(Some(session));
@@ -615,6 +633,7 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.advance_upload", skip_all)]
     async fn advance_upload(&self, session: &UploadSession, expected_offset: u64) -> MetaResult<bool> {
         let s = session.clone();
         let advanced = self
@@ -640,6 +659,7 @@ impl MetaStore for SqliteMetaStore {
         advanced
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.delete_upload", skip_all)]
     async fn delete_upload(&self, id: &str) -> MetaResult<bool> {
         let key = id.to_string();
         let deleted = self.write_session(move |tx| delete_session(tx, &key)).await;
@@ -647,6 +667,7 @@ impl MetaStore for SqliteMetaStore {
         deleted
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.complete_upload", skip_all)]
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
         let (key, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
         let completed = self
@@ -663,6 +684,7 @@ impl MetaStore for SqliteMetaStore {
         refused(completed)
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.idle_uploads", skip_all)]
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>> {
         let cutoff = millis(cutoff);
         self.read(move |c| {
@@ -673,10 +695,12 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.gc_snapshot", skip_all)]
     async fn gc_snapshot(&self) -> MetaResult<GcSnapshot> {
         self.read(gc::snapshot).await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.record_references", skip_all)]
     async fn record_references(
         &self,
         repo: &RepositoryName,
@@ -689,6 +713,7 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.remove_unused_manifests", skip_all)]
     async fn remove_unused_manifests(
         &self,
         manifests: &[(RepositoryName, Digest)],
@@ -699,6 +724,7 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.remove_unused_links", skip_all)]
     async fn remove_unused_links(
         &self,
         links: &[(RepositoryName, Digest)],
@@ -709,17 +735,20 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.mark_blobs_deleting", skip_all)]
     async fn mark_blobs_deleting(&self, digests: &[Digest], cutoff: SystemTime) -> MetaResult<Vec<Digest>> {
         let digests = digests.to_vec();
         self.gc_write(move |tx| gc::mark_deleting(tx, digests, cutoff)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.fence_stray_blobs", skip_all)]
     async fn fence_stray_blobs(&self, blobs: &[(Digest, u64)]) -> MetaResult<Vec<Digest>> {
         let blobs = blobs.to_vec();
         let now = millis(SystemTime::now());
         self.write(move |tx| gc::fence_stray(tx, blobs, now)).await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.forget_deleted_blobs", skip_all)]
     async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()> {
         let digests = digests.to_vec();
         self.write(move |tx| gc::forget_deleted(tx, digests)).await

@@ -31,8 +31,12 @@ pub struct ContentCache {
 
 impl ContentCache {
     pub fn get(&self, digest: &Digest) -> Option<Bytes> {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.0.get(digest).cloned()
+        let found = {
+            let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            kept.0.get(digest).cloned()
+        };
+        crate::metrics::cache_lookup("content", found.is_some());
+        found
     }
 
     /// Whether the bytes of `digest` are kept, hence known to be in the blob store.

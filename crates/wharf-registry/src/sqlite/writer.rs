@@ -202,6 +202,8 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
+        let writes = group.len();
         if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             // Dropping the jobs unrun tells each caller its write did not happen.
             tracing::error!("{} {what} writes not started: {e}", group.len());
@@ -212,6 +214,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, syncer: Option<mpsc::Sender
         if committed.is_err() {
             let _ = run_cached(&conn, "ROLLBACK");
         }
+        crate::metrics::db_commit(what, writes, started.elapsed());
         let mut to_sync = Vec::new();
         for (durable, complete) in ran {
             match &syncer {
@@ -258,7 +261,10 @@ fn sync_groups(mut sync: SyncFn, groups: mpsc::Receiver<Synced>, what: &'static 
         while let Ok(more) = groups.try_recv() {
             waiting.extend(more);
         }
-        let synced = sync().map_err(|e| WriteError {
+        let started = std::time::Instant::now();
+        let synced = sync();
+        crate::metrics::db_sync(what, started.elapsed());
+        let synced = synced.map_err(|e| WriteError {
             message: format!("syncing the {what} WAL: {e}"),
             out_of_space: e.kind() == io::ErrorKind::StorageFull,
         });

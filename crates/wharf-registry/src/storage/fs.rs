@@ -203,6 +203,7 @@ impl FsBlobStore {
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
+    #[tracing::instrument(level = "debug", name = "blobs.blob_size", skip_all)]
     async fn blob_size(&self, digest: &Digest) -> io::Result<Option<u64>> {
         let (pack, digest, path) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
         blocking(move || {
@@ -218,6 +219,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.read_blob", skip_all)]
     async fn read_blob(&self, digest: &Digest, range: Range<u64>) -> io::Result<ByteStream> {
         let (pack, digest, path) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
         // A range reaching past the pack's limit is of a blob too large to be packed.
@@ -236,6 +238,7 @@ impl BlobStore for FsBlobStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.put_blob", skip_all)]
     async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> io::Result<()> {
         if bytes.len() <= pack::PACKED_MAX {
             return self.pack_blob(digest, bytes, None).await;
@@ -259,6 +262,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.delete_blob", skip_all)]
     async fn delete_blob(&self, digest: &Digest) -> io::Result<()> {
         self.pack.remove(digest).await?;
         not_found_is_ok(fs::remove_file(self.blob_path(digest)).await)
@@ -266,6 +270,7 @@ impl BlobStore for FsBlobStore {
 
     /// Moves the blob's file (or writes its packed bytes) to `quarantine/`, then removes
     /// the packed row: the bad bytes stay for an operator to look at, out of reach.
+    #[tracing::instrument(level = "debug", name = "blobs.quarantine_blob", skip_all)]
     async fn quarantine_blob(&self, digest: &Digest) -> io::Result<bool> {
         let (pack, key, file) = (self.pack.clone(), digest.clone(), self.blob_path(digest));
         let aside = self.quarantine_path(digest);
@@ -298,10 +303,12 @@ impl BlobStore for FsBlobStore {
     /// closed by one request carrying a small blob (the common monolithic push) never
     /// costs an inode. Creating and removing a file per push is what bounded small
     /// pushes: on ext4 each new inode is searched for past recently deleted ones.
+    #[tracing::instrument(level = "debug", name = "blobs.create_upload", skip_all)]
     async fn create_upload(&self, id: &str) -> io::Result<()> {
         self.upload_path(id).map(|_| ())
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.append_upload", skip_all)]
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
         let path = self.upload_path(id)?;
         let key = id.to_string();
@@ -333,6 +340,7 @@ impl BlobStore for FsBlobStore {
         Ok(appended)
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.upload_len", skip_all)]
     async fn upload_len(&self, id: &str) -> io::Result<u64> {
         match fs::metadata(self.upload_path(id)?).await {
             Ok(m) => Ok(m.len()),
@@ -341,6 +349,7 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.read_upload", skip_all)]
     async fn read_upload(&self, id: &str, len: u64) -> io::Result<ByteStream> {
         match File::open(self.upload_path(id)?).await {
             Ok(file) => Ok(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed()),
@@ -356,6 +365,7 @@ impl BlobStore for FsBlobStore {
         Ok(read::stream(file, range.start, range.end.saturating_sub(range.start)))
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.commit_upload", skip_all)]
     async fn commit_upload(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
         let was_synced = self.forget_synced(id);
@@ -391,6 +401,7 @@ impl BlobStore for FsBlobStore {
 
     /// Packed when small (see [`pack`]); otherwise one trip to the blocking pool: write,
     /// fsync, rename, fsync the directory.
+    #[tracing::instrument(level = "debug", name = "blobs.commit_whole_upload", skip_all)]
     async fn commit_whole_upload(&self, id: &str, bytes: Bytes, digest: &Digest) -> io::Result<()> {
         let path = self.upload_path(id)?;
         self.forget_synced(id);
@@ -414,11 +425,13 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.delete_upload", skip_all)]
     async fn delete_upload(&self, id: &str) -> io::Result<()> {
         self.forget_synced(id);
         not_found_is_ok(fs::remove_file(self.upload_path(id)?).await)
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.list_blobs", skip_all)]
     async fn list_blobs(&self) -> io::Result<Vec<StoredBlob>> {
         let (pack, blobs) = (self.pack.clone(), self.root.join("blobs"));
         blocking(move || {
@@ -429,6 +442,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", name = "blobs.list_uploads", skip_all)]
     async fn list_uploads(&self) -> io::Result<Vec<String>> {
         let mut ids = Vec::new();
         let mut dir = fs::read_dir(self.uploads_dir()).await?;

@@ -33,9 +33,12 @@ mod interop_podman;
 mod interop_skopeo;
 mod lifecycle;
 mod memory;
+mod observability;
 mod oci_layout;
 mod s3_storage;
 mod pull_through;
 mod serve_tls;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod shutdown;
 mod soak;

@@ -83,6 +83,19 @@ impl Registry {
             let plan = plan::plan(&snapshot, cutoff, options.keep_untagged);
             self.sweep(&plan, &snapshot, cutoff, options.dry_run, &mut report)
                 .await?;
+            if !options.dry_run {
+                // What the store holds now, from the snapshot less what this run removed:
+                // storage used, without a query of its own.
+                let (blobs, bytes) = snapshot
+                    .blobs
+                    .iter()
+                    .filter(|b| !b.deleting)
+                    .fold((0u64, 0u64), |(n, total), b| (n + 1, total + b.size));
+                crate::metrics::storage(
+                    blobs.saturating_sub(report.blobs.count),
+                    bytes.saturating_sub(report.blobs.bytes),
+                );
+            }
         }
         self.sweep_orphan_uploads(options.dry_run, &mut report).await?;
         report.took = started.elapsed();
