@@ -6,10 +6,12 @@
 
 mod gc;
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
 pub use memory::MemoryMetaStore;
+pub use postgres::{PostgresConfig, PostgresMetaStore};
 pub use sqlite::SqliteMetaStore;
 
 use async_trait::async_trait;
