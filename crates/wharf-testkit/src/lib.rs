@@ -9,12 +9,17 @@
 //! - [`TlsProxy`]: a TLS-terminating proxy with its own test CA in front of a plain
 //!   registry, for the client's TLS options (CAs, certs.d, mutual TLS, `--insecure`).
 //!
+//! - [`Postgres`]: PostgreSQL from the Debian package, one private server per test
+//!   binary with a fresh database per test, for the PostgreSQL metadata store.
+//!
 //! Everything listens on 127.0.0.1 only, and every wait is bounded.
 
 mod distribution;
+mod postgres;
 mod proxy;
 mod tls;
 
 pub use distribution::Distribution;
+pub use postgres::Postgres;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest};
 pub use tls::{PemPair, TestCa, TlsProxy};

@@ -24,5 +24,6 @@ mod gc_race;
 mod manifests;
 mod mounts;
 mod referrers;
+mod replicas;
 mod tags;
 mod uploads;
