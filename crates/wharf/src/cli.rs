@@ -219,6 +219,9 @@ pub struct GcArgs {
     /// Report what would be removed; remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
 }
 
 #[derive(Args, Debug)]
@@ -666,4 +669,24 @@ pub struct ServeArgs {
     /// Log filter, in tracing's EnvFilter syntax, e.g. info, wharf=debug [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
+}
+
+/// Where the metadata lives (`wharf serve` and `wharf gc`).
+#[derive(Args, Debug, Default, Clone)]
+pub struct MetadataArgs {
+    /// Metadata store: sqlite (a file in the data directory) or postgres (a database
+    /// replicas share) [default: sqlite].
+    #[arg(long, env = "WHARF_METADATA", value_name = "KIND")]
+    pub metadata: Option<String>,
+
+    /// PostgreSQL database URL, e.g. postgres://wharf:PASSWORD@db:5432/wharf.
+    #[arg(long, env = "WHARF_POSTGRES_URL", hide_env_values = true, value_name = "URL")]
+    pub postgres_url: Option<String>,
+
+    /// Connections to PostgreSQL kept open at most [default: 16].
+    #[arg(long, env = "WHARF_POSTGRES_POOL_SIZE", value_name = "N")]
+    pub postgres_pool_size: Option<usize>,
 }

@@ -3,6 +3,7 @@
 
 use crate::auth::AuthConfig;
 use crate::cli::ServeArgs;
+use crate::metadata::{Metadata, MetadataFileConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct ServeConfig {
     /// The `[gc]` section with `--gc-*` flags applied.
     pub gc: GcSchedule,
     pub connections: ConnectionLimits,
+    /// `[metadata]` with `--metadata` and `--postgres-*` applied.
+    pub metadata: Metadata,
 }
 
 /// When and how the server collects garbage.
@@ -90,6 +93,7 @@ struct FileConfig {
     verify_blob_reads: Option<bool>,
     auth: Option<AuthConfig>,
     gc: Option<GcFileConfig>,
+    metadata: Option<MetadataFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -205,7 +209,9 @@ impl ServeConfig {
                 n => n,
             },
         };
+        let metadata = Metadata::merge(&args.metadata, file.metadata)?;
         Ok(ServeConfig {
+            metadata,
             auth,
             gc,
             connections,

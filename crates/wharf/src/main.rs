@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod listener;
 mod memory;
+mod metadata;
 mod serve;
 
 use clap::parser::ValueSource;

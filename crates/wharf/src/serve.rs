@@ -1,11 +1,11 @@
-//! `wharf serve`: files + SQLite under the data directory, an HTTP listener, the
+//! `wharf serve`: files under the data directory, metadata in SQLite beside them or in
+//! PostgreSQL, an HTTP listener, the
 //! registry's background work (abandoned uploads), and a graceful stop on SIGTERM or SIGINT.
 
 use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wharf_registry::maintenance::CollectGarbage;
-use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::FsBlobStore;
 use wharf_registry::{Maintenance, Registry};
 
@@ -53,10 +53,8 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     let blobs = FsBlobStore::open(data_dir, config.durable)
         .await
         .map_err(|e| format!("cannot open blob storage in {}: {e}", data_dir.display()))?;
-    let meta = SqliteMetaStore::open(data_dir.join("metadata.sqlite"), config.durable)
-        .await
-        .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
-    let registry = Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), config.registry.clone()));
+    let meta = config.metadata.open(data_dir, config.durable).await?;
+    let registry = Arc::new(Registry::new(Arc::new(blobs), meta, config.registry.clone()));
     // Bytes an upload stored but could not record before the last stop: its session
     // resumes from them.
     match registry.account_interrupted_uploads().await {
@@ -77,8 +75,9 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
-        "wharf listening on http://{address}, data in {}, {} mode",
+        "wharf listening on http://{address}, data in {}, {}, {} mode",
         std::path::absolute(data_dir).as_deref().unwrap_or(data_dir).display(),
+        config.metadata.describe(),
         if config.durable { "durable" } else { "relaxed" }
     );
     let app = match crate::auth::access_control(&config.auth, config.listen, data_dir)? {

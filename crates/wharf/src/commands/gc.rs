@@ -1,4 +1,5 @@
-//! `wharf gc --data-dir DIR`: one garbage collection of a data directory, now.
+//! `wharf gc --data-dir DIR [--metadata postgres --postgres-url URL]`: one garbage
+//! collection of a data directory (and its metadata store), now.
 //!
 //! It opens the directory's stores itself, so it works whether or not a server runs on
 //! them: every removal is re-checked in the metadata database, which the server's
@@ -8,16 +9,16 @@ use super::exit::{Failure, Outcome};
 use super::output::size;
 use super::setup::Context;
 use crate::cli::GcArgs;
+use crate::metadata::Metadata;
 use std::sync::Arc;
-use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::registry::gc::{GcOptions, GcReport, Tally};
 use wharf_registry::storage::FsBlobStore;
 use wharf_registry::{Registry, RegistryConfig};
 
 pub async fn run(ctx: &Context, args: GcArgs) -> Outcome {
     let dir = &args.data_dir;
-    let database = dir.join("metadata.sqlite");
-    if !database.is_file() {
+    let metadata = Metadata::merge(&args.metadata, None).map_err(Failure::usage)?;
+    if metadata == Metadata::Sqlite && !dir.join("metadata.sqlite").is_file() {
         return Err(Failure::usage(format!(
             "{} is not a wharf data directory (it has no metadata.sqlite)",
             dir.display()
@@ -26,10 +27,8 @@ pub async fn run(ctx: &Context, args: GcArgs) -> Outcome {
     let blobs = FsBlobStore::open(dir, true)
         .await
         .map_err(|e| Failure::other(format!("cannot open blob storage in {}: {e}", dir.display())))?;
-    let meta = SqliteMetaStore::open(database, true)
-        .await
-        .map_err(|e| Failure::other(format!("cannot open the metadata database in {}: {e}", dir.display())))?;
-    let registry = Registry::new(Arc::new(blobs), Arc::new(meta), RegistryConfig::default());
+    let meta = metadata.open(dir, true).await.map_err(Failure::other)?;
+    let registry = Registry::new(Arc::new(blobs), meta, RegistryConfig::default());
     let defaults = GcOptions::default();
     let options = GcOptions {
         grace: args.grace.unwrap_or(defaults.grace),
