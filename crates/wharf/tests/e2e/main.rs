@@ -31,5 +31,6 @@ mod interop_podman;
 mod interop_skopeo;
 mod memory;
 mod oci_layout;
+mod postgres;
 mod shutdown;
 mod soak;
