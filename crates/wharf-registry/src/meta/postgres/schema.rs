@@ -8,7 +8,7 @@
 use tokio_postgres::Client;
 
 /// The advisory lock key every wharf replica takes to migrate ("wharf" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7768_6172_66;
+const MIGRATION_LOCK: i64 = 0x0077_6861_7266;
 
 /// Text keys compare byte by byte ("C"), so that listings are in the order the
 /// distribution spec asks for and their pages are index range scans.
