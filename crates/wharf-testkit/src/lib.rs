@@ -10,15 +10,19 @@
 //!   registry, for the client's TLS options (CAs, certs.d, mutual TLS, `--insecure`).
 //!
 //! - [`SeaweedFs`]: SeaweedFS, a real S3-compatible server, for the S3 blob store.
+//! - [`Postgres`]: PostgreSQL from the Debian package, one private server per test
+//!   binary with a fresh database per test, for the PostgreSQL metadata store.
 //!
 //! Everything listens on 127.0.0.1 only, and every wait is bounded.
 
 mod distribution;
+mod postgres;
 mod proxy;
 mod seaweedfs;
 mod tls;
 
 pub use distribution::Distribution;
+pub use postgres::Postgres;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest, Traffic};
 pub use seaweedfs::SeaweedFs;
 pub use tls::{KeyKind, PemPair, TestCa, TlsProxy};

@@ -268,6 +268,9 @@ pub struct GcArgs {
     /// Report what would be removed; remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
 }
 
 #[derive(Args, Debug)]
@@ -777,4 +780,23 @@ pub struct ServeArgs {
     /// The share of requests traced, from 0 to 1 [default: 1].
     #[arg(long, env = "WHARF_OTLP_SAMPLE_RATIO", value_name = "RATIO")]
     pub otlp_sample_ratio: Option<f64>,
+    #[command(flatten)]
+    pub metadata: MetadataArgs,
+}
+
+/// Where the metadata lives (`wharf serve` and `wharf gc`).
+#[derive(Args, Debug, Default, Clone)]
+pub struct MetadataArgs {
+    /// Metadata store: sqlite (a file in the data directory) or postgres (a database
+    /// replicas share) [default: sqlite].
+    #[arg(long, env = "WHARF_METADATA", value_name = "KIND")]
+    pub metadata: Option<String>,
+
+    /// PostgreSQL database URL, e.g. postgres://wharf:PASSWORD@db:5432/wharf.
+    #[arg(long, env = "WHARF_POSTGRES_URL", hide_env_values = true, value_name = "URL")]
+    pub postgres_url: Option<String>,
+
+    /// Connections to PostgreSQL kept open at most [default: 16].
+    #[arg(long, env = "WHARF_POSTGRES_POOL_SIZE", value_name = "N")]
+    pub postgres_pool_size: Option<usize>,
 }

@@ -7,6 +7,7 @@ use crate::storage_config::{StorageChoice, StorageFileConfig};
 use crate::lifecycle::{ImmutableTagsFile, QuotaFile, RetentionFile, ScrubFile, ScrubSchedule};
 use crate::tls::{TlsFileConfig, TlsFiles};
 use crate::observe_config::{MetricsFileConfig, ObserveConfig, ObserveFileConfig, TracingFileConfig};
+use crate::metadata::{Metadata, MetadataFileConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// Logs, metrics and traces (`log*`, `[metrics]`, `[tracing]`).
     pub observe: ObserveConfig,
+    /// `[metadata]` with `--metadata` and `--postgres-*` applied.
+    pub metadata: Metadata,
 }
 
 /// When and how the server collects garbage.
@@ -119,6 +122,7 @@ struct FileConfig {
     log_requests: Option<bool>,
     metrics: Option<MetricsFileConfig>,
     tracing: Option<TracingFileConfig>,
+    metadata: Option<MetadataFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -271,9 +275,6 @@ impl ServeConfig {
         let upstreams = file.upstreams.unwrap_or_default();
         // Checked now, so that a bad entry stops the start with its message.
         crate::upstream::build(&upstreams)?;
-        Ok(ServeConfig {
-            storage,
-            upstreams,
         let tls_file = file.tls.unwrap_or_default();
         let tls = TlsFiles::merge(
             args.tls_cert.or(tls_file.cert),
@@ -281,8 +282,12 @@ impl ServeConfig {
             args.tls_client_ca.or(tls_file.client_ca),
             args.tls_client_auth.or(tls_file.client_auth),
         )?;
+        let metadata = Metadata::merge(&args.metadata, file.metadata)?;
         Ok(ServeConfig {
+            storage,
+            upstreams,
             tls,
+            metadata,
             auth,
             gc,
             scrub,

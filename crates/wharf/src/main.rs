@@ -12,6 +12,7 @@ mod metrics;
 mod observe_config;
 #[cfg(feature = "otlp")]
 mod otlp;
+mod metadata;
 mod serve;
 mod storage_config;
 mod upstream;

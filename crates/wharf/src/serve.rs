@@ -1,4 +1,5 @@
-//! `wharf serve`: files + SQLite under the data directory, an HTTP listener, the
+//! `wharf serve`: files under the data directory, metadata in SQLite beside them or in
+//! PostgreSQL, an HTTP listener, the
 //! registry's background work (abandoned uploads), and a graceful stop on SIGTERM or SIGINT.
 
 use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
@@ -6,7 +7,6 @@ use crate::storage_config::StorageChoice;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wharf_registry::maintenance::{ApplyRetention, CollectGarbage, Scrub};
-use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::{BlobStore, FsBlobStore, S3BlobStore};
 use wharf_registry::{Maintenance, Registry};
 
@@ -27,11 +27,9 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
     let blobs = open_blob_store(&config).await?;
-    let meta = SqliteMetaStore::open(data_dir.join("metadata.sqlite"), config.durable)
-        .await
-        .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
+    let meta = config.metadata.open(data_dir, config.durable).await?;
     let upstreams = crate::upstream::build(&config.upstreams)?;
-    let registry = Arc::new(Registry::new(blobs, Arc::new(meta), config.registry.clone()).with_upstreams(upstreams));
+    let registry = Arc::new(Registry::new(blobs, meta, config.registry.clone()).with_upstreams(upstreams));
     // Bytes an upload stored but could not record before the last stop: its session
     // resumes from them.
     match registry.account_interrupted_uploads().await {
@@ -69,8 +67,9 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
-        "wharf listening on {scheme}://{address}, data in {}, {} mode",
+        "wharf listening on {scheme}://{address}, data in {}, {}, {} mode",
         std::path::absolute(data_dir).as_deref().unwrap_or(data_dir).display(),
+        config.metadata.describe(),
         if config.durable { "durable" } else { "relaxed" }
     );
     let access = crate::auth::access_control_over(&config.auth, config.listen, scheme, data_dir)?;

@@ -7,11 +7,13 @@
 mod gc;
 mod lifecycle;
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
 pub use lifecycle::TagFilter;
 pub use memory::MemoryMetaStore;
+pub use postgres::{PostgresConfig, PostgresMetaStore};
 pub use sqlite::SqliteMetaStore;
 
 use async_trait::async_trait;

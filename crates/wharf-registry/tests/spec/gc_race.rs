@@ -200,13 +200,15 @@ async fn concurrent_pushes_deletes_and_collections_never_lose_an_acknowledged_im
         .collect::<std::collections::HashSet<_>>()
         .len();
     assert_eq!(big_files, big_used, "only the kept images' large blobs remain as files");
-    let db = rusqlite::Connection::open(s.data_dir().join("metadata.sqlite")).unwrap();
-    let mut rows = db.prepare("SELECT digest FROM blobs").unwrap();
-    let rows: std::collections::HashSet<String> = rows
-        .query_map([], |r| r.get(0))
+    let rows: std::collections::HashSet<String> = s
+        .meta
+        .gc_snapshot()
+        .await
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .blobs
+        .iter()
+        .map(|b| b.digest.to_string())
+        .collect();
     let used: std::collections::HashSet<String> = used.into_iter().map(str::to_string).collect();
     let extra: Vec<_> = rows.difference(&used).collect();
     let missing: Vec<_> = used.difference(&rows).collect();

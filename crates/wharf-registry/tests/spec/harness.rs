@@ -2,11 +2,14 @@
 //!
 //! The data lives in `<temp>/data`, so a test can check that nothing was ever written
 //! beside it (`<temp>` holds nothing else).
+//!
+//! With `WHARF_SPEC_METADATA=postgres` the metadata is in a fresh database of the test
+//! binary's PostgreSQL server instead (`scripts/test` runs part of the suite so).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wharf_registry::meta::SqliteMetaStore;
+use wharf_registry::meta::{MetaStore, PostgresConfig, PostgresMetaStore, SqliteMetaStore};
 use wharf_registry::storage::{BlobStore, FsBlobStore};
 use wharf_registry::{Registry, RegistryConfig};
 
@@ -15,7 +18,9 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// The registry behind the router, for what HTTP cannot trigger (expiry sweeps).
     pub registry: Arc<Registry>,
-    dir: tempfile::TempDir,
+    /// The registry's metadata store.
+    pub meta: Arc<dyn MetaStore>,
+    dir: Arc<tempfile::TempDir>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,22 +42,44 @@ impl TestServer {
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         let blobs = wrap(FsBlobStore::open(&data, false).await.unwrap());
-        TestServer::serve(config, dir, blobs).await
+        let meta = metadata_store(&data).await;
+        let registry = Arc::new(Registry::new(blobs, meta.clone(), config));
+        TestServer::serve(registry, meta, Arc::new(dir)).await
     }
 
-    /// A server over `blobs` (another adapter: S3), with SQLite metadata in a temp dir.
+    /// A server over `blobs` (another adapter: S3), with the suite's metadata store.
     pub async fn with_store(config: RegistryConfig, blobs: Arc<dyn BlobStore>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
-        TestServer::serve(config, dir, blobs).await
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let meta = metadata_store(&data).await;
+        let registry = Arc::new(Registry::new(blobs, meta.clone(), config));
+        TestServer::serve(registry, meta, Arc::new(dir)).await
     }
 
-    async fn serve(config: RegistryConfig, dir: tempfile::TempDir, blobs: Arc<dyn BlobStore>) -> TestServer {
+    /// Two replicas: two registries over one blob directory and one PostgreSQL
+    /// database, each on its own port, as two `wharf serve` processes would be.
+    pub async fn replicas() -> (TestServer, TestServer) {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
         let data = dir.path().join("data");
-        let meta = SqliteMetaStore::open(data.join("metadata.sqlite"), false)
+        std::fs::create_dir(&data).unwrap();
+        let url = tokio::task::spawn_blocking(wharf_testkit::Postgres::fresh_database)
             .await
             .unwrap();
-        let registry = Arc::new(Registry::new(blobs, Arc::new(meta), config));
+        let mut replicas = Vec::new();
+        for _ in 0..2 {
+            let blobs = FsBlobStore::open(&data, false).await.unwrap();
+            let mut config = PostgresConfig::new(url.clone());
+            config.pool_size = 4;
+            let meta: Arc<dyn MetaStore> = Arc::new(PostgresMetaStore::connect(&config).await.unwrap());
+            let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), RegistryConfig::default()));
+            replicas.push(TestServer::serve(registry, meta, dir.clone()).await);
+        }
+        let b = replicas.pop().unwrap();
+        (replicas.pop().unwrap(), b)
+    }
+
+    async fn serve(registry: Arc<Registry>, meta: Arc<dyn MetaStore>, dir: Arc<tempfile::TempDir>) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = wharf_registry::router(registry.clone());
@@ -70,6 +97,7 @@ impl TestServer {
             addr,
             client,
             registry,
+            meta,
             dir,
             task,
         }
@@ -93,6 +121,28 @@ impl TestServer {
     pub fn outer_dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Whether the suite runs over PostgreSQL (`WHARF_SPEC_METADATA=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("WHARF_SPEC_METADATA").is_ok_and(|kind| kind == "postgres")
+}
+
+/// SQLite in the data directory, or a fresh PostgreSQL database (see the module doc).
+async fn metadata_store(data: &Path) -> Arc<dyn MetaStore> {
+    if on_postgres() {
+        let url = tokio::task::spawn_blocking(wharf_testkit::Postgres::fresh_database)
+            .await
+            .unwrap();
+        let mut config = PostgresConfig::new(url);
+        config.pool_size = 8;
+        return Arc::new(PostgresMetaStore::connect(&config).await.unwrap());
+    }
+    Arc::new(
+        SqliteMetaStore::open(data.join("metadata.sqlite"), false)
+            .await
+            .unwrap(),
+    )
 }
 
 impl Drop for TestServer {

@@ -26,5 +26,6 @@ mod manifests;
 mod mounts;
 mod referrers;
 mod s3;
+mod replicas;
 mod tags;
 mod uploads;

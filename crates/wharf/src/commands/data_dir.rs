@@ -3,15 +3,16 @@
 //! checked in the metadata database, as the server's own are.
 
 use super::exit::Failure;
+use crate::metadata::Metadata;
 use std::path::Path;
 use std::sync::Arc;
-use wharf_registry::meta::SqliteMetaStore;
 use wharf_registry::storage::FsBlobStore;
 use wharf_registry::{Registry, RegistryConfig};
 
-pub async fn open(dir: &Path, config: RegistryConfig) -> Result<Registry, Failure> {
-    let database = dir.join("metadata.sqlite");
-    if !database.is_file() {
+/// The registry over `dir`'s blobs and `metadata` (the directory's SQLite file, or a
+/// PostgreSQL database).
+pub async fn open(dir: &Path, metadata: &Metadata, config: RegistryConfig) -> Result<Registry, Failure> {
+    if *metadata == Metadata::Sqlite && !dir.join("metadata.sqlite").is_file() {
         return Err(Failure::usage(format!(
             "{} is not a wharf data directory (it has no metadata.sqlite)",
             dir.display()
@@ -20,10 +21,8 @@ pub async fn open(dir: &Path, config: RegistryConfig) -> Result<Registry, Failur
     let blobs = FsBlobStore::open(dir, true)
         .await
         .map_err(|e| Failure::other(format!("cannot open blob storage in {}: {e}", dir.display())))?;
-    let meta = SqliteMetaStore::open(database, true)
-        .await
-        .map_err(|e| Failure::other(format!("cannot open the metadata database in {}: {e}", dir.display())))?;
-    Ok(Registry::new(Arc::new(blobs), Arc::new(meta), config))
+    let meta = metadata.open(dir, true).await.map_err(Failure::other)?;
+    Ok(Registry::new(Arc::new(blobs), meta, config))
 }
 
 /// The registry settings a command needs from the config file: its lifecycle policies.

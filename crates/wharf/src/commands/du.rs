@@ -9,7 +9,7 @@ use wharf_registry::registry::policy::UsageReport;
 
 pub async fn run(ctx: &Context, args: DuArgs) -> Outcome {
     let config = data_dir::config_with_policies(args.config.as_deref())?;
-    let registry = data_dir::open(&args.data_dir, config).await?;
+    let registry = data_dir::open(&args.data_dir, &crate::metadata::Metadata::Sqlite, config).await?;
     let report = registry
         .usage()
         .await

@@ -14,7 +14,7 @@ pub async fn run(ctx: &Context, args: RetentionArgs) -> Outcome {
             "no [[retention]] policies in the config file (give --config FILE, or run in the directory of wharf.toml)",
         ));
     }
-    let registry = data_dir::open(&args.data_dir, config).await?;
+    let registry = data_dir::open(&args.data_dir, &crate::metadata::Metadata::Sqlite, config).await?;
     let report = registry
         .apply_retention(args.dry_run)
         .await

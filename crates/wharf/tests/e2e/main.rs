@@ -40,5 +40,6 @@ mod pull_through;
 mod serve_tls;
 #[cfg(feature = "otlp")]
 mod otlp;
+mod postgres;
 mod shutdown;
 mod soak;

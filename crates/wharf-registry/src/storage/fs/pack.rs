@@ -48,8 +48,7 @@ impl LazyPack {
         }
     }
 
-    /// Opens the pack now if it exists on disk; called once, when the store opens. From
-    /// then on only this store creates it, so whether it is open says whether it exists.
+    /// Opens the pack now if it exists on disk; called once, when the store opens.
     /// Blocking.
     pub(super) fn open_if_present(&self) -> io::Result<()> {
         if self.path.try_exists()? {
@@ -68,9 +67,18 @@ impl LazyPack {
         Ok(opened.insert(pack).clone())
     }
 
-    /// The pack if it exists: `None` while no blob was ever packed here.
+    /// The pack if it exists: `None` while no blob was ever packed here. Another
+    /// process on the same directory (a second replica, `wharf gc`) may have created it
+    /// since this store opened, so until it is open, each call looks for it on disk (a
+    /// `stat`, only while nothing was ever packed). Blocking.
     fn existing(&self) -> Option<Arc<Pack>> {
-        self.opened.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        if let Some(pack) = &*self.opened.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Some(pack.clone());
+        }
+        match self.path.try_exists() {
+            Ok(true) => self.open().ok(),
+            _ => None,
+        }
     }
 
     /// See [`Pack::insert`].
@@ -83,8 +91,12 @@ impl LazyPack {
     }
 
     /// See [`Pack::remove`].
-    pub(super) async fn remove(&self, digest: &Digest) -> io::Result<()> {
-        match self.existing() {
+    pub(super) async fn remove(self: &Arc<Self>, digest: &Digest) -> io::Result<()> {
+        let lazy = self.clone();
+        let existing = tokio::task::spawn_blocking(move || lazy.existing())
+            .await
+            .map_err(io::Error::other)?;
+        match existing {
             Some(pack) => pack.remove(digest).await,
             None => Ok(()),
         }

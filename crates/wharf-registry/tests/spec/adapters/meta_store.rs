@@ -23,6 +23,13 @@ macro_rules! on_every_meta_store {
                 super::$check(&meta).await;
             })*
         }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $check() {
+                let meta = super::super::meta_store_postgres::fresh_store().await;
+                super::$check(&meta).await;
+            })*
+        }
         /// The list above is the kit's whole contract: a check added to the kit runs here.
         #[test]
         fn every_check_of_the_kit_runs_on_every_adapter() {

@@ -221,6 +221,13 @@ macro_rules! on_every_meta_store {
                 super::$check(&meta).await;
             })*
         }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $check() {
+                let meta = super::super::meta_store_postgres::fresh_store().await;
+                super::$check(&meta).await;
+            })*
+        }
     };
 }
 

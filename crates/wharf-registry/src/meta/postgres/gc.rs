@@ -1,0 +1,205 @@
+//! The garbage collector's statements: the snapshot it decides from, and the removals.
+//!
+//! Each removal first locks the row it may remove or mark (`FOR UPDATE`, a statement of
+//! its own: it waits for any push holding the row), then re-checks its condition in the
+//! next statement, whose fresh READ COMMITTED snapshot sees what such a push committed.
+
+use super::{db_err, parsed, time, Client, PgResult, Transaction};
+use crate::meta::{GcBlob, GcLink, GcManifest, GcSnapshot, MetaResult};
+use tokio_postgres::IsolationLevel;
+use wharf_oci::{Digest, RepositoryName};
+
+/// Everything the collector reads, in one REPEATABLE READ transaction (one snapshot).
+pub async fn snapshot(client: &mut Client) -> MetaResult<GcSnapshot> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db_err)?;
+    let mut snapshot = GcSnapshot::default();
+    let rows = tx
+        .query(
+            "SELECT m.repo, m.digest, m.size, m.created_ms, m.subject, m.refs_recorded,
+                    EXISTS (SELECT 1 FROM tags t WHERE t.repo = m.repo AND t.digest = m.digest), m.media_type
+             FROM manifests m",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    for r in &rows {
+        let subject: Option<&str> = r.get(4);
+        snapshot.manifests.push(GcManifest {
+            repository: parsed(r, 0)?,
+            digest: parsed(r, 1)?,
+            size: r.get::<_, i64>(2) as u64,
+            created: time(r.get(3)),
+            subject: subject.and_then(|s| s.parse().ok()),
+            references_recorded: r.get(5),
+            tagged: r.get(6),
+            media_type: r.get(7),
+        });
+    }
+    let rows = tx
+        .query("SELECT repo, manifest, digest FROM manifest_refs", &[])
+        .await
+        .map_err(db_err)?;
+    for r in &rows {
+        snapshot.references.push((parsed(r, 0)?, parsed(r, 1)?, parsed(r, 2)?));
+    }
+    let rows = tx
+        .query("SELECT repo, digest, size, created_ms FROM links", &[])
+        .await
+        .map_err(db_err)?;
+    for r in &rows {
+        snapshot.links.push(GcLink {
+            repository: parsed(r, 0)?,
+            digest: parsed(r, 1)?,
+            size: r.get::<_, i64>(2) as u64,
+            created: time(r.get(3)),
+        });
+    }
+    let rows = tx
+        .query("SELECT digest, size, touched_ms, deleting FROM blobs", &[])
+        .await
+        .map_err(db_err)?;
+    for r in &rows {
+        snapshot.blobs.push(GcBlob {
+            digest: parsed(r, 0)?,
+            size: r.get::<_, i64>(1) as u64,
+            touched: time(r.get(2)),
+            deleting: r.get(3),
+        });
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(snapshot)
+}
+
+pub type Items = Vec<(RepositoryName, Digest)>;
+
+pub async fn remove_unused_manifests(
+    tx: &Transaction<'_>,
+    items: &[(RepositoryName, Digest)],
+    cutoff_ms: i64,
+) -> PgResult<Items> {
+    // The link first: a manifest PUT that requires this manifest (an index) holds it
+    // FOR SHARE; then the manifest row, which a PUT of the same manifest upserts.
+    let lock_link = tx
+        .prepare_cached("SELECT 1 FROM links WHERE repo = $1 AND digest = $2 FOR UPDATE")
+        .await?;
+    let lock_manifest = tx
+        .prepare_cached("SELECT 1 FROM manifests WHERE repo = $1 AND digest = $2 FOR UPDATE")
+        .await?;
+    let check = tx
+        .prepare_cached(
+            "SELECT 1 FROM manifests m WHERE m.repo = $1 AND m.digest = $2 AND m.created_ms < $3
+             AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = $1 AND t.digest = $2)
+             AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo = $1 AND r.digest = $2)
+             AND (m.subject IS NULL
+                  OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repo = $1 AND s.digest = m.subject))",
+        )
+        .await?;
+    let mut removed = Vec::new();
+    for (repo, digest) in items {
+        let (r, d) = (repo.as_str(), digest.to_string());
+        tx.query(&lock_link, &[&r, &d]).await?;
+        if tx.query_opt(&lock_manifest, &[&r, &d]).await?.is_none() {
+            continue;
+        }
+        if tx.query_opt(&check, &[&r, &d, &cutoff_ms]).await?.is_none() {
+            continue;
+        }
+        for sql in [
+            "DELETE FROM manifests WHERE repo = $1 AND digest = $2",
+            "DELETE FROM manifest_refs WHERE repo = $1 AND manifest = $2",
+            "DELETE FROM links WHERE repo = $1 AND digest = $2",
+        ] {
+            let stmt = tx.prepare_cached(sql).await?;
+            tx.execute(&stmt, &[&r, &d]).await?;
+        }
+        removed.push((repo.clone(), digest.clone()));
+    }
+    Ok(removed)
+}
+
+pub async fn remove_unused_links(
+    tx: &Transaction<'_>,
+    items: &[(RepositoryName, Digest)],
+    cutoff_ms: i64,
+) -> PgResult<Items> {
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM links WHERE repo = $1 AND digest = $2 FOR UPDATE")
+        .await?;
+    let delete = tx
+        .prepare_cached(
+            "DELETE FROM links WHERE repo = $1 AND digest = $2 AND created_ms < $3
+             AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = $1 AND m.digest = $2)
+             AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo = $1 AND r.digest = $2)",
+        )
+        .await?;
+    let mut removed = Vec::new();
+    for (repo, digest) in items {
+        let (r, d) = (repo.as_str(), digest.to_string());
+        if tx.query_opt(&lock, &[&r, &d]).await?.is_none() {
+            continue;
+        }
+        if tx.execute(&delete, &[&r, &d, &cutoff_ms]).await? > 0 {
+            removed.push((repo.clone(), digest.clone()));
+        }
+    }
+    Ok(removed)
+}
+
+pub async fn mark_deleting(tx: &Transaction<'_>, digests: &[Digest], cutoff_ms: i64) -> PgResult<Vec<Digest>> {
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM blobs WHERE digest = $1 FOR UPDATE")
+        .await?;
+    let mark = tx
+        .prepare_cached(
+            "UPDATE blobs SET deleting = true WHERE digest = $1
+             AND (deleting OR (touched_ms < $2 AND NOT EXISTS (SELECT 1 FROM links l WHERE l.digest = $1)))",
+        )
+        .await?;
+    let mut marked = Vec::new();
+    for digest in digests {
+        let d = digest.to_string();
+        if tx.query_opt(&lock, &[&d]).await?.is_none() {
+            continue;
+        }
+        if tx.execute(&mark, &[&d, &cutoff_ms]).await? > 0 {
+            marked.push(digest.clone());
+        }
+    }
+    Ok(marked)
+}
+
+pub async fn fence_stray(tx: &Transaction<'_>, blobs: &[(Digest, u64)], now_ms: i64) -> PgResult<Vec<Digest>> {
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO blobs (digest, size, touched_ms, deleting) VALUES ($1, $2, $3, true)
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .await?;
+    let mut fenced = Vec::new();
+    for (digest, size) in blobs {
+        if tx
+            .execute(&insert, &[&digest.to_string(), &(*size as i64), &now_ms])
+            .await?
+            > 0
+        {
+            fenced.push(digest.clone());
+        }
+    }
+    Ok(fenced)
+}
+
+pub async fn forget_deleted(tx: &Transaction<'_>, digests: &[Digest]) -> PgResult<()> {
+    let delete = tx
+        .prepare_cached("DELETE FROM blobs WHERE digest = $1 AND deleting")
+        .await?;
+    for digest in digests {
+        tx.execute(&delete, &[&digest.to_string()]).await?;
+    }
+    Ok(())
+}

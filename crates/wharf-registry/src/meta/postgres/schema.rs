@@ -1,0 +1,66 @@
+//! The tables, and the versioned migrations that create and upgrade them.
+//!
+//! `schema_version` holds the highest migration applied. Migrations run at start, each
+//! in the one transaction that also records it, under a transaction-scoped advisory
+//! lock: when several replicas start at once, one migrates and the others wait, then
+//! find nothing left to do.
+
+use tokio_postgres::Client;
+
+/// The advisory lock key every wharf replica takes to migrate ("wharf" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0077_6861_7266;
+
+/// Text keys compare byte by byte ("C"), so that listings are in the order the
+/// distribution spec asks for and their pages are index range scans.
+const V1: &str = r#"
+CREATE TABLE repositories (name TEXT COLLATE "C" PRIMARY KEY);
+CREATE TABLE blobs (
+    digest TEXT COLLATE "C" PRIMARY KEY, size BIGINT NOT NULL, touched_ms BIGINT NOT NULL,
+    deleting BOOLEAN NOT NULL DEFAULT false);
+CREATE TABLE links (
+    repo TEXT COLLATE "C" NOT NULL, digest TEXT COLLATE "C" NOT NULL, size BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL, PRIMARY KEY (repo, digest));
+CREATE INDEX links_by_digest ON links (digest);
+CREATE TABLE manifests (
+    repo TEXT COLLATE "C" NOT NULL, digest TEXT COLLATE "C" NOT NULL, media_type TEXT NOT NULL,
+    size BIGINT NOT NULL, artifact_type TEXT, subject TEXT COLLATE "C", annotations TEXT,
+    created_ms BIGINT NOT NULL, refs_recorded BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (repo, digest));
+CREATE INDEX manifests_by_subject ON manifests (repo, subject) WHERE subject IS NOT NULL;
+CREATE TABLE manifest_refs (
+    repo TEXT COLLATE "C" NOT NULL, manifest TEXT COLLATE "C" NOT NULL, digest TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (repo, manifest, digest));
+CREATE INDEX manifest_refs_by_digest ON manifest_refs (repo, digest);
+CREATE TABLE tags (
+    repo TEXT COLLATE "C" NOT NULL, tag TEXT COLLATE "C" NOT NULL, digest TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (repo, tag));
+CREATE INDEX tags_by_digest ON tags (repo, digest);
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY, repo TEXT NOT NULL, received BIGINT NOT NULL, algorithm TEXT NOT NULL,
+    hasher_state BYTEA NOT NULL, updated_ms BIGINT NOT NULL);
+CREATE INDEX uploads_by_updated ON uploads (updated_ms);
+"#;
+
+/// Each migration in order; the database's version is how many it has had.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Brings the database up to this build's version. A database newer than this build
+/// (a replica not yet upgraded) is left alone.
+pub async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .await?;
+    let version: Option<i32> = tx
+        .query_one("SELECT max(version) FROM schema_version", &[])
+        .await?
+        .get(0);
+    let version = version.unwrap_or(0).max(0) as usize;
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.batch_execute(migration).await?;
+        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(i as i32 + 1)])
+            .await?;
+    }
+    tx.commit().await
+}

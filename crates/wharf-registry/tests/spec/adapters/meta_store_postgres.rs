@@ -1,0 +1,133 @@
+//! What only the PostgreSQL store has to show: replicas starting at once over one
+//! database, and the fence holding between concurrent transactions (a push on one
+//! connection, a collection on another), not just between calls made one after another.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use wharf_oci::{Digest, RepositoryName};
+use wharf_registry::meta::{ManifestRecord, MetaStore, PostgresConfig, PostgresMetaStore, Refusal};
+use wharf_testkit::Postgres;
+
+/// A store over a new, empty database of the test binary's PostgreSQL server.
+pub async fn fresh_store() -> PostgresMetaStore {
+    let url = tokio::task::spawn_blocking(Postgres::fresh_database).await.unwrap();
+    connect(&url).await
+}
+
+async fn connect(url: &str) -> PostgresMetaStore {
+    let mut config = PostgresConfig::new(url);
+    config.pool_size = 8;
+    PostgresMetaStore::connect(&config).await.unwrap()
+}
+
+fn later() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(3600)
+}
+
+#[tokio::test]
+async fn replicas_starting_at_once_migrate_the_database_once() {
+    let url = tokio::task::spawn_blocking(Postgres::fresh_database).await.unwrap();
+    let starts = (0..4).map(|_| connect(&url));
+    let stores = futures::future::join_all(starts).await;
+    let (app, d): (RepositoryName, Digest) = ("app".parse().unwrap(), Digest::sha256_of(b"x"));
+    stores[0].claim_blob(&d, 1).await.unwrap();
+    stores[1].link_blob(&app, &d, 1).await.unwrap();
+    assert_eq!(stores[3].linked_blob(&app, &d).await.unwrap(), Some(1));
+    drop(stores);
+    // A replica started later finds the tables as they are.
+    assert_eq!(connect(&url).await.linked_blob(&app, &d).await.unwrap(), Some(1));
+}
+
+/// A link and a collection's mark of the same blob, racing on two connections, many
+/// times: afterwards the blob is either linked and kept, or marked and unlinked, never
+/// linked while its bytes go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_link_racing_a_mark_never_links_a_blob_being_deleted() {
+    let meta = Arc::new(fresh_store().await);
+    let app: RepositoryName = "app".parse().unwrap();
+    let digests: Vec<Digest> = (0..150)
+        .map(|i| Digest::sha256_of(format!("race {i}").as_bytes()))
+        .collect();
+    for d in &digests {
+        meta.claim_blob(d, 5).await.unwrap();
+    }
+    let mut racers = Vec::new();
+    for d in digests.clone() {
+        let (m, a) = (meta.clone(), app.clone());
+        let dd = d.clone();
+        racers.push(tokio::spawn(async move {
+            match m.link_blob(&a, &dd, 5).await {
+                Ok(()) => {}
+                Err(e) => assert_eq!(e.refusal(), Some(&Refusal::BlobGone(dd.clone())), "{e}"),
+            }
+        }));
+        let m = meta.clone();
+        racers.push(tokio::spawn(async move {
+            m.mark_blobs_deleting(std::slice::from_ref(&d), later()).await.unwrap();
+        }));
+    }
+    for r in racers {
+        r.await.unwrap();
+    }
+    let snapshot = meta.gc_snapshot().await.unwrap();
+    let (mut linked, mut marked) = (0, 0);
+    for d in &digests {
+        let is_linked = meta.linked_blob(&app, d).await.unwrap().is_some();
+        let deleting = snapshot.blobs.iter().any(|b| &b.digest == d && b.deleting);
+        assert!(!(is_linked && deleting), "{d} is linked while marked deleting");
+        assert!(is_linked || deleting, "{d} is neither linked nor marked");
+        linked += is_linked as usize;
+        marked += deleting as usize;
+    }
+    eprintln!("{linked} linked first, {marked} marked first");
+}
+
+/// A manifest PUT requiring a link, racing the collector's removal of that link: the
+/// manifest is stored with its link kept, or refused with the link gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manifest_racing_the_removal_of_its_layer_link_never_loses_it() {
+    let meta = Arc::new(fresh_store().await);
+    let app: RepositoryName = "app".parse().unwrap();
+    let mut racers = Vec::new();
+    let mut cases = Vec::new();
+    for i in 0..150 {
+        let layer = Digest::sha256_of(format!("layer {i}").as_bytes());
+        let manifest = ManifestRecord {
+            digest: Digest::sha256_of(format!("manifest {i}").as_bytes()),
+            media_type: "application/vnd.oci.image.manifest.v1+json".to_string(),
+            size: 10,
+            artifact_type: None,
+            subject: None,
+            annotations: None,
+        };
+        meta.claim_blob(&layer, 5).await.unwrap();
+        meta.link_blob(&app, &layer, 5).await.unwrap();
+        meta.claim_blob(&manifest.digest, 10).await.unwrap();
+        let (m, a, l, rec) = (meta.clone(), app.clone(), layer.clone(), manifest.clone());
+        racers.push(tokio::spawn(async move {
+            if let Err(e) = m.put_manifest(&a, &rec, &[], std::slice::from_ref(&l), true).await {
+                assert!(matches!(e.refusal(), Some(Refusal::ReferencesMissing(_))), "{e}");
+            }
+        }));
+        let (m, a, l) = (meta.clone(), app.clone(), layer.clone());
+        racers.push(tokio::spawn(async move {
+            m.remove_unused_links(&[(a, l)], later()).await.unwrap();
+        }));
+        cases.push((layer, manifest.digest));
+    }
+    for r in racers {
+        r.await.unwrap();
+    }
+    let (mut stored, mut refused) = (0, 0);
+    for (layer, manifest) in &cases {
+        let has_manifest = meta.manifest(&app, manifest).await.unwrap().is_some();
+        let has_layer = meta.linked_blob(&app, layer).await.unwrap().is_some();
+        assert!(
+            !has_manifest || has_layer,
+            "{manifest} was stored but its layer's link is gone"
+        );
+        stored += has_manifest as usize;
+        refused += !has_manifest as usize;
+    }
+    eprintln!("{stored} stored first, {refused} refused");
+}
