@@ -3,11 +3,11 @@
 
 use crate::auth::AuthConfig;
 use crate::cli::ServeArgs;
-use crate::storage_config::{StorageChoice, StorageFileConfig};
 use crate::lifecycle::{ImmutableTagsFile, QuotaFile, RetentionFile, ScrubFile, ScrubSchedule};
-use crate::tls::{TlsFileConfig, TlsFiles};
-use crate::observe_config::{MetricsFileConfig, ObserveConfig, ObserveFileConfig, TracingFileConfig};
 use crate::metadata::{Metadata, MetadataFileConfig};
+use crate::observe_config::{MetricsFileConfig, ObserveConfig, ObserveFileConfig, TracingFileConfig};
+use crate::storage_config::{StorageChoice, StorageFileConfig};
+use crate::tls::{TlsFileConfig, TlsFiles};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

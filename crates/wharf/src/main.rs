@@ -8,16 +8,16 @@ mod config;
 mod lifecycle;
 mod listener;
 mod memory;
+mod metadata;
 mod metrics;
 mod observe_config;
 #[cfg(feature = "otlp")]
 mod otlp;
-mod metadata;
 mod serve;
 mod storage_config;
-mod upstream;
-mod tls;
 mod telemetry;
+mod tls;
+mod upstream;
 
 use clap::parser::ValueSource;
 use clap::FromArgMatches;

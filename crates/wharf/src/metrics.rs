@@ -81,6 +81,6 @@ pub async fn serve(
         .map_err(|e| format!("cannot listen on {address} for metrics: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("metrics on http://{bound}/metrics");
-    tokio::spawn(crate::listener::serve(listener, routes(handle), limits, stop));
+    tokio::spawn(crate::listener::serve(listener, routes(handle), limits, None, stop));
     Ok(app)
 }

@@ -25,7 +25,7 @@ mod lifecycle;
 mod manifests;
 mod mounts;
 mod referrers;
-mod s3;
 mod replicas;
+mod s3;
 mod tags;
 mod uploads;

@@ -35,11 +35,11 @@ mod lifecycle;
 mod memory;
 mod observability;
 mod oci_layout;
-mod s3_storage;
-mod pull_through;
-mod serve_tls;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod postgres;
+mod pull_through;
+mod s3_storage;
+mod serve_tls;
 mod shutdown;
 mod soak;

@@ -46,7 +46,7 @@ pub struct S3BlobStore {
     keys: Keys,
     bucket: String,
     /// For the requests object_store presigns but does not send itself (part copies).
-    http: reqwest13::Client,
+    http: reqwest::Client,
     /// How long the presigned URLs of blob GET redirects last; `None`: no redirects.
     redirect_expiry: Option<Duration>,
 }
@@ -59,7 +59,7 @@ impl S3BlobStore {
             store: Arc::new(config.client()?),
             keys: Keys::new(config.key_prefix()),
             bucket: config.bucket.clone(),
-            http: reqwest13::Client::builder()
+            http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(600))
                 .build()
                 .map_err(io::Error::other)?,
