@@ -12,6 +12,11 @@ use http::Uri;
 
 pub(super) async fn namespace(State(registry): State<AppState>, mut request: Request, next: Next) -> Response {
     if let Some(rewritten) = rewrite(&registry, request.uri()) {
+        // The endpoint the outer layer parsed names the repository before the rewrite.
+        match wharf_oci::Endpoint::parse(rewritten.path()) {
+            Ok(endpoint) => request.extensions_mut().insert(super::access_log::Parsed(endpoint)),
+            Err(_) => request.extensions_mut().remove::<super::access_log::Parsed>(),
+        };
         *request.uri_mut() = rewritten;
     }
     next.run(request).await
