@@ -264,6 +264,7 @@ mod tests {
         let state = AuthState::new(creds);
         let scopes = Scopes::repository("a", "pull");
         assert_eq!(state.authorization("r.io", &scopes), None);
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::new();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(state.answer_challenge(&http, "r.io", Some(r#"Basic realm="x""#), &scopes))
