@@ -788,7 +788,7 @@ pub struct ServeArgs {
 #[derive(Args, Debug, Default, Clone)]
 pub struct MetadataArgs {
     /// Metadata store: sqlite (a file in the data directory) or postgres (a database
-    /// replicas share) [default: sqlite].
+    /// replicas share; in a build with --features postgres or full) [default: sqlite].
     #[arg(long, env = "WHARF_METADATA", value_name = "KIND")]
     pub metadata: Option<String>,
 

@@ -2,14 +2,20 @@
 //! (the default), or a PostgreSQL database that several replicas share. Chosen by
 //! `[metadata] kind`, `--metadata` or `WHARF_METADATA`; `wharf serve` and `wharf gc`
 //! open it the same way.
+//!
+//! The PostgreSQL store is compiled in by the `postgres` cargo feature; in a build
+//! without it, a configuration that asks for it is refused when it is read.
 
 use crate::cli::MetadataArgs;
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
-use wharf_registry::meta::{MetaStore, PostgresConfig, PostgresMetaStore, SqliteMetaStore};
+use wharf_registry::meta::{MetaStore, SqliteMetaStore};
+#[cfg(feature = "postgres")]
+use wharf_registry::meta::{PostgresConfig, PostgresMetaStore};
 
 /// Connections to PostgreSQL a replica keeps at most, unless configured.
+#[cfg(feature = "postgres")]
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// The metadata store to open.
@@ -18,6 +24,7 @@ pub enum Metadata {
     /// `metadata.sqlite` in the data directory.
     Sqlite,
     /// A PostgreSQL database, e.g. `postgres://wharf:secret@db:5432/wharf`.
+    #[cfg(feature = "postgres")]
     Postgres { url: String, pool_size: usize },
 }
 
@@ -26,11 +33,13 @@ pub enum Metadata {
 #[serde(deny_unknown_fields)]
 pub struct MetadataFileConfig {
     kind: Option<String>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     postgres: Option<PostgresFileConfig>,
 }
 
-/// `[metadata.postgres]`.
+/// `[metadata.postgres]` (read in every build, used only with the `postgres` feature).
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 #[serde(deny_unknown_fields)]
 struct PostgresFileConfig {
     url: Option<String>,
@@ -41,24 +50,13 @@ impl Metadata {
     /// The flags (and their `WHARF_*` variables) over the file's section.
     pub fn merge(args: &MetadataArgs, file: Option<MetadataFileConfig>) -> Result<Metadata, String> {
         let file = file.unwrap_or_default();
-        let postgres = file.postgres.unwrap_or_default();
         let kind = args.metadata.clone().or(file.kind).unwrap_or_else(|| "sqlite".into());
         match kind.as_str() {
             "sqlite" => Ok(Metadata::Sqlite),
-            "postgres" | "postgresql" => {
-                let url = args.postgres_url.clone().or(postgres.url).ok_or(
-                    "metadata kind postgres needs a database URL: --postgres-url, WHARF_POSTGRES_URL \
-                     or [metadata.postgres] url",
-                )?;
-                let pool_size = args
-                    .postgres_pool_size
-                    .or(postgres.pool_size)
-                    .unwrap_or(DEFAULT_POOL_SIZE);
-                if pool_size == 0 {
-                    return Err("the PostgreSQL pool size must be at least 1".into());
-                }
-                Ok(Metadata::Postgres { url, pool_size })
-            }
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => postgres(args, file.postgres.unwrap_or_default()),
+            #[cfg(not(feature = "postgres"))]
+            "postgres" | "postgresql" => Err(wharf_features::missing("metadata kind \"postgres\"", "postgres")),
             other => Err(format!("metadata kind must be 'sqlite' or 'postgres', not {other:?}")),
         }
     }
@@ -72,6 +70,7 @@ impl Metadata {
                     .map_err(|e| format!("cannot open metadata database in {}: {e}", data_dir.display()))?;
                 Ok(Arc::new(meta))
             }
+            #[cfg(feature = "postgres")]
             Metadata::Postgres { url, pool_size } => {
                 let mut config = PostgresConfig::new(url.clone());
                 config.pool_size = *pool_size;
@@ -87,11 +86,30 @@ impl Metadata {
     pub fn describe(&self) -> &'static str {
         match self {
             Metadata::Sqlite => "metadata in SQLite",
+            #[cfg(feature = "postgres")]
             Metadata::Postgres { .. } => "metadata in PostgreSQL",
         }
     }
 }
 
+/// `[metadata.postgres]` with the `--postgres-*` flags over it.
+#[cfg(feature = "postgres")]
+fn postgres(args: &MetadataArgs, postgres: PostgresFileConfig) -> Result<Metadata, String> {
+    let url = args.postgres_url.clone().or(postgres.url).ok_or(
+        "metadata kind postgres needs a database URL: --postgres-url, WHARF_POSTGRES_URL \
+         or [metadata.postgres] url",
+    )?;
+    let pool_size = args
+        .postgres_pool_size
+        .or(postgres.pool_size)
+        .unwrap_or(DEFAULT_POOL_SIZE);
+    if pool_size == 0 {
+        return Err("the PostgreSQL pool size must be at least 1".into());
+    }
+    Ok(Metadata::Postgres { url, pool_size })
+}
+
+// Tests are built with every backend (the dev-dependency on this package).
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,9 @@
 //! registry's background work (abandoned uploads), and a graceful stop on SIGTERM or SIGINT.
 
 use crate::config::{ConnectionLimits, ServeConfig, DEFAULT_MAX_CONNECTIONS};
-use crate::storage_config::StorageChoice;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wharf_registry::maintenance::{ApplyRetention, CollectGarbage, Scrub};
-use wharf_registry::storage::{BlobStore, FsBlobStore, S3BlobStore};
 use wharf_registry::{Maintenance, Registry};
 
 /// How the server stopped.
@@ -26,7 +24,7 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     let data_dir = &config.data_dir;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
-    let blobs = open_blob_store(&config).await?;
+    let blobs = config.storage.open(data_dir, config.durable).await?;
     let meta = config.metadata.open(data_dir, config.durable).await?;
     let upstreams = crate::upstream::build(&config.upstreams)?;
     let registry = Arc::new(Registry::new(blobs, meta, config.registry.clone()).with_upstreams(upstreams));
@@ -133,43 +131,6 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         }
     }
     Ok(stopped)
-}
-
-/// How long a presigned URL of a blob GET redirect is valid: long enough for a slow
-/// download to start, short enough that a leaked URL soon stops working.
-const REDIRECT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// The blob store the configuration names: files under the data directory, or a bucket
-/// (checked to answer now, so a wrong endpoint or credentials fail at start).
-async fn open_blob_store(config: &ServeConfig) -> Result<Arc<dyn BlobStore>, String> {
-    let data_dir = &config.data_dir;
-    match &config.storage {
-        StorageChoice::Fs => {
-            let store = FsBlobStore::open(data_dir, config.durable)
-                .await
-                .map_err(|e| format!("cannot open blob storage in {}: {e}", data_dir.display()))?;
-            Ok(Arc::new(store))
-        }
-        StorageChoice::S3 { config: s3, redirect } => {
-            let mut store = S3BlobStore::open(s3)
-                .await
-                .map_err(|e| format!("cannot open S3 blob storage: {e}"))?;
-            if *redirect {
-                store = store.with_redirects(REDIRECT_EXPIRY);
-            }
-            tracing::info!(
-                "blobs in S3 bucket {:?}{}{}",
-                s3.bucket,
-                s3.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default(),
-                if *redirect {
-                    ", blob GETs redirected to presigned URLs"
-                } else {
-                    ""
-                }
-            );
-            Ok(Arc::new(store))
-        }
-    }
 }
 
 /// The listener's limits: the connection cap as configured (or the default), but at most

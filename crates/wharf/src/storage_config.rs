@@ -1,16 +1,23 @@
 //! Where `wharf serve` keeps blob bytes: `[storage] kind = "fs"` (files under the data
 //! directory, the default) or `"s3"` (an S3-compatible bucket, `[storage.s3]`), with
 //! `--storage`/`--s3-*` flags and `WHARF_STORAGE`/`WHARF_S3_*` variables over the file.
+//!
+//! The S3 store is compiled in by the `s3` cargo feature; in a build without it, a
+//! configuration that asks for it is refused when it is read, before anything starts.
 
 use clap::{ArgAction, Args};
 use serde::Deserialize;
-use wharf_registry::storage::S3Config;
+use std::path::Path;
+use std::sync::Arc;
+use wharf_registry::storage::{BlobStore, FsBlobStore};
+#[cfg(feature = "s3")]
+use wharf_registry::storage::{S3BlobStore, S3Config};
 
 /// The `--storage` and `--s3-*` flags (flattened into `wharf serve`'s).
 #[derive(Args, Debug, Default, Clone)]
 pub struct StorageArgs {
-    /// Where blobs live: fs (files under --data-dir) or s3 (a bucket, --s3-*)
-    /// [default: fs].
+    /// Where blobs live: fs (files under --data-dir) or s3 (a bucket, --s3-*; in a
+    /// build with --features s3 or full) [default: fs].
     #[arg(long, env = "WHARF_STORAGE", value_name = "KIND")]
     pub storage: Option<String>,
 
@@ -50,11 +57,13 @@ pub struct StorageArgs {
 #[serde(deny_unknown_fields)]
 pub struct StorageFileConfig {
     kind: Option<String>,
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     s3: Option<S3FileConfig>,
 }
 
-/// The `[storage.s3]` section.
+/// The `[storage.s3]` section (read in every build, used only with the `s3` feature).
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
 #[serde(deny_unknown_fields)]
 struct S3FileConfig {
     endpoint: Option<String>,
@@ -72,6 +81,7 @@ pub enum StorageChoice {
     /// Files under the data directory.
     Fs,
     /// A bucket; `redirect`: blob GETs are answered with a presigned URL.
+    #[cfg(feature = "s3")]
     S3 { config: S3Config, redirect: bool },
 }
 
@@ -79,37 +89,86 @@ impl StorageChoice {
     /// Flags (or variables) over the file's `[storage]` section, defaults after.
     pub fn merge(args: StorageArgs, file: Option<StorageFileConfig>) -> Result<StorageChoice, String> {
         let file = file.unwrap_or_default();
-        let s3 = file.s3.unwrap_or_default();
-        let kind = args.storage.or(file.kind).unwrap_or_else(|| "fs".into());
+        let kind = args.storage.clone().or(file.kind).unwrap_or_else(|| "fs".into());
         match kind.as_str() {
             "fs" => Ok(StorageChoice::Fs),
-            "s3" => {
-                let endpoint = args.s3_endpoint.or(s3.endpoint);
-                let bucket = args
-                    .s3_bucket
-                    .or(s3.bucket)
-                    .filter(|b| !b.is_empty())
-                    .ok_or("storage kind s3 needs a bucket: [storage.s3] bucket, --s3-bucket or WHARF_S3_BUCKET")?;
-                let loopback = endpoint.as_deref().is_some_and(is_loopback_http);
-                Ok(StorageChoice::S3 {
-                    config: S3Config {
-                        path_style: args.s3_path_style.or(s3.path_style).unwrap_or(endpoint.is_some()),
-                        allow_http: args.s3_allow_http.or(s3.allow_http).unwrap_or(loopback),
-                        endpoint,
-                        region: args.s3_region.or(s3.region),
-                        bucket,
-                        prefix: args.s3_prefix.or(s3.prefix).unwrap_or_default(),
-                        credentials: None,
-                    },
-                    redirect: args.s3_redirect.or(s3.redirect).unwrap_or(false),
-                })
-            }
+            #[cfg(feature = "s3")]
+            "s3" => s3_choice(args, file.s3.unwrap_or_default()),
+            #[cfg(not(feature = "s3"))]
+            "s3" => Err(wharf_features::missing("storage kind \"s3\"", "s3")),
             other => Err(format!("storage kind must be 'fs' or 's3', not {other:?}")),
+        }
+    }
+
+    /// Opens the blob store: files under `data_dir`, or the bucket (checked to answer
+    /// now, so a wrong endpoint or credentials fail at start).
+    pub async fn open(&self, data_dir: &Path, durable: bool) -> Result<Arc<dyn BlobStore>, String> {
+        match self {
+            StorageChoice::Fs => {
+                let store = FsBlobStore::open(data_dir, durable)
+                    .await
+                    .map_err(|e| format!("cannot open blob storage in {}: {e}", data_dir.display()))?;
+                Ok(Arc::new(store))
+            }
+            #[cfg(feature = "s3")]
+            StorageChoice::S3 { config, redirect } => open_s3(config, *redirect).await,
         }
     }
 }
 
+/// `[storage.s3]` with the `--s3-*` flags over it.
+#[cfg(feature = "s3")]
+fn s3_choice(args: StorageArgs, s3: S3FileConfig) -> Result<StorageChoice, String> {
+    let endpoint = args.s3_endpoint.or(s3.endpoint);
+    let bucket = args
+        .s3_bucket
+        .or(s3.bucket)
+        .filter(|b| !b.is_empty())
+        .ok_or("storage kind s3 needs a bucket: [storage.s3] bucket, --s3-bucket or WHARF_S3_BUCKET")?;
+    let loopback = endpoint.as_deref().is_some_and(is_loopback_http);
+    Ok(StorageChoice::S3 {
+        config: S3Config {
+            path_style: args.s3_path_style.or(s3.path_style).unwrap_or(endpoint.is_some()),
+            allow_http: args.s3_allow_http.or(s3.allow_http).unwrap_or(loopback),
+            endpoint,
+            region: args.s3_region.or(s3.region),
+            bucket,
+            prefix: args.s3_prefix.or(s3.prefix).unwrap_or_default(),
+            credentials: None,
+        },
+        redirect: args.s3_redirect.or(s3.redirect).unwrap_or(false),
+    })
+}
+
+/// How long a presigned URL of a blob GET redirect is valid: long enough for a slow
+/// download to start, short enough that a leaked URL soon stops working.
+#[cfg(feature = "s3")]
+const REDIRECT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The bucket's store, checked to answer.
+#[cfg(feature = "s3")]
+async fn open_s3(s3: &S3Config, redirect: bool) -> Result<Arc<dyn BlobStore>, String> {
+    let mut store = S3BlobStore::open(s3)
+        .await
+        .map_err(|e| format!("cannot open S3 blob storage: {e}"))?;
+    if redirect {
+        store = store.with_redirects(REDIRECT_EXPIRY);
+    }
+    tracing::info!(
+        "blobs in S3 bucket {:?}{}{}",
+        s3.bucket,
+        s3.endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default(),
+        if redirect {
+            ", blob GETs redirected to presigned URLs"
+        } else {
+            ""
+        }
+    );
+    Ok(Arc::new(store))
+}
+
 /// Whether `url` is plain HTTP to this machine (127.0.0.0/8, ::1, localhost).
+#[cfg(feature = "s3")]
 fn is_loopback_http(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else {
         return false;
@@ -122,6 +181,7 @@ fn is_loopback_http(url: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+// Tests are built with every backend (the dev-dependency on this package).
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,12 +7,15 @@
 mod gc;
 mod lifecycle;
 mod memory;
+// The PostgreSQL metadata store, only in a build with the `postgres` feature.
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
 pub use lifecycle::TagFilter;
 pub use memory::MemoryMetaStore;
+#[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresMetaStore};
 pub use sqlite::SqliteMetaStore;
 

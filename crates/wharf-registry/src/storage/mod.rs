@@ -6,10 +6,14 @@
 
 mod fs;
 mod memory;
+// The S3 blob store, only in a build with the `s3` feature (object_store and its HTTP
+// stack are a large part of a first build).
+#[cfg(feature = "s3")]
 mod s3;
 
 pub use fs::FsBlobStore;
 pub use memory::MemoryBlobStore;
+#[cfg(feature = "s3")]
 pub use s3::{S3BlobStore, S3Config};
 
 use async_trait::async_trait;
