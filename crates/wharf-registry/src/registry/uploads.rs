@@ -177,7 +177,7 @@ impl Registry {
         let expected = self.chunk_length(&session, range, content_length)?;
         self.admit_bytes(name, None, session.offset + expected.unwrap_or(0))
             .await?;
-        self.append(&mut session, expected, body, None).await?;
+        self.append(&mut session, expected, body, None, None).await?;
         Ok(position(&session))
     }
 
@@ -210,7 +210,9 @@ impl Registry {
             }
             let switch_to =
                 (session.offset == 0 && session.algorithm != digest.algorithm()).then(|| digest.algorithm());
-            self.append(&mut session, expected, body, switch_to).await?;
+            // The whole blob in this request: the store may stream it straight into place.
+            let whole = (session.offset == 0).then_some(&digest);
+            self.append(&mut session, expected, body, switch_to, whole).await?;
         }
         let computed = if session.algorithm == digest.algorithm() {
             self.restore_hasher(&session)?.finish()
@@ -391,13 +393,16 @@ impl Registry {
     }
 
     /// Streams one chunk of `expected` bytes (when announced, see [`Self::chunk_length`])
-    /// into the upload and records the new offset and hash state.
+    /// into the upload and records the new offset and hash state. With `whole`, the
+    /// chunk is the whole blob of that digest, given to the store's
+    /// [`append_whole_upload`](crate::storage::BlobStore::append_whole_upload).
     async fn append(
         &self,
         session: &mut UploadSession,
         expected: Option<u64>,
         body: ByteStream,
         switch_algorithm: Option<Algorithm>,
+        whole: Option<&Digest>,
     ) -> RegistryResult<()> {
         let limit = self.config.chunk_max_length;
         let hasher = match switch_algorithm {
@@ -408,7 +413,10 @@ impl Registry {
             None => self.restore_hasher(session)?,
         };
         let mut source = HashingBody::new(body, hasher, expected, limit);
-        let stored = self.blobs.append_upload(&session.id, session.offset, &mut source).await;
+        let stored = match whole {
+            Some(digest) => self.blobs.append_whole_upload(&session.id, digest, &mut source).await,
+            None => self.blobs.append_upload(&session.id, session.offset, &mut source).await,
+        };
         let fault = source.fault.take();
         let written = match stored {
             Ok(n) => n,
@@ -419,6 +427,9 @@ impl Registry {
             // A refused body is not kept: the session stays where it was (the bytes the
             // store took past its offset are dropped by the next append).
             Some(fault @ (BodyFault::TooLong { .. } | BodyFault::OverLimit { .. })) => Err(body_fault(fault)),
+            // A whole blob the store dropped when its body broke off: the session stays
+            // empty, and the client is told to start over.
+            Some(fault) if whole.is_some() && written == 0 => Err(body_fault(fault).resumable(position(session))),
             // Cut off or stalled: what arrived is kept, and the client told where to resume.
             Some(fault) => {
                 self.advance(session, written, source.hasher).await?;

@@ -102,6 +102,23 @@ pub trait BlobStore: Send + Sync + 'static {
     /// the upload's length is `offset` again.
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64>;
 
+    /// Like `append_upload(id, 0, source)` on an upload the registry holds empty, for a
+    /// body that is the whole blob `digest` (a monolithic push), which the registry
+    /// commits with `commit_upload(id, len, digest)` once it has checked the digest, or
+    /// removes. An adapter may store it where only that commit can use it, without a
+    /// copy (S3: the parts of a multipart upload on the blob's own key), on these terms:
+    /// - bytes so stored need not be readable nor counted by `read_upload` and
+    ///   `upload_len` (they hold 0 bytes meanwhile), and commit only as `digest`;
+    /// - when the source fails, the adapter may drop what it took and return 0 (the
+    ///   upload is empty again and the client must start over) instead of keeping the
+    ///   prefix as `append_upload` does; a return of n > 0 means n bytes are kept;
+    /// - an `append_upload` at offset 0 discards them.
+    ///
+    /// Never visible under `digest` before the commit. The default is `append_upload`.
+    async fn append_whole_upload(&self, id: &str, _digest: &Digest, source: AppendSource<'_>) -> io::Result<u64> {
+        self.append_upload(id, 0, source).await
+    }
+
     /// How many bytes the upload holds (0 for one never appended to): more than its
     /// session recorded when an append was cut off before it could be recorded (the
     /// process stopped mid-request). The default reads the upload through.

@@ -27,5 +27,6 @@ mod mounts;
 mod referrers;
 mod replicas;
 mod s3;
+mod s3_parts;
 mod tags;
 mod uploads;

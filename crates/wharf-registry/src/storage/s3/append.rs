@@ -1,6 +1,7 @@
 //! Appends: a body becomes segments of the upload, recorded once stored.
 
-use super::record::{segment_size, Segment, UploadRecord, MIN_PART};
+use super::parts::InFlight;
+use super::record::{Segment, UploadRecord, MIN_PART};
 use super::{to_io, S3BlobStore};
 use crate::storage::AppendSource;
 use bytes::{Bytes, BytesMut};
@@ -14,10 +15,12 @@ impl S3BlobStore {
     /// The record is shortened to `offset` first (and stored so, when that drops bytes,
     /// so that an error leaves the upload at `offset`); the staged tail (a last segment
     /// under 5 MiB) is read back when the first bytes arrive and sent again with them;
-    /// every full segment is stored as it fills; the record naming the new segments is
-    /// stored last, then segments it no longer names are removed. A crash before the
-    /// record is stored leaves the upload as it was (plus unnamed segments, removed with
-    /// the upload).
+    /// every full segment is stored as it fills, several at once (see [`super::parts`]);
+    /// the record naming the new segments is stored last, then segments it no longer
+    /// names are removed. A crash before the record is stored leaves the upload as it
+    /// was (plus unnamed segments, removed with the upload). A whole blob streamed into
+    /// a multipart upload (see [`super::whole`]) cannot be appended to: an append at
+    /// offset 0 aborts it and starts afresh.
     pub(super) async fn append(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
         let mut record = self.load_record(id).await?;
         let held = record.len();
@@ -28,6 +31,9 @@ impl S3BlobStore {
             ));
         }
         let mut unused: Vec<String> = Vec::new();
+        if offset == 0 && record.whole.is_some() {
+            self.abort_whole(id, &mut record).await?;
+        }
         if offset < held {
             unused.extend(record.truncate(offset).into_iter().map(|s| s.key));
             self.save_record(id, &record).await?;
@@ -37,11 +43,15 @@ impl S3BlobStore {
             id,
             record: &mut record,
             buffer: BytesMut::new(),
+            in_flight: InFlight::new(self.parts.in_flight),
+            started: 0,
             written: Vec::new(),
             replaced: Vec::new(),
             tail_absorbed: false,
         };
         let taken = writer.take(source).await;
+        // Stops what is still being sent (after a failure) before its keys are removed.
+        drop(writer.in_flight);
         let (written, replaced) = (writer.written, writer.replaced);
         let appended = match taken {
             Ok(appended) => appended,
@@ -66,7 +76,11 @@ struct SegmentWriter<'a> {
     id: &'a str,
     record: &'a mut UploadRecord,
     buffer: BytesMut,
-    /// Segments this append stored.
+    /// Segments being stored, oldest first.
+    in_flight: InFlight<Segment>,
+    /// Segments handed to `in_flight` (named by the record once stored).
+    started: usize,
+    /// Segments this append stored or is storing.
     written: Vec<String>,
     /// Segments this append read back and replaced (the staged tail).
     replaced: Vec<String>,
@@ -92,7 +106,7 @@ impl SegmentWriter<'_> {
             appended += chunk.len() as u64;
             self.buffer.extend_from_slice(&chunk);
             loop {
-                let size = segment_size(self.record.segments.len());
+                let size = self.store.parts.size_of(self.record.segments.len() + self.started);
                 if self.buffer.len() < size {
                     break;
                 }
@@ -104,6 +118,9 @@ impl SegmentWriter<'_> {
             let rest = self.buffer.split().freeze();
             self.store_segment(rest).await?;
         }
+        let stored = self.in_flight.drain().await?;
+        self.record.segments.extend(stored);
+        self.started = 0;
         Ok(appended)
     }
 
@@ -131,19 +148,25 @@ impl SegmentWriter<'_> {
         Ok(())
     }
 
+    /// Starts storing `bytes` as the next segment; the record names it once it and every
+    /// segment before it are stored.
     async fn store_segment(&mut self, bytes: Bytes) -> io::Result<()> {
         let key = self.store.keys.new_segment(self.id);
-        let len = bytes.len() as u64;
-        self.store
-            .store
-            .put(&key, PutPayload::from(bytes))
-            .await
-            .map_err(to_io)?;
         self.written.push(key.to_string());
-        self.record.segments.push(Segment {
-            key: key.to_string(),
-            len,
-        });
+        let store = self.store.store.clone();
+        let put = async move {
+            let len = bytes.len() as u64;
+            store.put(&key, PutPayload::from(bytes)).await.map_err(to_io)?;
+            Ok(Segment {
+                key: key.to_string(),
+                len,
+            })
+        };
+        self.started += 1;
+        if let Some(stored) = self.in_flight.push(put).await? {
+            self.started -= 1;
+            self.record.segments.push(stored);
+        }
         Ok(())
     }
 }

@@ -10,19 +10,25 @@ use object_store::{ObjectStoreExt, PutPayload};
 use std::io;
 use wharf_oci::Digest;
 
-/// Part copies in flight at once for one commit.
-const PARALLEL_PART_COPIES: usize = 4;
-
 impl S3BlobStore {
     /// Makes the first `len` bytes of upload `id` the blob `digest`, then removes the
     /// upload. A blob already stored at that length is kept as it is (nothing copied);
-    /// an upload of one segment is one PUT; a longer one a multipart upload on the
-    /// blob's key whose parts are server-side copies of the segments. Either way the
-    /// blob appears only whole, when the PUT or `CompleteMultipartUpload` succeeds.
+    /// a whole blob streamed into a multipart upload on its key (see [`super::whole`])
+    /// is completed; an upload of one segment is one PUT; a longer one a multipart
+    /// upload on the blob's key whose parts are server-side copies of the segments.
+    /// Either way the blob appears only whole, when the PUT or `CompleteMultipartUpload`
+    /// succeeds.
     pub(super) async fn commit(&self, id: &str, len: u64, digest: &Digest) -> io::Result<()> {
         let key = self.keys.blob(digest);
         if self.object_size(&key).await? != Some(len) {
             let mut record = self.load_record(id).await?;
+            if self.complete_whole(id, &record, &key, len).await? {
+                // Completed: nothing left to abort, only the record to remove.
+                if let Err(e) = self.remove_upload_objects(id).await {
+                    tracing::warn!(upload = id, error = %e, "could not remove a committed upload");
+                }
+                return Ok(());
+            }
             let held = record.len();
             if len > held {
                 return Err(io::Error::new(
@@ -76,7 +82,7 @@ impl S3BlobStore {
             let upload_id = &upload_id;
             let parts: Vec<PartId> = futures::stream::iter(copies)
                 .map(|(index, source, len)| async move { self.copy_part(key, upload_id, index, &source, 0..len).await })
-                .buffered(PARALLEL_PART_COPIES)
+                .buffered(self.parts.in_flight)
                 .try_collect()
                 .await?;
             self.store

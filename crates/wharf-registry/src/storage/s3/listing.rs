@@ -1,10 +1,12 @@
 //! Listings, for the collector and the start-up sweep (never on a request path), and the
 //! removal of an upload.
 
-use super::S3BlobStore;
+use super::{to_io, S3BlobStore};
 use crate::storage::StoredBlob;
+use futures::StreamExt;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
+use object_store::ObjectStore;
 use std::io;
 
 impl S3BlobStore {
@@ -43,8 +45,8 @@ impl S3BlobStore {
         Ok(ids)
     }
 
-    /// Removes an upload: aborts the multipart upload a commit may have left, then every
-    /// object under the upload's key (the record last, so a failure part-way leaves an
+    /// Removes an upload: aborts the multipart uploads a commit or a whole upload may
+    /// have left, then every object under the upload's key (the record last, so a failure part-way leaves an
     /// upload that is still listed and removed again later).
     pub(super) async fn remove_upload(&self, id: &str) -> io::Result<()> {
         let record = self.load_record(id).await?;
@@ -58,10 +60,33 @@ impl S3BlobStore {
                 Err(e) => tracing::warn!(upload = id, error = %e, "could not abort a multipart upload"),
             }
         }
+        if let Some(whole) = &record.whole {
+            match self
+                .store
+                .abort_multipart(&Path::from(whole.key.as_str()), &whole.upload_id)
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(upload = id, error = %e, "could not abort a whole upload"),
+            }
+        }
+        self.remove_upload_objects(id).await
+    }
+
+    /// Removes every object under the upload's key, the record last; the segments in
+    /// bulk (`DeleteObjects`, up to 1,000 keys a request), not one request each.
+    pub(super) async fn remove_upload_objects(&self, id: &str) -> io::Result<()> {
         let state = self.keys.upload_state(id);
-        for meta in self.objects_under(&self.keys.upload_dir(id)).await? {
-            if meta.location != state {
-                self.delete_object(&meta.location).await?;
+        let others: Vec<object_store::Result<Path>> = (self.objects_under(&self.keys.upload_dir(id)).await?)
+            .into_iter()
+            .filter(|meta| meta.location != state)
+            .map(|meta| Ok(meta.location))
+            .collect();
+        let mut removed = self.store.delete_stream(futures::stream::iter(others).boxed());
+        while let Some(result) = removed.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(to_io(e)),
             }
         }
         self.delete_object(&state).await

@@ -3,7 +3,8 @@
 //!
 //! Uploads are objects too (see [`keys`] for the layout and [`record`] for an upload's
 //! record): an append stores its bytes as segments of 8 MiB or more, each a plain
-//! object that can be read back, and records them in the upload's `state.json`. A
+//! object that can be read back, several sent at once (see [`parts`] for the bound on
+//! memory), and records them in the upload's `state.json`. A
 //! segment smaller than S3's 5 MiB part minimum (the staged tail) is read back and sent
 //! again with the next append's bytes, so every segment but the last is a valid part.
 //! Nothing lives in process memory between requests: another replica, or this one after
@@ -15,6 +16,10 @@
 //! (`UploadPartCopy`) of the segments; the object appears only when
 //! `CompleteMultipartUpload` succeeds, whole, so no temporary key and no 5 GiB
 //! `CopyObject` limit. A digest already stored is not copied again.
+//!
+//! A monolithic push, whose digest is known before its body, skips the segments: the
+//! body is streamed into parts of a multipart upload on the blob's key (see [`whole`])
+//! and the commit only completes it, so its bytes are written once and never copied.
 
 mod append;
 mod commit;
@@ -22,8 +27,10 @@ mod config;
 mod keys;
 mod listing;
 mod part_copy;
+mod parts;
 mod reads;
 mod record;
+mod whole;
 
 pub use config::S3Config;
 
@@ -33,6 +40,7 @@ use bytes::Bytes;
 use keys::Keys;
 use object_store::aws::AmazonS3;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parts::PartSettings;
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
@@ -49,6 +57,8 @@ pub struct S3BlobStore {
     http: reqwest::Client,
     /// How long the presigned URLs of blob GET redirects last; `None`: no redirects.
     redirect_expiry: Option<Duration>,
+    /// Part size and parts in flight of writes and large reads.
+    parts: PartSettings,
 }
 
 impl S3BlobStore {
@@ -64,6 +74,7 @@ impl S3BlobStore {
                 .build()
                 .map_err(io::Error::other)?,
             redirect_expiry: None,
+            parts: PartSettings::default(),
         };
         store
             .store
@@ -78,6 +89,15 @@ impl S3BlobStore {
     /// redirect to the bucket (which clients must be able to reach at the endpoint).
     pub fn with_redirects(mut self, expires_in: Duration) -> S3BlobStore {
         self.redirect_expiry = Some(expires_in);
+        self
+    }
+
+    /// Cuts upload bodies into parts of `part_size` bytes (at least S3's 5 MiB; 8 MiB by
+    /// default), of which `in_flight` (at least 1; 4 by default) are sent at once, and
+    /// reads large blobs as that many ranged GETs of `part_size` at once. One request
+    /// holds at most `(in_flight + 1) × part_size` bytes in memory.
+    pub fn with_upload_parts(mut self, part_size: usize, in_flight: usize) -> S3BlobStore {
+        self.parts = PartSettings::new(part_size, in_flight);
         self
     }
 
@@ -142,6 +162,10 @@ impl BlobStore for S3BlobStore {
 
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
         self.append(id, offset, source).await
+    }
+
+    async fn append_whole_upload(&self, id: &str, digest: &Digest, source: AppendSource<'_>) -> io::Result<u64> {
+        self.append_whole(id, digest, source).await
     }
 
     async fn upload_len(&self, id: &str) -> io::Result<u64> {

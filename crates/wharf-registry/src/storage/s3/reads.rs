@@ -20,12 +20,46 @@ impl S3BlobStore {
         }
     }
 
-    /// The bytes of `key` in `range`, streamed as they arrive.
+    /// The bytes of `key` in `range`: a range of more than two parts' size as ranged
+    /// GETs of a part's size, several in flight at once (see [`super::parts`]: at most
+    /// `in_flight` parts in memory), after a first small one that answers quickly and
+    /// finds a missing object before any byte is sent; a smaller range as one GET,
+    /// streamed as it arrives.
     pub(super) async fn read_range(&self, key: &Path, range: Range<u64>) -> io::Result<ByteStream> {
         if range.is_empty() {
             // S3 refuses empty ranges; there is nothing to fetch.
             return Ok(futures::stream::empty().boxed());
         }
+        let piece = self.parts.part_size as u64;
+        if self.parts.in_flight > 1 && range.end - range.start > 2 * piece {
+            return self.read_in_parallel(key, range, piece).await;
+        }
+        self.read_streamed(key, range).await
+    }
+
+    async fn read_in_parallel(&self, key: &Path, range: Range<u64>, piece: u64) -> io::Result<ByteStream> {
+        const FIRST: u64 = 1 << 20;
+        let first = range.start..range.start + FIRST;
+        let head = self.store.get_range(key, first.clone()).await.map_err(to_io)?;
+        let mut rest = Vec::new();
+        let mut at = first.end;
+        while at < range.end {
+            let end = (at + piece).min(range.end);
+            rest.push(at..end);
+            at = end;
+        }
+        let (store, key) = (self.store.clone(), key.clone());
+        let tail = futures::stream::iter(rest)
+            .map(move |part| {
+                let (store, key) = (store.clone(), key.clone());
+                async move { store.get_range(&key, part).await.map_err(to_io) }
+            })
+            .buffered(self.parts.in_flight);
+        Ok(futures::stream::once(async { Ok(head) }).chain(tail).boxed())
+    }
+
+    /// The bytes of `key` in `range` from one GET, streamed as they arrive.
+    async fn read_streamed(&self, key: &Path, range: Range<u64>) -> io::Result<ByteStream> {
         let options = GetOptions {
             range: Some(GetRange::Bounded(range)),
             ..Default::default()

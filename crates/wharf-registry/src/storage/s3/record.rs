@@ -9,13 +9,6 @@ use serde::{Deserialize, Serialize};
 /// the last can become a part of the commit's multipart upload.
 pub(super) const MIN_PART: u64 = 5 << 20;
 
-/// How large a segment grows before a new one starts: 8 MiB for the first 2,500, then
-/// twice as large every 2,500, so S3's 10,000 parts reach far past 5 GiB (about 290 GiB)
-/// while an append holds at most one segment in memory.
-pub(super) fn segment_size(index: usize) -> usize {
-    (8 << 20) << (index / 2500).min(3)
-}
-
 /// One object holding bytes of an upload; only its first `len` bytes count (the rest
 /// were cut off by an append at an earlier offset).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,11 +25,38 @@ pub(super) struct PendingCommit {
     pub upload_id: String,
 }
 
+/// A whole blob streamed straight into a multipart upload on its own key (see
+/// [`whole`](super::whole)): recorded when the multipart upload is created, with no
+/// parts yet (so that removing the upload aborts it even if the process died), then
+/// with every part once the body has been stored. Its bytes cannot be read back and are
+/// not counted by [`UploadRecord::len`]: they can only be committed as that blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct WholeUpload {
+    pub key: String,
+    pub upload_id: String,
+    /// The parts' ETags and lengths, in order; empty until the body is stored.
+    pub parts: Vec<WholePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct WholePart {
+    pub etag: String,
+    pub len: u64,
+}
+
+impl WholeUpload {
+    pub(super) fn len(&self) -> u64 {
+        self.parts.iter().map(|p| p.len).sum()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct UploadRecord {
     pub segments: Vec<Segment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<PendingCommit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<WholeUpload>,
 }
 
 impl UploadRecord {
@@ -77,6 +97,7 @@ mod tests {
                 })
                 .collect(),
             commit: None,
+            whole: None,
         }
     }
 
@@ -96,12 +117,5 @@ mod tests {
         let mut r = record(&[10]);
         assert!(r.truncate(10).is_empty());
         assert_eq!(r.len(), 10);
-    }
-
-    #[test]
-    fn segments_grow_so_ten_thousand_parts_pass_five_gib() {
-        let total: u64 = (0..10_000).map(|i| segment_size(i) as u64).sum();
-        assert!(total > 200 << 30);
-        assert!(segment_size(0) as u64 >= MIN_PART);
     }
 }
