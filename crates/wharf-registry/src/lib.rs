@@ -28,6 +28,7 @@
 //! the background jobs an application runs beside the router.
 
 pub mod auth;
+pub mod events;
 pub mod http;
 pub mod maintenance;
 pub mod meta;

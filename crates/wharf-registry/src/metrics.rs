@@ -29,6 +29,9 @@
 //! | `wharf_gc_removed_total` | counter | `kind` | manifests, links, blobs, stray blobs, orphan uploads removed |
 //! | `wharf_gc_freed_bytes_total` | counter | | bytes given back |
 //! | `wharf_storage_blobs` / `wharf_storage_blob_bytes` | gauge | | blobs held and their bytes, as of the last collection |
+//! | `wharf_events_delivered_total` | counter | `endpoint` | events an endpoint accepted |
+//! | `wharf_events_failed_attempts_total` | counter | `endpoint` | deliveries that failed (retried) |
+//! | `wharf_events_dropped_total` | counter | `endpoint` | events given up after the maximum age |
 
 use std::time::Duration;
 
@@ -92,6 +95,12 @@ pub fn describe() {
     describe_histogram!(GC_DURATION, Unit::Seconds, "Time one garbage collection took");
     describe_counter!(GC_REMOVED, "Things garbage collection removed, by kind");
     describe_counter!(GC_FREED_BYTES, Unit::Bytes, "Bytes garbage collection gave back");
+    describe_counter!(EVENTS_DELIVERED, "Events an endpoint accepted, by endpoint");
+    describe_counter!(
+        EVENTS_FAILED_ATTEMPTS,
+        "Event deliveries that failed and will be retried, by endpoint"
+    );
+    describe_counter!(EVENTS_DROPPED, "Events given up after the maximum age, by endpoint");
     describe_gauge!(
         STORAGE_BLOBS,
         "Blobs held in the blob store, as of the last garbage collection"
@@ -247,4 +256,25 @@ pub(crate) fn gc_run(report: Result<&crate::registry::gc::GcReport, ()>) {
 pub(crate) fn storage(blobs: u64, bytes: u64) {
     metrics::gauge!(STORAGE_BLOBS).set(blobs as f64);
     metrics::gauge!(STORAGE_BLOB_BYTES).set(bytes as f64);
+}
+
+// Event notifications (see crate::events), by endpoint name (a configured, closed set).
+
+/// `wharf_events_delivered_total{endpoint}`: events an endpoint accepted.
+pub const EVENTS_DELIVERED: &str = "wharf_events_delivered_total";
+/// `wharf_events_failed_attempts_total{endpoint}`: deliveries that failed (retried).
+pub const EVENTS_FAILED_ATTEMPTS: &str = "wharf_events_failed_attempts_total";
+/// `wharf_events_dropped_total{endpoint}`: events given up after the maximum age.
+pub const EVENTS_DROPPED: &str = "wharf_events_dropped_total";
+
+pub(crate) fn event_delivered(endpoint: &str) {
+    metrics::counter!(EVENTS_DELIVERED, "endpoint" => endpoint.to_string()).increment(1);
+}
+
+pub(crate) fn event_attempt_failed(endpoint: &str) {
+    metrics::counter!(EVENTS_FAILED_ATTEMPTS, "endpoint" => endpoint.to_string()).increment(1);
+}
+
+pub(crate) fn event_dropped(endpoint: &str) {
+    metrics::counter!(EVENTS_DROPPED, "endpoint" => endpoint.to_string()).increment(1);
 }

@@ -647,6 +647,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Option<std::time::Duration>,
 
+    /// After SIGTERM or SIGINT, how long the server goes on serving (new connections
+    /// too) while `/readyz` answers 503, so that load balancers stop sending to it
+    /// before it closes its listener [default: 0s].
+    #[arg(long, env = "WHARF_SHUTDOWN_DELAY", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub shutdown_delay: Option<std::time::Duration>,
+
     /// Whether the server collects garbage on its own, every --gc-interval
     /// [default: true].
     #[arg(long = "gc", env = "WHARF_GC", action = ArgAction::Set, value_name = "BOOL")]

@@ -24,6 +24,9 @@ pub struct ServeConfig {
     pub registry: RegistryConfig,
     /// How long requests in flight may still run after SIGTERM or SIGINT.
     pub shutdown_timeout: Duration,
+    /// How long it goes on serving, not ready, after SIGTERM or SIGINT, before it stops
+    /// taking new connections.
+    pub shutdown_delay: Duration,
     /// The `[auth]` section with `--auth-*` flags applied; mode none keeps it open.
     pub auth: AuthConfig,
     /// The `[gc]` section with `--gc-*` flags applied.
@@ -98,6 +101,8 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     shutdown_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
+    shutdown_delay: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
     header_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
@@ -123,6 +128,7 @@ struct FileConfig {
     metrics: Option<MetricsFileConfig>,
     tracing: Option<TracingFileConfig>,
     metadata: Option<MetadataFileConfig>,
+    events: Option<crate::events_config::EventsFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -213,6 +219,12 @@ impl ServeConfig {
                 .or(file.verify_blob_reads)
                 .unwrap_or(defaults.verify_blob_reads),
             policies: crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?,
+            events: file.events.take().unwrap_or_default().resolve(format!(
+                "wharf://{}",
+                args.listen
+                    .or(file.listen)
+                    .map_or("127.0.0.1:5000".to_string(), |l| l.to_string())
+            ))?,
         };
         let scrub_file = file.scrub.unwrap_or_default();
         let scrub = ScrubSchedule {
@@ -296,6 +308,7 @@ impl ServeConfig {
                 .shutdown_timeout
                 .or(file.shutdown_timeout)
                 .unwrap_or(Duration::from_secs(30)),
+            shutdown_delay: args.shutdown_delay.or(file.shutdown_delay).unwrap_or_default(),
             listen: args
                 .listen
                 .or(file.listen)

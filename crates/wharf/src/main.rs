@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod commands;
 mod config;
+mod events_config;
 mod lifecycle;
 mod listener;
 mod memory;

@@ -27,7 +27,7 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     let blobs = config.storage.open(data_dir, config.durable).await?;
     let meta = config.metadata.open(data_dir, config.durable).await?;
     let upstreams = crate::upstream::build(&config.upstreams)?;
-    let registry = Arc::new(Registry::new(blobs, meta, config.registry.clone()).with_upstreams(upstreams));
+    let registry = Arc::new(Registry::new(blobs, meta.clone(), config.registry.clone()).with_upstreams(upstreams));
     // Bytes an upload stored but could not record before the last stop: its session
     // resumes from them.
     match registry.account_interrupted_uploads().await {
@@ -49,6 +49,8 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         maintenance = maintenance.with_job(Scrub::every(interval, config.scrub.options.clone()));
     }
     let _maintenance = maintenance.spawn();
+    // Event notifications: the outbox delivered to the configured endpoints.
+    let _events = crate::events_config::start(meta, &config.registry.events, config.listen)?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -108,6 +110,18 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         tracing::info!("shutting down: finishing in-flight requests (a second signal stops at once)");
         // `/readyz` answers 503 from now on, to requests still in flight.
         registry.begin_shutdown();
+        // Still serving, not ready, for the shutdown delay: a load balancer that polls
+        // `/readyz` takes the server out before its listener closes.
+        if !config.shutdown_delay.is_zero() {
+            tracing::info!(
+                "not ready; serving for {:?} more before closing the listener",
+                config.shutdown_delay
+            );
+            tokio::select! {
+                () = tokio::time::sleep(config.shutdown_delay) => {}
+                () = signals.next() => return Stopped::AtOnce,
+            }
+        }
         let _ = stop.send(true);
         tokio::select! {
             () = tokio::time::sleep(config.shutdown_timeout) => {

@@ -166,7 +166,8 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
     }
     let subject = identity.name().map(|name| Subject(name.to_string()));
     request.extensions_mut().insert(Caller { identity, control });
-    let mut response = next.run(request).await;
+    let actor = subject.as_ref().map(|s| s.0.clone());
+    let mut response = crate::events::with_actor(actor, next.run(request)).await;
     if let Some(subject) = subject {
         response.extensions_mut().insert(subject);
     }

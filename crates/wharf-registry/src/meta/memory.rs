@@ -1,8 +1,8 @@
 //! Metadata in memory: for tests, and the model to follow when writing an adapter.
 
 use super::{
-    BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal,
-    TagFilter, UploadSession,
+    BlobClaim, Change, GcBlob, GcLink, GcManifest, GcSnapshot, Leased, ManifestRecord, MetaError, MetaResult,
+    MetaStore, NewEvent, Page, Refusal, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -10,6 +10,8 @@ use std::ops::Bound;
 use std::sync::Mutex;
 use std::time::SystemTime;
 use wharf_oci::{Digest, RepositoryName, Tag};
+
+mod outbox;
 
 #[derive(Default)]
 struct State {
@@ -68,6 +70,7 @@ impl State {
 #[derive(Default)]
 pub struct MemoryMetaStore {
     state: Mutex<State>,
+    outbox: outbox::Outbox,
 }
 
 impl MemoryMetaStore {
@@ -496,5 +499,32 @@ impl MetaStore for MemoryMetaStore {
                 }
             }
         })
+    }
+    async fn apply_with_events(&self, change: Change<'_>, events: Vec<NewEvent>) -> MetaResult<bool> {
+        self.apply_recorded(change, events).await
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> MetaResult<()> {
+        let _one_at_a_time = self.outbox.serial.lock().await;
+        self.append_recorded(events);
+        Ok(())
+    }
+
+    async fn outbox_lease(
+        &self,
+        endpoint: &str,
+        holder: &str,
+        lease_until: SystemTime,
+        limit: usize,
+    ) -> MetaResult<Leased> {
+        Ok(self.lease_cursor(endpoint, holder, lease_until, limit))
+    }
+
+    async fn outbox_advance(&self, endpoint: &str, holder: &str, seq: u64) -> MetaResult<bool> {
+        Ok(self.advance_cursor(endpoint, holder, seq))
+    }
+
+    async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
+        Ok(self.prune_outbox(endpoints))
     }
 }

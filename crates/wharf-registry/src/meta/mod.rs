@@ -7,6 +7,7 @@
 mod gc;
 mod lifecycle;
 mod memory;
+mod outbox;
 // The PostgreSQL metadata store, only in a build with the `postgres` feature.
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -15,6 +16,8 @@ mod sqlite;
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
 pub use lifecycle::TagFilter;
 pub use memory::MemoryMetaStore;
+pub(crate) use outbox::apply as outbox_apply;
+pub use outbox::{Change, Condition, Leased, NewEvent, OutboxEvent};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresMetaStore};
 pub use sqlite::SqliteMetaStore;
@@ -336,5 +339,64 @@ pub trait MetaStore: Send + Sync + 'static {
             .parse()
             .map_err(|_| MetaError::new("the probe digest does not parse"))?;
         self.known_blob(&probe).await.map(|_| ())
+    }
+
+    // Event notifications (see `crate::events`): changes applied with the events that
+    // describe them, and the outbox. The defaults are correct within one process but
+    // not atomic (a crash between the change and the append loses its events); the
+    // built-in stores override them with one transaction. An adapter that keeps no
+    // outbox fails the outbox calls, so a registry with events on refuses its writes
+    // rather than forgetting their events.
+
+    /// Applies `change` and appends to the outbox those of `events` whose condition
+    /// held before the change, if the change did something. Answers what the change's
+    /// own call answers (`true` for calls that answer nothing).
+    async fn apply_with_events(&self, change: Change<'_>, events: Vec<NewEvent>) -> MetaResult<bool> {
+        let mut held = Vec::new();
+        for event in events {
+            if outbox::holds(self, &change, &event.condition).await? {
+                held.push(event);
+            }
+        }
+        let changed = outbox::apply(self, change).await?;
+        if changed && !held.is_empty() {
+            self.append_events(held).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Appends events to the outbox, after every event already in it.
+    async fn append_events(&self, events: Vec<NewEvent>) -> MetaResult<()> {
+        let _ = events;
+        Err(outbox::no_outbox())
+    }
+
+    /// Takes (or renews) the lease on `endpoint`'s cursor for `holder` until
+    /// `lease_until`, unless another holder's lease runs still, and returns up to `limit`
+    /// events after the cursor, in order. A cursor is made at the start of the outbox
+    /// the first time an endpoint is leased.
+    async fn outbox_lease(
+        &self,
+        endpoint: &str,
+        holder: &str,
+        lease_until: SystemTime,
+        limit: usize,
+    ) -> MetaResult<Leased> {
+        let _ = (endpoint, holder, lease_until, limit);
+        Err(outbox::no_outbox())
+    }
+
+    /// Moves `endpoint`'s cursor to `seq` (never back) if `holder` still holds its
+    /// lease; `false` otherwise (another dispatcher took over: stop and lease again).
+    async fn outbox_advance(&self, endpoint: &str, holder: &str, seq: u64) -> MetaResult<bool> {
+        let _ = (endpoint, holder, seq);
+        Err(outbox::no_outbox())
+    }
+
+    /// Removes the events every one of `endpoints` has passed (none while one of them has
+    /// no cursor yet); returns how many.
+    async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
+        let _ = endpoints;
+        Err(outbox::no_outbox())
     }
 }

@@ -33,7 +33,10 @@
 //! manifest at any moment, so every lookup asks the database (the registry itself keeps
 //! only digest-addressed content in memory).
 
-use super::{BlobClaim, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal, UploadSession};
+use super::{
+    BlobClaim, Change, GcSnapshot, Leased, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page, Refusal,
+    UploadSession,
+};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
@@ -46,6 +49,7 @@ mod fence;
 mod gc;
 mod listing;
 mod manifests;
+mod outbox;
 mod schema;
 mod uploads;
 
@@ -150,6 +154,7 @@ impl PostgresMetaStore {
         let store = PostgresMetaStore { pool };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await.map_err(db_err)?;
+        outbox::create_tables(&mut client).await.map_err(db_err)?;
         Ok(store)
     }
 
@@ -381,5 +386,34 @@ impl MetaStore for PostgresMetaStore {
 
     async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()> {
         in_transaction!(self, |tx| gc::forget_deleted(&tx, digests).await)
+    }
+    async fn apply_with_events(&self, change: Change<'_>, events: Vec<NewEvent>) -> MetaResult<bool> {
+        refused(in_transaction!(self, |tx| outbox::apply(&tx, &change, &events).await))
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> MetaResult<()> {
+        let events: Vec<&NewEvent> = events.iter().collect();
+        in_transaction!(self, |tx| outbox::append(&tx, &events).await)
+    }
+
+    async fn outbox_lease(
+        &self,
+        endpoint: &str,
+        holder: &str,
+        lease_until: SystemTime,
+        limit: usize,
+    ) -> MetaResult<Leased> {
+        in_transaction!(self, |tx| outbox::lease(&tx, endpoint, holder, lease_until, limit)
+            .await)
+    }
+
+    async fn outbox_advance(&self, endpoint: &str, holder: &str, seq: u64) -> MetaResult<bool> {
+        outbox::advance(&self.client().await?, endpoint, holder, seq)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
+        in_transaction!(self, |tx| outbox::prune(&tx, endpoints).await)
     }
 }

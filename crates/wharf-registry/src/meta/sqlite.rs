@@ -12,7 +12,8 @@
 //! the commit that holds it is durable (see [`writer`]).
 
 use super::{
-    BlobClaim, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal, TagFilter, UploadSession,
+    BlobClaim, Change as Applied, GcSnapshot, Leased, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page,
+    Refusal, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -26,6 +27,7 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 mod cache;
 mod gc;
 mod lifecycle;
+mod outbox;
 mod schema;
 mod sessions;
 
@@ -67,7 +69,12 @@ impl SqliteMetaStore {
             Ok(Inner {
                 cache: ReadCache::default(),
                 sessions: SessionCache::default(),
-                writer: crate::sqlite::start_writer(&path, schema::BASE, "metadata", durable)?,
+                writer: crate::sqlite::start_writer(
+                    &path,
+                    &format!("{}{}", schema::BASE, outbox::TABLES),
+                    "metadata",
+                    durable,
+                )?,
                 readers: Readers::new(path, READERS),
                 epoch: AtomicI64::new(0),
             })
@@ -225,6 +232,61 @@ fn insert_link(tx: &Connection, repo: &str, digest: &str, size: u64) -> rusqlite
     }
     tx.prepare_cached("INSERT OR REPLACE INTO links (repo, digest, size, created_ms) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![repo, digest, size as i64, millis(SystemTime::now())])?;
+    Ok(Ok(()))
+}
+
+/// The rows of a manifest push (see [`MetaStore::put_manifest_fixed_tags`]), in the
+/// writer's transaction.
+#[allow(clippy::too_many_arguments)]
+fn put_manifest_rows(
+    tx: &Connection,
+    repo: &str,
+    m: &ManifestRecord,
+    annotations: Option<String>,
+    tags: &[String],
+    references: &[String],
+    require_linked: bool,
+    fixed: &[Tag],
+) -> rusqlite::Result<Result<(), Refusal>> {
+    if require_linked {
+        let missing = gc::missing_links(tx, repo, references)?;
+        if !missing.is_empty() {
+            return Ok(Err(Refusal::ReferencesMissing(missing)));
+        }
+    }
+    let digest = m.digest.to_string();
+    for tag in fixed {
+        if let Some(current) = lifecycle::tag_moves(tx, repo, tag.as_str(), &digest)? {
+            return Ok(Err(Refusal::TagImmutable {
+                tag: tag.clone(),
+                current,
+            }));
+        }
+    }
+    if let Err(refused) = insert_link(tx, repo, &digest, m.size)? {
+        return Ok(Err(refused));
+    }
+    ensure_repository(tx, repo)?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO manifests
+         (repo, digest, media_type, size, artifact_type, subject, annotations, created_ms, refs_recorded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+    )?
+    .execute(params![
+        repo,
+        digest,
+        m.media_type,
+        m.size as i64,
+        m.artifact_type,
+        m.subject.as_ref().map(|s| s.to_string()),
+        annotations,
+        millis(SystemTime::now()),
+    ])?;
+    gc::record_references(tx, repo, &digest, references)?;
+    let mut tag_stmt = tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?1, ?2, ?3)")?;
+    for tag in tags {
+        tag_stmt.execute(params![repo, tag, digest])?;
+    }
     Ok(Ok(()))
 }
 
@@ -425,49 +487,7 @@ impl MetaStore for SqliteMetaStore {
             .as_ref()
             .map(|a| serde_json::to_string(a).unwrap_or_default());
         let put = self
-            .write(move |tx| {
-                if require_linked {
-                    let missing = gc::missing_links(tx, &repo, &references)?;
-                    if !missing.is_empty() {
-                        return Ok(Err(Refusal::ReferencesMissing(missing)));
-                    }
-                }
-                let digest = m.digest.to_string();
-                for tag in &fixed {
-                    if let Some(current) = lifecycle::tag_moves(tx, &repo, tag.as_str(), &digest)? {
-                        return Ok(Err(Refusal::TagImmutable {
-                            tag: tag.clone(),
-                            current,
-                        }));
-                    }
-                }
-                if let Err(refused) = insert_link(tx, &repo, &digest, m.size)? {
-                    return Ok(Err(refused));
-                }
-                ensure_repository(tx, &repo)?;
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO manifests
-                     (repo, digest, media_type, size, artifact_type, subject, annotations, created_ms, refs_recorded)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
-                )?
-                .execute(params![
-                    repo,
-                    digest,
-                    m.media_type,
-                    m.size as i64,
-                    m.artifact_type,
-                    m.subject.as_ref().map(|s| s.to_string()),
-                    annotations,
-                    millis(SystemTime::now()),
-                ])?;
-                gc::record_references(tx, &repo, &digest, &references)?;
-                let mut tag_stmt =
-                    tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?1, ?2, ?3)")?;
-                for tag in &tags {
-                    tag_stmt.execute(params![repo, tag, digest])?;
-                }
-                Ok(Ok(()))
-            })
+            .write(move |tx| put_manifest_rows(tx, &repo, &m, annotations, &tags, &references, require_linked, &fixed))
             .await;
         self.inner.cache.forget(Change::Tagged {
             repo: &changed_repo,
@@ -810,6 +830,32 @@ impl MetaStore for SqliteMetaStore {
                 .map(|n| n.max(0) as u64)
         })
         .await
+    }
+
+    async fn apply_with_events(&self, change: Applied<'_>, events: Vec<NewEvent>) -> MetaResult<bool> {
+        self.apply_recorded(change, events).await
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> MetaResult<()> {
+        self.append_recorded(events).await
+    }
+
+    async fn outbox_lease(
+        &self,
+        endpoint: &str,
+        holder: &str,
+        lease_until: SystemTime,
+        limit: usize,
+    ) -> MetaResult<Leased> {
+        self.lease_cursor(endpoint, holder, lease_until, limit).await
+    }
+
+    async fn outbox_advance(&self, endpoint: &str, holder: &str, seq: u64) -> MetaResult<bool> {
+        self.advance_cursor(endpoint, holder, seq).await
+    }
+
+    async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
+        self.prune_outbox(endpoints).await
     }
 
     /// A read on a reader connection, and a write through the writer thread: a session

@@ -141,7 +141,10 @@ impl Registry {
         if !self.config.delete_blobs {
             return Err(RegistryError::unsupported("blob deletion is disabled on this registry"));
         }
-        if self.meta.unlink_blob(name, digest).await? {
+        if self
+            .apply(crate::meta::Change::UnlinkBlob { repo: name, digest })
+            .await?
+        {
             Ok(())
         } else {
             Err(RegistryError::new(

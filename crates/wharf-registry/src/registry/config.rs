@@ -39,6 +39,8 @@ pub struct RegistryConfig {
     pub verify_blob_reads: bool,
     /// The storage lifecycle's policies: immutable tags, quotas, retention.
     pub policies: super::policy::Policies,
+    /// Event notifications: where changes are announced (nowhere by default).
+    pub events: crate::events::EventsConfig,
 }
 
 impl Default for RegistryConfig {
@@ -57,6 +59,7 @@ impl Default for RegistryConfig {
             allow_sparse_manifests: false,
             verify_blob_reads: false,
             policies: Default::default(),
+            events: Default::default(),
         }
     }
 }

@@ -105,8 +105,14 @@ impl Registry {
             .cloned()
             .collect();
         let put = self
-            .meta
-            .put_manifest_fixed_tags(name, &record, tags, &references, require_linked, &fixed)
+            .apply(crate::meta::Change::PutManifest {
+                repo: name,
+                manifest: &record,
+                tags,
+                references: &references,
+                require_linked,
+                fixed: &fixed,
+            })
             .await;
         put.map_err(|e| self.immutable_answer(name, e))?;
         super::error::space_available();
@@ -227,7 +233,7 @@ impl Registry {
                 if self.config.policies.immutable_rule(name, tag.as_str()).is_some() {
                     return Err(self.config.policies.immutable_refusal(name, tag, None));
                 }
-                self.meta.delete_tag(name, tag).await?
+                self.apply(crate::meta::Change::DeleteTag { repo: name, tag }).await?
             }
             Reference::Digest(digest) => {
                 if !self.config.delete_manifests {
@@ -235,13 +241,16 @@ impl Registry {
                         "manifest deletion is disabled on this registry",
                     ));
                 }
-                if self.config.policies.has_immutable_tags(name) {
-                    let fixed = self.config.policies.immutable_filter(name);
-                    let deleted = self.meta.delete_manifest_fixed_tags(name, digest, fixed).await;
-                    deleted.map_err(|e| self.immutable_answer(name, e))?
-                } else {
-                    self.meta.delete_manifest(name, digest).await?
-                }
+                let fixed = (self.config.policies.has_immutable_tags(name))
+                    .then(|| self.config.policies.immutable_filter(name));
+                let deleted = self
+                    .apply(crate::meta::Change::DeleteManifest {
+                        repo: name,
+                        digest,
+                        fixed,
+                    })
+                    .await;
+                deleted.map_err(|e| self.immutable_answer(name, e))?
             }
         };
         if deleted {

@@ -9,6 +9,7 @@ mod config;
 mod content_cache;
 mod damage;
 mod error;
+mod events;
 mod fence;
 pub mod gc;
 mod hashing;

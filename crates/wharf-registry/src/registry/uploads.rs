@@ -120,7 +120,15 @@ impl Registry {
             return Ok(None);
         }
         // A blob the collector is removing is not mounted: the client uploads it.
-        match self.meta.link_blob(name, digest, size).await {
+        match self
+            .apply(crate::meta::Change::LinkBlob {
+                repo: name,
+                digest,
+                size,
+            })
+            .await
+            .map(|_| ())
+        {
             Err(e) if e.refusal().is_some() => return Ok(None),
             linked => linked?,
         }
@@ -295,7 +303,15 @@ impl Registry {
     /// took the blob between claim and link (only with a grace period shorter than a
     /// commit): the session, whose bytes the commit consumed, is discarded.
     async fn complete(&self, name: &RepositoryName, id: &str, digest: &Digest, size: u64) -> RegistryResult<()> {
-        let completed = self.meta.complete_upload(id, name, digest, size).await;
+        let completed = self
+            .apply(crate::meta::Change::CompleteUpload {
+                id,
+                repo: name,
+                digest,
+                size,
+            })
+            .await
+            .map(|_| ());
         if completed.as_ref().is_err_and(|e| e.refusal().is_some()) {
             self.discard(id).await;
         }

@@ -18,6 +18,7 @@ mod catalog;
 mod concurrency;
 mod damage;
 mod deletes;
+mod events;
 mod full_disk;
 mod gc;
 mod gc_race;
