@@ -12,7 +12,8 @@
 //! the commit that holds it is durable (see [`writer`]).
 
 use super::{
-    BlobClaim, GcSnapshot, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal, TagFilter, UploadSession,
+    BlobClaim, GcSnapshot, Limits, ManifestRecord, MetaError, MetaResult, MetaStore, Page, Refusal, TagFilter,
+    UploadSession,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -26,6 +27,7 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 mod cache;
 mod gc;
 mod lifecycle;
+mod quota;
 mod schema;
 mod sessions;
 
@@ -277,11 +279,24 @@ impl MetaStore for SqliteMetaStore {
         self.write_session(move |tx| gc::claim(tx, &digest, size, now)).await
     }
 
-    #[tracing::instrument(level = "debug", name = "meta.link_blob", skip_all)]
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.link_blob_within(repo, digest, size, Limits::NONE).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "meta.link_blob", skip_all)]
+    async fn link_blob_within(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         refused(
             self.write(move |tx| {
+                if let Some(over) = quota::admit(tx, &repo, &digest, size, limits)? {
+                    return Ok(Err(over));
+                }
                 let linked = insert_link(tx, &repo, &digest, size)?;
                 if linked.is_ok() {
                     ensure_repository(tx, &repo)?;
@@ -401,7 +416,7 @@ impl MetaStore for SqliteMetaStore {
         references: &[Digest],
         require_linked: bool,
     ) -> MetaResult<()> {
-        self.put_manifest_fixed_tags(repo, m, tags, references, require_linked, &[])
+        self.put_manifest_within(repo, m, tags, references, require_linked, &[], Limits::NONE)
             .await
     }
 
@@ -413,6 +428,20 @@ impl MetaStore for SqliteMetaStore {
         references: &[Digest],
         require_linked: bool,
         fixed: &[Tag],
+    ) -> MetaResult<()> {
+        self.put_manifest_within(repo, m, tags, references, require_linked, fixed, Limits::NONE)
+            .await
+    }
+
+    async fn put_manifest_within(
+        &self,
+        repo: &RepositoryName,
+        m: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+        limits: Limits,
     ) -> MetaResult<()> {
         let fixed: Vec<Tag> = fixed.to_vec();
         let repo = repo.to_string();
@@ -440,6 +469,9 @@ impl MetaStore for SqliteMetaStore {
                             current,
                         }));
                     }
+                }
+                if let Some(over) = quota::admit(tx, &repo, &digest, m.size, limits)? {
+                    return Ok(Err(over));
                 }
                 if let Err(refused) = insert_link(tx, &repo, &digest, m.size)? {
                     return Ok(Err(refused));
@@ -667,11 +699,25 @@ impl MetaStore for SqliteMetaStore {
         deleted
     }
 
-    #[tracing::instrument(level = "debug", name = "meta.complete_upload", skip_all)]
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.complete_upload_within(id, repo, digest, size, Limits::NONE).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "meta.complete_upload", skip_all)]
+    async fn complete_upload_within(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
         let (key, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
         let completed = self
             .write(move |tx| {
+                if let Some(over) = quota::admit(tx, &repo, &digest, size, limits)? {
+                    return Ok(Err(over));
+                }
                 let linked = insert_link(tx, &repo, &digest, size)?;
                 if linked.is_ok() {
                     ensure_repository(tx, &repo)?;
@@ -804,12 +850,11 @@ impl MetaStore for SqliteMetaStore {
 
     async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
         let repo = repo.to_string();
-        self.read(move |c| {
-            c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM links WHERE repo = ?1")?
-                .query_row(params![repo], |r| r.get::<_, i64>(0))
-                .map(|n| n.max(0) as u64)
-        })
-        .await
+        self.read(move |c| quota::repository_usage(c, &repo)).await
+    }
+
+    async fn total_usage(&self) -> MetaResult<u64> {
+        self.read(quota::total_usage).await
     }
 
     /// A read on a reader connection, and a write through the writer thread: a session

@@ -104,11 +104,15 @@ impl Registry {
             .filter(|t| self.config.policies.immutable_rule(name, t.as_str()).is_some())
             .cloned()
             .collect();
+        let limits = self.config.policies.limits_for(name);
         let put = self
             .meta
-            .put_manifest_fixed_tags(name, &record, tags, &references, require_linked, &fixed)
+            .put_manifest_within(name, &record, tags, &references, require_linked, &fixed, limits)
             .await;
-        put.map_err(|e| self.immutable_answer(name, e))?;
+        put.map_err(|e| match e.refusal() {
+            Some(Refusal::OverQuota { .. }) => self.quota_answer(name, e),
+            _ => self.immutable_answer(name, e),
+        })?;
         super::error::space_available();
         Ok(())
     }
