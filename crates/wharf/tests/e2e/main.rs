@@ -43,3 +43,4 @@ mod s3_storage;
 mod serve_tls;
 mod shutdown;
 mod soak;
+mod stores;
