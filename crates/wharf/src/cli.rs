@@ -214,9 +214,8 @@ pub struct DuArgs {
     #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
     pub data_dir: PathBuf,
 
-    /// The server's config file, for the quotas [default: ./wharf.toml if present].
-    #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub stores: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -226,13 +225,12 @@ pub struct RetentionArgs {
     #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
     pub data_dir: PathBuf,
 
-    /// The config file with the [[retention]] policies [default: ./wharf.toml if present].
-    #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
     /// Report what would be untagged; untag nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -247,6 +245,9 @@ pub struct ScrubArgs {
     /// Bytes per second read at most, e.g. 50MiB [default: no limit].
     #[arg(long, env = "WHARF_SCRUB_RATE", value_name = "BYTES", value_parser = crate::lifecycle::parse_bytes)]
     pub rate: Option<u64>,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -270,7 +271,24 @@ pub struct GcArgs {
     pub dry_run: bool,
 
     #[command(flatten)]
+    pub stores: StoreArgs,
+}
+
+/// Which stores a maintenance command (`wharf gc`, `du`, `retention`, `scrub`) opens:
+/// those the server's config file names (`[storage]`, `[metadata]`, and its lifecycle
+/// policies), with the same flags and `WHARF_*` variables over it as `wharf serve`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct StoreArgs {
+    /// The server's config file, for its stores and lifecycle policies [default:
+    /// ./wharf.toml if present].
+    #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
     pub metadata: MetadataArgs,
+
+    #[command(flatten)]
+    pub storage: crate::storage_config::StorageArgs,
 }
 
 #[derive(Args, Debug)]
@@ -679,6 +697,12 @@ pub struct ServeArgs {
     /// Bytes per second a scrub reads at most, e.g. 50MiB [default: no limit].
     #[arg(long, env = "WHARF_SCRUB_RATE", value_name = "BYTES", value_parser = crate::lifecycle::parse_bytes)]
     pub scrub_rate: Option<u64>,
+
+    /// Bytes the whole registry may hold, each blob counted once however many
+    /// repositories link it, e.g. 500GiB; pushes past it get 403 DENIED [default: no
+    /// limit].
+    #[arg(long, env = "WHARF_TOTAL_QUOTA", value_name = "BYTES", value_parser = crate::lifecycle::parse_bytes)]
+    pub total_quota: Option<u64>,
     /// How long a new connection may take to send its first request's headers before
     /// it is closed [default: 30s].
     #[arg(long, env = "WHARF_HEADER_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]

@@ -119,6 +119,7 @@ struct FileConfig {
     quotas: Vec<QuotaFile>,
     #[serde(default)]
     retention: Vec<RetentionFile>,
+    total_quota: Option<crate::lifecycle::ByteCount>,
     scrub: Option<ScrubFile>,
     upstreams: Option<Vec<crate::upstream::UpstreamConfig>>,
     tls: Option<TlsFileConfig>,
@@ -147,10 +148,17 @@ fn read_file_or_default(path: Option<&Path>) -> Result<FileConfig, String> {
     }
 }
 
-/// The lifecycle policies of a config file (for `wharf retention`, `wharf du`).
-pub fn load_policies(path: Option<&Path>) -> Result<wharf_registry::registry::policy::Policies, String> {
-    let file = read_file_or_default(path)?;
-    crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)
+/// The stores and lifecycle policies a maintenance command uses: the config file's
+/// (`path`, else `./wharf.toml` if present) with the flags and variables over it.
+pub fn load_stores(
+    args: &crate::cli::StoreArgs,
+) -> Result<(Metadata, StorageChoice, wharf_registry::registry::policy::Policies), String> {
+    let file = read_file_or_default(args.config.as_deref())?;
+    let metadata = Metadata::merge(&args.metadata, file.metadata)?;
+    let storage = StorageChoice::merge(args.storage.clone(), file.storage)?;
+    let mut policies = crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?;
+    policies.total_quota = crate::lifecycle::total_quota(None, file.total_quota.as_ref())?;
+    Ok((metadata, storage, policies))
 }
 
 impl ServeConfig {
@@ -218,7 +226,10 @@ impl ServeConfig {
                 .verify_blob_reads
                 .or(file.verify_blob_reads)
                 .unwrap_or(defaults.verify_blob_reads),
-            policies: crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?,
+            policies: crate::lifecycle::Policies {
+                total_quota: crate::lifecycle::total_quota(args.total_quota, file.total_quota.as_ref())?,
+                ..crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?
+            },
             events: file.events.take().unwrap_or_default().resolve(format!(
                 "wharf://{}",
                 args.listen

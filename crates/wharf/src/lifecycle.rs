@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 use std::time::Duration;
-use wharf_registry::registry::policy::{ImmutableTags, Policies, Quota, Retention, ScrubOptions};
+pub use wharf_registry::registry::policy::Policies;
+use wharf_registry::registry::policy::{ImmutableTags, Quota, Retention, ScrubOptions};
 
 /// A glob or a list of them: `repositories = "prod/*"` or `["prod/*", "stage/*"]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +139,19 @@ pub fn policies(
         policies.retention.push(r);
     }
     Ok(policies)
+}
+
+/// The registry's total quota: the flag (or `WHARF_TOTAL_QUOTA`), else the file's
+/// `total_quota`; 0 is no limit.
+pub fn total_quota(flag: Option<u64>, file: Option<&ByteCount>) -> Result<Option<u64>, String> {
+    let limit = match flag {
+        Some(limit) => Some(limit),
+        None => file
+            .map(ByteCount::bytes)
+            .transpose()
+            .map_err(|e| format!("total_quota: {e}"))?,
+    };
+    Ok(limit.filter(|l| *l > 0))
 }
 
 #[cfg(test)]

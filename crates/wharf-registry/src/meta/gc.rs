@@ -37,6 +37,15 @@ pub enum Refusal {
     /// `current`.
     #[error("tag {tag} is immutable and points at {current}")]
     TagImmutable { tag: Tag, current: Digest },
+    /// The link would take usage over a quota (see [`super::Limits`]): `usage` bytes
+    /// are linked, the push adds `incoming`, the limit is `limit`.
+    #[error("over quota: {usage} bytes used, {incoming} more pushed, limit {limit}")]
+    OverQuota {
+        scope: super::QuotaScope,
+        usage: u64,
+        incoming: u64,
+        limit: u64,
+    },
 }
 
 /// Everything the collector decides from, read in one consistent snapshot.

@@ -1,7 +1,7 @@
 //! Metadata in memory: for tests, and the model to follow when writing an adapter.
 
 use super::{
-    BlobClaim, Change, GcBlob, GcLink, GcManifest, GcSnapshot, Leased, ManifestRecord, MetaError, MetaResult,
+    BlobClaim, Change, GcBlob, GcLink, GcManifest, GcSnapshot, Leased, Limits, ManifestRecord, MetaError, MetaResult,
     MetaStore, NewEvent, Page, Refusal, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
@@ -51,6 +51,35 @@ impl State {
         self.manifests
             .iter()
             .any(|((r, _), m)| r == repo && m.references.contains(digest))
+    }
+
+    /// Bytes of the distinct digests linked anywhere.
+    fn total_usage(&self) -> u64 {
+        let distinct: HashMap<&Digest, u64> = self.links.iter().map(|((_, d), (size, _))| (d, *size)).collect();
+        distinct.values().sum()
+    }
+
+    fn repository_usage(&self, repo: &str) -> u64 {
+        self.links
+            .iter()
+            .filter(|((r, _), _)| r == repo)
+            .map(|(_, (size, _))| size)
+            .sum()
+    }
+
+    /// Refused when linking `digest` into `repo` would pass `limits`.
+    fn admit(&self, repo: &RepositoryName, digest: &Digest, size: u64, limits: Limits) -> MetaResult<()> {
+        if limits.is_none() {
+            return Ok(());
+        }
+        let repo_usage = (limits.repository.is_some() && !self.links.contains_key(&key(repo, digest)))
+            .then(|| self.repository_usage(repo.as_str()));
+        let total_usage =
+            (limits.total.is_some() && !self.links.keys().any(|(_, d)| d == digest)).then(|| self.total_usage());
+        match super::quota::refusal_for(limits, size, repo_usage, total_usage) {
+            Some(refusal) => Err(MetaError::refused(refusal)),
+            None => Ok(()),
+        }
     }
 
     fn remove_manifest(&mut self, repo: &str, digest: &Digest) -> bool {
@@ -123,8 +152,19 @@ impl MetaStore for MemoryMetaStore {
     }
 
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.link_blob_within(repo, digest, size, Limits::NONE).await
+    }
+
+    async fn link_blob_within(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
         self.with(|s| {
             s.linkable(digest)?;
+            s.admit(repo, digest, size, limits)?;
             s.repositories.insert(repo.to_string());
             s.links.insert(key(repo, digest), (size, SystemTime::now()));
             Ok(())
@@ -164,7 +204,7 @@ impl MetaStore for MemoryMetaStore {
         references: &[Digest],
         require_linked: bool,
     ) -> MetaResult<()> {
-        self.put_manifest_fixed_tags(repo, m, tags, references, require_linked, &[])
+        self.put_manifest_within(repo, m, tags, references, require_linked, &[], Limits::NONE)
             .await
     }
 
@@ -176,6 +216,20 @@ impl MetaStore for MemoryMetaStore {
         references: &[Digest],
         require_linked: bool,
         fixed: &[Tag],
+    ) -> MetaResult<()> {
+        self.put_manifest_within(repo, m, tags, references, require_linked, fixed, Limits::NONE)
+            .await
+    }
+
+    async fn put_manifest_within(
+        &self,
+        repo: &RepositoryName,
+        m: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+        limits: Limits,
     ) -> MetaResult<()> {
         self.with(|s| {
             s.linkable(&m.digest)?;
@@ -198,6 +252,7 @@ impl MetaStore for MemoryMetaStore {
                     }));
                 }
             }
+            s.admit(repo, &m.digest, m.size, limits)?;
             let now = SystemTime::now();
             s.repositories.insert(repo.to_string());
             s.links.insert(key(repo, &m.digest), (m.size, now));
@@ -251,13 +306,33 @@ impl MetaStore for MemoryMetaStore {
     }
 
     async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
+        self.with(|s| s.repository_usage(repo.as_str()))
+    }
+
+    async fn total_usage(&self) -> MetaResult<u64> {
+        self.with(|s| s.total_usage())
+    }
+
+    async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.complete_upload_within(id, repo, digest, size, Limits::NONE).await
+    }
+
+    async fn complete_upload_within(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
         self.with(|s| {
-            s.links
-                .iter()
-                .filter(|((r, _), _)| r == repo.as_str())
-                .map(|(_, (size, _))| size)
-                .sum()
-        })
+            s.linkable(digest)?;
+            s.admit(repo, digest, size, limits)?;
+            s.repositories.insert(repo.to_string());
+            s.links.insert(key(repo, digest), (size, SystemTime::now()));
+            s.uploads.remove(id);
+            Ok(())
+        })?
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {

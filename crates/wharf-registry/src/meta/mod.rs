@@ -11,6 +11,7 @@ mod outbox;
 // The PostgreSQL metadata store, only in a build with the `postgres` feature.
 #[cfg(feature = "postgres")]
 mod postgres;
+mod quota;
 mod sqlite;
 
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
@@ -20,6 +21,7 @@ pub(crate) use outbox::apply as outbox_apply;
 pub use outbox::{Change, Condition, Leased, NewEvent, OutboxEvent};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresMetaStore};
+pub use quota::{quota_refusal, Limits, QuotaScope};
 pub use sqlite::SqliteMetaStore;
 
 use async_trait::async_trait;
@@ -327,6 +329,71 @@ pub trait MetaStore: Send + Sync + 'static {
             .filter(|l| &l.repository == repo)
             .map(|l| l.size)
             .sum())
+    }
+
+    // Quotas checked in the transaction that links (see [`Limits`]). The defaults check
+    // with separate reads and then link, which is exact only while nothing else links
+    // meanwhile; the built-in adapters override them with one transaction each, which
+    // concurrent pushes cannot together take past a limit.
+
+    /// Bytes of the distinct digests some repository links (each blob once in all):
+    /// what the registry's total quota is checked against.
+    async fn total_usage(&self) -> MetaResult<u64> {
+        let snapshot = self.gc_snapshot().await?;
+        let distinct: HashMap<&Digest, u64> = snapshot.links.iter().map(|l| (&l.digest, l.size)).collect();
+        Ok(distinct.values().sum())
+    }
+
+    /// [`MetaStore::link_blob`], refused ([`Refusal::OverQuota`], changing nothing)
+    /// when the new link would take usage over `limits`.
+    async fn link_blob_within(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
+        if let Some(refusal) = quota_refusal(self, repo, Some(digest), size, limits).await? {
+            return Err(MetaError::refused(refusal));
+        }
+        self.link_blob(repo, digest, size).await
+    }
+
+    /// [`MetaStore::complete_upload`], refused ([`Refusal::OverQuota`], changing
+    /// nothing: the session stays) when the link would take usage over `limits`.
+    async fn complete_upload_within(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
+        if let Some(refusal) = quota_refusal(self, repo, Some(digest), size, limits).await? {
+            return Err(MetaError::refused(refusal));
+        }
+        self.complete_upload(id, repo, digest, size).await
+    }
+
+    /// [`MetaStore::put_manifest_fixed_tags`], refused ([`Refusal::OverQuota`],
+    /// changing nothing) when linking the manifest's own bytes would take usage over
+    /// `limits` (its references are linked already, or it is refused for them).
+    #[allow(clippy::too_many_arguments)]
+    async fn put_manifest_within(
+        &self,
+        repo: &RepositoryName,
+        manifest: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+        limits: Limits,
+    ) -> MetaResult<()> {
+        if let Some(refusal) = quota_refusal(self, repo, Some(&manifest.digest), manifest.size, limits).await? {
+            return Err(MetaError::refused(refusal));
+        }
+        self.put_manifest_fixed_tags(repo, manifest, tags, references, require_linked, fixed)
+            .await
     }
 
     /// Whether the store answers now, for the server's readiness probe (`/readyz`).

@@ -19,7 +19,7 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 /// [`super::MetaStore`] call of the same name).
 #[derive(Clone)]
 pub enum Change<'a> {
-    /// [`super::MetaStore::put_manifest_fixed_tags`].
+    /// [`super::MetaStore::put_manifest_within`].
     PutManifest {
         repo: &'a RepositoryName,
         manifest: &'a super::ManifestRecord,
@@ -27,6 +27,8 @@ pub enum Change<'a> {
         references: &'a [Digest],
         require_linked: bool,
         fixed: &'a [Tag],
+        /// The quotas the push must stay within (see [`super::MetaStore::put_manifest_within`]).
+        limits: super::Limits,
     },
     /// [`super::MetaStore::delete_manifest`], or with `fixed`
     /// [`super::MetaStore::delete_manifest_fixed_tags`].
@@ -42,18 +44,20 @@ pub enum Change<'a> {
         repo: &'a RepositoryName,
         digest: &'a Digest,
     },
-    /// [`super::MetaStore::link_blob`].
+    /// [`super::MetaStore::link_blob_within`].
     LinkBlob {
         repo: &'a RepositoryName,
         digest: &'a Digest,
         size: u64,
+        limits: super::Limits,
     },
-    /// [`super::MetaStore::complete_upload`].
+    /// [`super::MetaStore::complete_upload_within`].
     CompleteUpload {
         id: &'a str,
         repo: &'a RepositoryName,
         digest: &'a Digest,
         size: u64,
+        limits: super::Limits,
     },
 }
 
@@ -175,8 +179,9 @@ pub(crate) async fn apply<S: super::MetaStore + ?Sized>(store: &S, change: Chang
             references,
             require_linked,
             fixed,
+            limits,
         } => store
-            .put_manifest_fixed_tags(repo, manifest, tags, references, require_linked, fixed)
+            .put_manifest_within(repo, manifest, tags, references, require_linked, fixed, limits)
             .await
             .map(|()| true),
         Change::DeleteManifest {
@@ -191,9 +196,21 @@ pub(crate) async fn apply<S: super::MetaStore + ?Sized>(store: &S, change: Chang
         } => store.delete_manifest(repo, digest).await,
         Change::DeleteTag { repo, tag } => store.delete_tag(repo, tag).await,
         Change::UnlinkBlob { repo, digest } => store.unlink_blob(repo, digest).await,
-        Change::LinkBlob { repo, digest, size } => store.link_blob(repo, digest, size).await.map(|()| true),
-        Change::CompleteUpload { id, repo, digest, size } => {
-            store.complete_upload(id, repo, digest, size).await.map(|()| true)
-        }
+        Change::LinkBlob {
+            repo,
+            digest,
+            size,
+            limits,
+        } => store.link_blob_within(repo, digest, size, limits).await.map(|()| true),
+        Change::CompleteUpload {
+            id,
+            repo,
+            digest,
+            size,
+            limits,
+        } => store
+            .complete_upload_within(id, repo, digest, size, limits)
+            .await
+            .map(|()| true),
     }
 }

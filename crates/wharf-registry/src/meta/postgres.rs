@@ -34,7 +34,8 @@
 //! only digest-addressed content in memory).
 
 use super::{
-    BlobClaim, Change, GcSnapshot, Leased, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page, Refusal,
+    BlobClaim, Change, GcSnapshot, Leased, Limits, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page,
+    Refusal, TagFilter,
     UploadSession,
 };
 use async_trait::async_trait;
@@ -47,6 +48,7 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 
 mod fence;
 mod gc;
+mod lifecycle;
 mod listing;
 mod manifests;
 mod outbox;
@@ -199,8 +201,7 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
-        let (repo, digest) = (repo.as_str(), digest.to_string());
-        refused(in_transaction!(self, |tx| fence::link(&tx, repo, &digest, size).await))
+        self.link_blob_within(repo, digest, size, Limits::NONE).await
     }
 
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
@@ -242,14 +243,8 @@ impl MetaStore for PostgresMetaStore {
         references: &[Digest],
         require_linked: bool,
     ) -> MetaResult<()> {
-        let put = manifests::Put {
-            repo: repo.as_str(),
-            manifest,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            references: strings(references),
-            require_linked,
-        };
-        refused(in_transaction!(self, |tx| put.run(&tx).await))
+        self.put_manifest_within(repo, manifest, tags, references, require_linked, &[], Limits::NONE)
+            .await
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
@@ -323,12 +318,7 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
-        let digest = digest.to_string();
-        refused(in_transaction!(self, |tx| {
-            let linked = fence::link(&tx, repo.as_str(), &digest, size).await?;
-            uploads::delete(&tx, id).await?;
-            Ok(linked)
-        }))
+        self.complete_upload_within(id, repo, digest, size, Limits::NONE).await
     }
 
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>> {
@@ -413,7 +403,127 @@ impl MetaStore for PostgresMetaStore {
             .map_err(db_err)
     }
 
+
     async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
         in_transaction!(self, |tx| outbox::prune(&tx, endpoints).await)
+    }
+
+    // Storage lifecycle: each call one transaction, its check behind a lock the racing
+    // change also takes (see [`lifecycle`]).
+
+    async fn put_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        manifest: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+    ) -> MetaResult<()> {
+        self.put_manifest_within(repo, manifest, tags, references, require_linked, fixed, Limits::NONE)
+            .await
+    }
+
+    async fn put_manifest_within(
+        &self,
+        repo: &RepositoryName,
+        manifest: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+        limits: Limits,
+    ) -> MetaResult<()> {
+        let put = manifests::Put {
+            repo: repo.as_str(),
+            manifest,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            references: strings(references),
+            require_linked,
+        };
+        let digest = manifest.digest.to_string();
+        refused(in_transaction!(self, |tx| {
+            if let Err(refusal) = lifecycle::guard_fixed_tags(&tx, put.repo, &digest, fixed).await? {
+                return Ok(Err(refusal));
+            }
+            if let Err(refusal) = lifecycle::admit(&tx, put.repo, &digest, manifest.size, limits).await? {
+                return Ok(Err(refusal));
+            }
+            put.run(&tx).await
+        }))
+    }
+
+    async fn delete_manifest_fixed_tags(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        fixed: TagFilter,
+    ) -> MetaResult<bool> {
+        let (repo, digest_text) = (repo.as_str(), digest.to_string());
+        let deleted = in_transaction!(self, |tx| {
+            if let Some(tag) = lifecycle::guarded_tag(&tx, repo, &digest_text, &fixed).await? {
+                return Ok(Err(tag));
+            }
+            manifests::delete(&tx, repo, &digest_text).await.map(Ok)
+        })?;
+        deleted.or_else(|tag| {
+            let tag: Tag = tag.parse().map_err(MetaError::new)?;
+            Err(MetaError::refused(Refusal::TagImmutable {
+                tag,
+                current: digest.clone(),
+            }))
+        })
+    }
+
+    async fn delete_tag_at(&self, repo: &RepositoryName, tag: &Tag, digest: &Digest) -> MetaResult<bool> {
+        lifecycle::delete_tag_at(&self.client().await?, repo.as_str(), tag.as_str(), &digest.to_string())
+            .await
+            .map_err(db_err)
+    }
+
+
+    async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
+        lifecycle::repository_usage(&self.client().await?, repo.as_str())
+            .await
+            .map_err(db_err)
+    }
+
+    async fn total_usage(&self) -> MetaResult<u64> {
+        lifecycle::total_usage(&self.client().await?).await.map_err(db_err)
+    }
+
+    async fn link_blob_within(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
+        let (repo, digest) = (repo.as_str(), digest.to_string());
+        refused(in_transaction!(self, |tx| {
+            if let Err(refusal) = lifecycle::admit(&tx, repo, &digest, size, limits).await? {
+                return Ok(Err(refusal));
+            }
+            fence::link(&tx, repo, &digest, size).await
+        }))
+    }
+
+    async fn complete_upload_within(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
+        let digest = digest.to_string();
+        refused(in_transaction!(self, |tx| {
+            if let Err(refusal) = lifecycle::admit(&tx, repo.as_str(), &digest, size, limits).await? {
+                return Ok(Err(refusal));
+            }
+            let linked = fence::link(&tx, repo.as_str(), &digest, size).await?;
+            uploads::delete(&tx, id).await?;
+            Ok(linked)
+        }))
     }
 }

@@ -12,8 +12,8 @@
 //! the commit that holds it is durable (see [`writer`]).
 
 use super::{
-    BlobClaim, Change as Applied, GcSnapshot, Leased, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page,
-    Refusal, TagFilter, UploadSession,
+    BlobClaim, Change as Applied, GcSnapshot, Leased, Limits, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent,
+    Page, Refusal, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -28,6 +28,7 @@ mod cache;
 mod gc;
 mod lifecycle;
 mod outbox;
+mod quota;
 mod schema;
 mod sessions;
 
@@ -247,6 +248,7 @@ fn put_manifest_rows(
     references: &[String],
     require_linked: bool,
     fixed: &[Tag],
+    limits: Limits,
 ) -> rusqlite::Result<Result<(), Refusal>> {
     if require_linked {
         let missing = gc::missing_links(tx, repo, references)?;
@@ -262,6 +264,9 @@ fn put_manifest_rows(
                 current,
             }));
         }
+    }
+    if let Some(over) = quota::admit(tx, repo, &digest, m.size, limits)? {
+        return Ok(Err(over));
     }
     if let Err(refused) = insert_link(tx, repo, &digest, m.size)? {
         return Ok(Err(refused));
@@ -339,11 +344,24 @@ impl MetaStore for SqliteMetaStore {
         self.write_session(move |tx| gc::claim(tx, &digest, size, now)).await
     }
 
-    #[tracing::instrument(level = "debug", name = "meta.link_blob", skip_all)]
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.link_blob_within(repo, digest, size, Limits::NONE).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "meta.link_blob", skip_all)]
+    async fn link_blob_within(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         refused(
             self.write(move |tx| {
+                if let Some(over) = quota::admit(tx, &repo, &digest, size, limits)? {
+                    return Ok(Err(over));
+                }
                 let linked = insert_link(tx, &repo, &digest, size)?;
                 if linked.is_ok() {
                     ensure_repository(tx, &repo)?;
@@ -463,7 +481,7 @@ impl MetaStore for SqliteMetaStore {
         references: &[Digest],
         require_linked: bool,
     ) -> MetaResult<()> {
-        self.put_manifest_fixed_tags(repo, m, tags, references, require_linked, &[])
+        self.put_manifest_within(repo, m, tags, references, require_linked, &[], Limits::NONE)
             .await
     }
 
@@ -476,6 +494,20 @@ impl MetaStore for SqliteMetaStore {
         require_linked: bool,
         fixed: &[Tag],
     ) -> MetaResult<()> {
+        self.put_manifest_within(repo, m, tags, references, require_linked, fixed, Limits::NONE)
+            .await
+    }
+
+    async fn put_manifest_within(
+        &self,
+        repo: &RepositoryName,
+        m: &ManifestRecord,
+        tags: &[Tag],
+        references: &[Digest],
+        require_linked: bool,
+        fixed: &[Tag],
+        limits: Limits,
+    ) -> MetaResult<()> {
         let fixed: Vec<Tag> = fixed.to_vec();
         let repo = repo.to_string();
         let m = m.clone();
@@ -487,7 +519,7 @@ impl MetaStore for SqliteMetaStore {
             .as_ref()
             .map(|a| serde_json::to_string(a).unwrap_or_default());
         let put = self
-            .write(move |tx| put_manifest_rows(tx, &repo, &m, annotations, &tags, &references, require_linked, &fixed))
+            .write(move |tx| put_manifest_rows(tx, &repo, &m, annotations, &tags, &references, require_linked, &fixed, limits))
             .await;
         self.inner.cache.forget(Change::Tagged {
             repo: &changed_repo,
@@ -687,11 +719,25 @@ impl MetaStore for SqliteMetaStore {
         deleted
     }
 
-    #[tracing::instrument(level = "debug", name = "meta.complete_upload", skip_all)]
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {
+        self.complete_upload_within(id, repo, digest, size, Limits::NONE).await
+    }
+
+    #[tracing::instrument(level = "debug", name = "meta.complete_upload", skip_all)]
+    async fn complete_upload_within(
+        &self,
+        id: &str,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        limits: Limits,
+    ) -> MetaResult<()> {
         let (key, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
         let completed = self
             .write(move |tx| {
+                if let Some(over) = quota::admit(tx, &repo, &digest, size, limits)? {
+                    return Ok(Err(over));
+                }
                 let linked = insert_link(tx, &repo, &digest, size)?;
                 if linked.is_ok() {
                     ensure_repository(tx, &repo)?;
@@ -824,12 +870,11 @@ impl MetaStore for SqliteMetaStore {
 
     async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
         let repo = repo.to_string();
-        self.read(move |c| {
-            c.prepare_cached("SELECT COALESCE(SUM(size), 0) FROM links WHERE repo = ?1")?
-                .query_row(params![repo], |r| r.get::<_, i64>(0))
-                .map(|n| n.max(0) as u64)
-        })
-        .await
+        self.read(move |c| quota::repository_usage(c, &repo)).await
+    }
+
+    async fn total_usage(&self) -> MetaResult<u64> {
+        self.read(quota::total_usage).await
     }
 
     async fn apply_with_events(&self, change: Applied<'_>, events: Vec<NewEvent>) -> MetaResult<bool> {

@@ -157,6 +157,8 @@ impl From<MetaError> for RegistryError {
                 ErrorCode::Denied,
                 format!("tag {tag} is immutable (it points at {current}): it cannot be moved or deleted"),
             ),
+            // Answered with the quota's rule by `Registry::quota_answer` where it applies.
+            Some(refusal @ Refusal::OverQuota { .. }) => RegistryError::new(ErrorCode::Denied, refusal.to_string()),
             None => RegistryError::internal("reading or writing metadata", e),
         }
     }

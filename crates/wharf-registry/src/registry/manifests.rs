@@ -104,6 +104,7 @@ impl Registry {
             .filter(|t| self.config.policies.immutable_rule(name, t.as_str()).is_some())
             .cloned()
             .collect();
+        let limits = self.config.policies.limits_for(name);
         let put = self
             .apply(crate::meta::Change::PutManifest {
                 repo: name,
@@ -112,9 +113,13 @@ impl Registry {
                 references: &references,
                 require_linked,
                 fixed: &fixed,
+                limits,
             })
             .await;
-        put.map_err(|e| self.immutable_answer(name, e))?;
+        put.map_err(|e| match e.refusal() {
+            Some(Refusal::OverQuota { .. }) => self.quota_answer(name, e),
+            _ => self.immutable_answer(name, e),
+        })?;
         super::error::space_available();
         Ok(())
     }

@@ -12,7 +12,7 @@
 use super::error::space_available;
 use super::hashing::{BodyFault, HashingBody};
 use super::{BlobInfo, Registry, RegistryError, RegistryResult, UploadPosition};
-use crate::meta::UploadSession;
+use crate::meta::{Refusal, UploadSession};
 use crate::storage::ByteStream;
 use bytes::BytesMut;
 use futures::{StreamExt, TryStreamExt};
@@ -120,15 +120,18 @@ impl Registry {
             return Ok(None);
         }
         // A blob the collector is removing is not mounted: the client uploads it.
+        let limits = self.config.policies.limits_for(name);
         match self
             .apply(crate::meta::Change::LinkBlob {
                 repo: name,
                 digest,
                 size,
+                limits,
             })
             .await
             .map(|_| ())
         {
+            Err(e) if matches!(e.refusal(), Some(Refusal::OverQuota { .. })) => return Err(self.quota_answer(name, e)),
             Err(e) if e.refusal().is_some() => return Ok(None),
             linked => linked?,
         }
@@ -303,19 +306,21 @@ impl Registry {
     /// took the blob between claim and link (only with a grace period shorter than a
     /// commit): the session, whose bytes the commit consumed, is discarded.
     async fn complete(&self, name: &RepositoryName, id: &str, digest: &Digest, size: u64) -> RegistryResult<()> {
+        let limits = self.config.policies.limits_for(name);
         let completed = self
             .apply(crate::meta::Change::CompleteUpload {
                 id,
                 repo: name,
                 digest,
                 size,
+                limits,
             })
             .await
             .map(|_| ());
         if completed.as_ref().is_err_and(|e| e.refusal().is_some()) {
             self.discard(id).await;
         }
-        Ok(completed?)
+        completed.map_err(|e| self.quota_answer(name, e))
     }
 
     /// Cancels an upload (end-14).

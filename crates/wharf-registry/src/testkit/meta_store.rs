@@ -3,7 +3,7 @@
 //! moved by compare-and-set. Each check takes a fresh, empty store and panics where
 //! the store breaks the contract.
 
-use crate::meta::{ManifestRecord, MetaResult, MetaStore, Page, Refusal, UploadSession};
+use crate::meta::{Limits, ManifestRecord, MetaResult, MetaStore, Page, QuotaScope, Refusal, UploadSession};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use wharf_oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -391,6 +391,156 @@ pub async fn usage_sums_the_links_of_a_repository(meta: &dyn MetaStore) {
     assert_eq!(meta.repository_usage(&a).await.unwrap(), 20 + m.size);
 }
 
+/// Pushes racing to set the same absent fixed tag at different manifests: exactly one
+/// wins, the others are refused, and the tag points at the winner.
+pub async fn racing_puts_set_a_fixed_tag_once(meta: &dyn MetaStore) {
+    let r = repo("prod/app");
+    let fixed = tags(&["v1"]);
+    let manifests: Vec<ManifestRecord> = (0..8).map(|i| record(&format!("racer {i}"))).collect();
+    for m in &manifests {
+        meta.claim_blob(&m.digest, m.size).await.unwrap();
+    }
+    let puts = manifests
+        .iter()
+        .map(|m| meta.put_manifest_fixed_tags(&r, m, &fixed, &[], false, &fixed));
+    let outcomes = futures::future::join_all(puts).await;
+    let winners: Vec<&ManifestRecord> = manifests
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for outcome in &outcomes {
+        if let Err(e) = outcome {
+            assert!(matches!(e.refusal(), Some(Refusal::TagImmutable { .. })), "{e}");
+        }
+    }
+    let tagged = meta.tagged_manifest(&r, &tag("v1")).await.unwrap();
+    assert_eq!(tagged.as_ref(), Some(winners[0]));
+}
+
+/// Links racing into one repository with a quota: together they never pass it (each
+/// is checked in the transaction that links); what the repository holds already is
+/// linked again whatever its usage; a refused link or manifest changes nothing.
+pub async fn racing_links_stay_within_a_repository_quota(meta: &dyn MetaStore) {
+    let r = repo("team/a");
+    let limits = Limits {
+        repository: Some(1000),
+        total: None,
+    };
+    let blobs: Vec<Digest> = (0..20).map(|i| digest(&format!("quota {i}"))).collect();
+    for d in &blobs {
+        meta.claim_blob(d, 100).await.unwrap();
+    }
+    let links = blobs.iter().map(|d| meta.link_blob_within(&r, d, 100, limits));
+    let outcomes = futures::future::join_all(links).await;
+    let linked = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(linked, 10, "{outcomes:?}");
+    for outcome in &outcomes {
+        if let Err(e) = outcome {
+            assert!(
+                matches!(
+                    e.refusal(),
+                    Some(Refusal::OverQuota {
+                        scope: QuotaScope::Repository,
+                        limit: 1000,
+                        incoming: 100,
+                        ..
+                    })
+                ),
+                "{e}"
+            );
+        }
+    }
+    assert_eq!(meta.repository_usage(&r).await.unwrap(), 1000);
+    let held = blobs
+        .iter()
+        .zip(&outcomes)
+        .find(|(_, o)| o.is_ok())
+        .map(|(d, _)| d)
+        .unwrap();
+    meta.link_blob_within(&r, held, 100, limits)
+        .await
+        .expect("a link the repository holds already adds nothing");
+    let m = record("over");
+    meta.claim_blob(&m.digest, m.size).await.unwrap();
+    let refused = meta
+        .put_manifest_within(&r, &m, &tags(&["t"]), &[], false, &[], limits)
+        .await
+        .expect_err("a manifest over the quota");
+    assert!(
+        matches!(refused.refusal(), Some(Refusal::OverQuota { usage: 1000, .. })),
+        "{refused}"
+    );
+    assert_eq!(meta.manifest(&r, &m.digest).await.unwrap(), None);
+    assert_eq!(meta.tagged_manifest(&r, &tag("t")).await.unwrap(), None);
+    let s = UploadSession {
+        repository: r.clone(),
+        ..session("over-quota", SystemTime::now())
+    };
+    meta.create_upload(&s).await.unwrap();
+    let unlinked = blobs
+        .iter()
+        .zip(&outcomes)
+        .find(|(_, o)| o.is_err())
+        .map(|(d, _)| d)
+        .unwrap();
+    let refused = meta
+        .complete_upload_within("over-quota", &r, unlinked, 100, limits)
+        .await
+        .expect_err("an upload over the quota");
+    assert!(
+        matches!(refused.refusal(), Some(Refusal::OverQuota { .. })),
+        "{refused}"
+    );
+    assert_eq!(meta.linked_blob(&r, unlinked).await.unwrap(), None);
+    assert!(meta.upload("over-quota").await.unwrap().is_some(), "the session stays");
+    assert_eq!(meta.repository_usage(&r).await.unwrap(), 1000);
+}
+
+/// Links racing into several repositories under a total quota: the registry's usage
+/// (each digest once, however many repositories link it) never passes it, and a blob
+/// some repository holds already is linked into another whatever the total.
+pub async fn racing_links_stay_within_the_total_quota(meta: &dyn MetaStore) {
+    let limits = Limits {
+        repository: None,
+        total: Some(1000),
+    };
+    let repos: Vec<RepositoryName> = (0..4).map(|i| repo(&format!("team/r{i}"))).collect();
+    let blobs: Vec<Digest> = (0..20).map(|i| digest(&format!("total {i}"))).collect();
+    for d in &blobs {
+        meta.claim_blob(d, 100).await.unwrap();
+    }
+    let links = blobs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| meta.link_blob_within(&repos[i % 4], d, 100, limits));
+    let outcomes = futures::future::join_all(links).await;
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 10, "{outcomes:?}");
+    for outcome in &outcomes {
+        if let Err(e) = outcome {
+            assert!(
+                matches!(
+                    e.refusal(),
+                    Some(Refusal::OverQuota {
+                        scope: QuotaScope::Total,
+                        ..
+                    })
+                ),
+                "{e}"
+            );
+        }
+    }
+    assert_eq!(meta.total_usage().await.unwrap(), 1000);
+    let (i, held) = blobs.iter().enumerate().find(|(i, _)| outcomes[*i].is_ok()).unwrap();
+    let other = &repos[(i + 1) % 4];
+    meta.link_blob_within(other, held, 100, limits)
+        .await
+        .expect("a blob the registry holds already adds nothing to its total");
+    assert_eq!(meta.total_usage().await.unwrap(), 1000, "counted once");
+}
+
 /// Every check above, in the order [`meta_store_contract`](super::meta_store_contract) runs them.
 pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     blob_links_are_per_repository,
@@ -408,4 +558,7 @@ pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     a_manifest_a_fixed_tag_points_at_is_not_deleted,
     a_tag_is_deleted_only_where_it_still_points,
     usage_sums_the_links_of_a_repository,
+    racing_puts_set_a_fixed_tag_once,
+    racing_links_stay_within_a_repository_quota,
+    racing_links_stay_within_the_total_quota,
 ];

@@ -25,6 +25,7 @@ mod gc_race;
 mod lifecycle;
 mod manifests;
 mod mounts;
+mod quotas;
 mod referrers;
 mod replicas;
 mod s3;

@@ -1,35 +1,42 @@
-//! Opening a server's data directory from a command (`wharf gc`, `du`, `retention`,
-//! `scrub`), whether or not a server runs on it: every change such a command makes is
-//! checked in the metadata database, as the server's own are.
+//! Opening a server's stores from a command (`wharf gc`, `du`, `retention`, `scrub`),
+//! whether or not a server runs on them: every change such a command makes is checked
+//! in the metadata store, as the server's own are. The stores are those `wharf serve`
+//! would open with the same config file, flags and variables: blobs in the data
+//! directory or an S3 bucket, metadata in the directory's SQLite file or PostgreSQL.
 
 use super::exit::Failure;
+use crate::cli::StoreArgs;
 use crate::metadata::Metadata;
+use crate::storage_config::StorageChoice;
 use std::path::Path;
 use std::sync::Arc;
-use wharf_registry::storage::FsBlobStore;
+use wharf_registry::storage::{BlobStore, FsBlobStore, S3BlobStore};
 use wharf_registry::{Registry, RegistryConfig};
 
-/// The registry over `dir`'s blobs and `metadata` (the directory's SQLite file, or a
-/// PostgreSQL database).
-pub async fn open(dir: &Path, metadata: &Metadata, config: RegistryConfig) -> Result<Registry, Failure> {
-    if *metadata == Metadata::Sqlite && !dir.join("metadata.sqlite").is_file() {
+/// The registry over the stores `stores` selects for the data directory `dir`, with the
+/// config file's lifecycle policies (and `config`'s other settings).
+pub async fn open(dir: &Path, stores: &StoreArgs, config: RegistryConfig) -> Result<Registry, Failure> {
+    let (metadata, storage, policies) = crate::config::load_stores(stores).map_err(Failure::usage)?;
+    if metadata == Metadata::Sqlite && !dir.join("metadata.sqlite").is_file() {
         return Err(Failure::usage(format!(
-            "{} is not a wharf data directory (it has no metadata.sqlite)",
+            "{} is not a wharf data directory (it has no metadata.sqlite; give --metadata postgres \
+             and --postgres-url, or --config with the server's [metadata], if it keeps its metadata in PostgreSQL)",
             dir.display()
         )));
     }
-    let blobs = FsBlobStore::open(dir, true)
-        .await
-        .map_err(|e| Failure::other(format!("cannot open blob storage in {}: {e}", dir.display())))?;
+    let blobs: Arc<dyn BlobStore> = match &storage {
+        StorageChoice::Fs => Arc::new(
+            FsBlobStore::open(dir, true)
+                .await
+                .map_err(|e| Failure::other(format!("cannot open blob storage in {}: {e}", dir.display())))?,
+        ),
+        StorageChoice::S3 { config: s3, .. } => Arc::new(
+            S3BlobStore::open(s3)
+                .await
+                .map_err(|e| Failure::other(format!("cannot open S3 blob storage: {e}")))?,
+        ),
+    };
     let meta = metadata.open(dir, true).await.map_err(Failure::other)?;
-    Ok(Registry::new(Arc::new(blobs), meta, config))
-}
-
-/// The registry settings a command needs from the config file: its lifecycle policies.
-pub fn config_with_policies(config_file: Option<&Path>) -> Result<RegistryConfig, Failure> {
-    let policies = crate::config::load_policies(config_file).map_err(Failure::usage)?;
-    Ok(RegistryConfig {
-        policies,
-        ..RegistryConfig::default()
-    })
+    let config = RegistryConfig { policies, ..config };
+    Ok(Registry::new(blobs, meta, config))
 }

@@ -6,10 +6,10 @@ use super::output::size;
 use super::setup::Context;
 use crate::cli::DuArgs;
 use wharf_registry::registry::policy::UsageReport;
+use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: DuArgs) -> Outcome {
-    let config = data_dir::config_with_policies(args.config.as_deref())?;
-    let registry = data_dir::open(&args.data_dir, &crate::metadata::Metadata::Sqlite, config).await?;
+    let registry = data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
     let report = registry
         .usage()
         .await
@@ -35,8 +35,12 @@ fn table(report: &UsageReport) -> String {
             quota
         ));
     }
+    let total = match report.total_limit {
+        Some(limit) => format!(" of a total quota of {}", size(limit)),
+        None => String::new(),
+    };
     text.push_str(&format!(
-        "linked: {} (each blob once); stored: {} in {} blobs\n",
+        "linked: {} (each blob once){total}; stored: {} in {} blobs\n",
         size(report.linked_bytes),
         size(report.stored_bytes),
         report.stored_blobs

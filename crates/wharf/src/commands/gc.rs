@@ -1,4 +1,4 @@
-//! `wharf gc --data-dir DIR [--metadata postgres --postgres-url URL]`: one garbage
+//! `wharf gc --data-dir DIR [--config FILE] [--metadata postgres --postgres-url URL] [--storage s3 ...]`: one garbage
 //! collection of a data directory (and its metadata store), now.
 //!
 //! It opens the directory's stores itself, so it works whether or not a server runs on
@@ -9,13 +9,11 @@ use super::exit::{Failure, Outcome};
 use super::output::size;
 use super::setup::Context;
 use crate::cli::GcArgs;
-use crate::metadata::Metadata;
 use wharf_registry::registry::gc::{GcOptions, GcReport, Tally};
 use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: GcArgs) -> Outcome {
-    let metadata = Metadata::merge(&args.metadata, None).map_err(Failure::usage)?;
-    let registry = super::data_dir::open(&args.data_dir, &metadata, RegistryConfig::default()).await?;
+    let registry = super::data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
     let defaults = GcOptions::default();
     let options = GcOptions {
         grace: args.grace.unwrap_or(defaults.grace),

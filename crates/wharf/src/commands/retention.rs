@@ -6,15 +6,15 @@ use super::exit::{Failure, Outcome};
 use super::setup::Context;
 use crate::cli::RetentionArgs;
 use wharf_registry::registry::policy::RetentionReport;
+use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: RetentionArgs) -> Outcome {
-    let config = data_dir::config_with_policies(args.config.as_deref())?;
-    if config.policies.retention.is_empty() {
+    let registry = data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
+    if registry.config().policies.retention.is_empty() {
         return Err(Failure::usage(
             "no [[retention]] policies in the config file (give --config FILE, or run in the directory of wharf.toml)",
         ));
     }
-    let registry = data_dir::open(&args.data_dir, &crate::metadata::Metadata::Sqlite, config).await?;
     let report = registry
         .apply_retention(args.dry_run)
         .await

@@ -11,12 +11,7 @@ use wharf_registry::registry::policy::{ScrubOptions, ScrubReport};
 use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: ScrubArgs) -> Outcome {
-    let registry = data_dir::open(
-        &args.data_dir,
-        &crate::metadata::Metadata::Sqlite,
-        RegistryConfig::default(),
-    )
-    .await?;
+    let registry = data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
     let options = ScrubOptions {
         bytes_per_second: args.rate.filter(|r| *r > 0),
     };

@@ -45,3 +45,4 @@ mod serve_tls;
 mod shutdown;
 mod shutdown_ready;
 mod soak;
+mod stores;

@@ -15,7 +15,7 @@
 //! dispatcher takes it only when it is free or its own, so one replica delivers to an
 //! endpoint at a time, and another takes over within a lease's length when it stops.
 
-use super::{fence, manifests, uploads, PgResult, Transaction};
+use super::{fence, lifecycle, manifests, uploads, PgResult, Transaction};
 use crate::meta::{Change, Condition, Leased, NewEvent, OutboxEvent, Refusal};
 use deadpool_postgres::GenericClient;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -98,22 +98,14 @@ async fn apply_change(tx: &Transaction<'_>, change: &Change<'_>) -> PgResult<Res
             references,
             require_linked,
             fixed,
+            limits,
         } => {
             let digest = manifest.digest.to_string();
-            for tag in fixed.iter() {
-                let current = tx
-                    .query_opt(
-                        "SELECT digest FROM tags WHERE repo = $1 AND tag = $2 FOR UPDATE",
-                        &[&repo.as_str(), &tag.as_str()],
-                    )
-                    .await?
-                    .map(|r| r.get::<_, String>(0));
-                if let Some(current) = current.filter(|c| *c != digest).and_then(|c| c.parse::<Digest>().ok()) {
-                    return Ok(Err(Refusal::TagImmutable {
-                        tag: tag.clone(),
-                        current,
-                    }));
-                }
+            if let Err(refusal) = lifecycle::guard_fixed_tags(tx, repo.as_str(), &digest, fixed).await? {
+                return Ok(Err(refusal));
+            }
+            if let Err(refusal) = lifecycle::admit(tx, repo.as_str(), &digest, manifest.size, *limits).await? {
+                return Ok(Err(refusal));
             }
             let put = manifests::Put {
                 repo: repo.as_str(),
@@ -146,11 +138,30 @@ async fn apply_change(tx: &Transaction<'_>, change: &Change<'_>) -> PgResult<Res
         }
         Change::DeleteTag { repo, tag } => Ok(manifests::delete_tag(tx, repo.as_str(), tag.as_str()).await?),
         Change::UnlinkBlob { repo, digest } => Ok(fence::unlink(tx, repo.as_str(), &digest.to_string()).await?),
-        Change::LinkBlob { repo, digest, size } => fence::link(tx, repo.as_str(), &digest.to_string(), *size)
-            .await?
-            .map(|()| true),
-        Change::CompleteUpload { id, repo, digest, size } => {
-            let linked = fence::link(tx, repo.as_str(), &digest.to_string(), *size).await?;
+        Change::LinkBlob {
+            repo,
+            digest,
+            size,
+            limits,
+        } => {
+            let digest = digest.to_string();
+            if let Err(refusal) = lifecycle::admit(tx, repo.as_str(), &digest, *size, *limits).await? {
+                return Ok(Err(refusal));
+            }
+            fence::link(tx, repo.as_str(), &digest, *size).await?.map(|()| true)
+        }
+        Change::CompleteUpload {
+            id,
+            repo,
+            digest,
+            size,
+            limits,
+        } => {
+            let digest = digest.to_string();
+            if let Err(refusal) = lifecycle::admit(tx, repo.as_str(), &digest, *size, *limits).await? {
+                return Ok(Err(refusal));
+            }
+            let linked = fence::link(tx, repo.as_str(), &digest, *size).await?;
             uploads::delete(tx, id).await?;
             linked.map(|()| true)
         }

@@ -5,10 +5,10 @@
 //! increase in commit order, and are never reused even after every row was removed (a
 //! reused number at or below a cursor would be skipped).
 
-use super::{delete_session, ensure_repository, insert_link, lifecycle, millis, put_manifest_rows, SqliteMetaStore};
+use super::{delete_session, ensure_repository, insert_link, lifecycle, millis, put_manifest_rows, quota, SqliteMetaStore};
 use crate::meta::sqlite::cache::Change as Cached;
 use crate::meta::TagFilter;
-use crate::meta::{Change, Condition, Leased, ManifestRecord, MetaError, MetaResult, NewEvent, OutboxEvent, Refusal};
+use crate::meta::{Change, Condition, Leased, Limits, ManifestRecord, MetaError, MetaResult, NewEvent, OutboxEvent, Refusal};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, Tag};
@@ -33,6 +33,7 @@ enum Owned {
         references: Vec<String>,
         require_linked: bool,
         fixed: Vec<Tag>,
+        limits: Limits,
     },
     DeleteManifest {
         repo: String,
@@ -52,6 +53,7 @@ enum Owned {
         digest: String,
         size: u64,
         session: Option<String>,
+        limits: Limits,
     },
 }
 
@@ -65,6 +67,7 @@ impl Owned {
                 references,
                 require_linked,
                 fixed,
+                limits,
             } => Owned::Put {
                 repo: repo.to_string(),
                 manifest: (*manifest).clone(),
@@ -72,6 +75,7 @@ impl Owned {
                 references: references.iter().map(|d| d.to_string()).collect(),
                 require_linked: *require_linked,
                 fixed: fixed.to_vec(),
+                limits: *limits,
             },
             Change::DeleteManifest { repo, digest, fixed } => Owned::DeleteManifest {
                 repo: repo.to_string(),
@@ -86,17 +90,30 @@ impl Owned {
                 repo: repo.to_string(),
                 digest: digest.to_string(),
             },
-            Change::LinkBlob { repo, digest, size } => Owned::Link {
+            Change::LinkBlob {
+                repo,
+                digest,
+                size,
+                limits,
+            } => Owned::Link {
                 repo: repo.to_string(),
                 digest: digest.to_string(),
                 size: *size,
                 session: None,
+                limits: *limits,
             },
-            Change::CompleteUpload { id, repo, digest, size } => Owned::Link {
+            Change::CompleteUpload {
+                id,
+                repo,
+                digest,
+                size,
+                limits,
+            } => Owned::Link {
                 repo: repo.to_string(),
                 digest: digest.to_string(),
                 size: *size,
                 session: Some(id.to_string()),
+                limits: *limits,
             },
         }
     }
@@ -121,6 +138,7 @@ impl Owned {
                 references,
                 require_linked,
                 fixed,
+                limits,
             } => {
                 let annotations = manifest
                     .annotations
@@ -135,6 +153,7 @@ impl Owned {
                     references,
                     *require_linked,
                     fixed,
+                    *limits,
                 )?
                 .map(|()| true)
             }
@@ -162,7 +181,11 @@ impl Owned {
                 digest,
                 size,
                 session,
+                limits,
             } => {
+                if let Some(over) = quota::admit(tx, repo, digest, *size, *limits)? {
+                    return Ok(Err(over));
+                }
                 let linked = insert_link(tx, repo, digest, *size)?;
                 if linked.is_ok() {
                     ensure_repository(tx, repo)?;

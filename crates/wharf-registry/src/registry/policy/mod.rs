@@ -11,6 +11,7 @@
 //!     immutable_tags: vec![ImmutableTags::new(&["prod/**"], &["v*"]).unwrap()],
 //!     quotas: vec![Quota::new(&["team-a/**"], 10 << 30).unwrap()],
 //!     retention: vec![Retention::new(&["ci/**"]).unwrap().keep_last(10).keep_tags("^(main|release-.*)$").unwrap()],
+//!     total_quota: Some(500 << 30),
 //! };
 //! let config = RegistryConfig { policies, ..RegistryConfig::default() };
 //! ```
@@ -41,4 +42,7 @@ pub struct Policies {
     pub immutable_tags: Vec<ImmutableTags>,
     pub quotas: Vec<Quota>,
     pub retention: Vec<Retention>,
+    /// At most this many bytes in the whole registry (each blob counted once however
+    /// many repositories link it); see [`Quota`] for how pushes are refused.
+    pub total_quota: Option<u64>,
 }

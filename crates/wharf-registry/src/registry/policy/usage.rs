@@ -29,6 +29,8 @@ pub struct UsageReport {
     /// Bytes of every blob the store holds, linked or awaiting collection.
     pub stored_bytes: u64,
     pub stored_blobs: u64,
+    /// The registry's total quota (against `linked_bytes`), if one is set.
+    pub total_limit: Option<u64>,
 }
 
 impl Registry {
@@ -62,6 +64,7 @@ impl Registry {
             linked_bytes: linkers.values().map(|(_, size)| size).sum(),
             stored_bytes,
             stored_blobs,
+            total_limit: self.config.policies.total_quota,
         })
     }
 }

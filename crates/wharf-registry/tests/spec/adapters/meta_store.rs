@@ -58,4 +58,7 @@ on_every_meta_store!(
     a_manifest_a_fixed_tag_points_at_is_not_deleted,
     a_tag_is_deleted_only_where_it_still_points,
     usage_sums_the_links_of_a_repository,
+    racing_puts_set_a_fixed_tag_once,
+    racing_links_stay_within_a_repository_quota,
+    racing_links_stay_within_the_total_quota,
 );
