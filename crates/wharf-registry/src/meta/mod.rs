@@ -5,6 +5,7 @@
 //! an upload another one started. It never sees blob bytes.
 
 mod gc;
+mod lease;
 mod lifecycle;
 mod memory;
 mod outbox;
@@ -15,6 +16,7 @@ mod quota;
 mod sqlite;
 
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
+pub use lease::{LeaseAttempt, LeaseRenewal, LEASE_TTL};
 pub use lifecycle::TagFilter;
 pub use memory::MemoryMetaStore;
 pub(crate) use outbox::apply as outbox_apply;
@@ -208,6 +210,44 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Ids of sessions idle since before `cutoff`.
     async fn idle_uploads(&self, cutoff: SystemTime) -> MetaResult<Vec<String>>;
+
+    // Upload leases (see the `lease` module): what keeps requests on one session apart
+    // across processes. A store only one process uses may keep these defaults, since
+    // the registry's in-process lock already keeps them apart; a store that replicas
+    // share (PostgreSQL) implements them.
+
+    /// Takes the lease of session `id` for `holder` for `ttl` (by the store's clock),
+    /// if it is free, lapsed or `holder`'s already; else records that it is wanted.
+    async fn take_upload_lease(&self, _id: &str, _holder: &str, _ttl: std::time::Duration) -> MetaResult<LeaseAttempt> {
+        Ok(LeaseAttempt::Taken)
+    }
+
+    /// Extends `holder`'s lease of `id` by `ttl` from now, if it still holds it.
+    async fn renew_upload_lease(
+        &self,
+        _id: &str,
+        _holder: &str,
+        _ttl: std::time::Duration,
+    ) -> MetaResult<LeaseRenewal> {
+        Ok(LeaseRenewal::Kept { wanted: false })
+    }
+
+    /// Frees `holder`'s lease of `id` (nothing if it holds none).
+    async fn release_upload_lease(&self, _id: &str, _holder: &str) -> MetaResult<()> {
+        Ok(())
+    }
+
+    /// [`MetaStore::advance_upload`], only while `holder` holds the session's lease
+    /// (`None`: while nobody does, for a session no client has seen yet): the fence that
+    /// keeps a request whose lease lapsed from recording its chunk over another's.
+    async fn advance_leased_upload(
+        &self,
+        session: &UploadSession,
+        expected_offset: u64,
+        _holder: Option<&str>,
+    ) -> MetaResult<bool> {
+        self.advance_upload(session, expected_offset).await
+    }
 
     // Garbage collection. Each call is one transaction that re-checks, per item, the
     // condition under which the item may go; items that no longer qualify are skipped.

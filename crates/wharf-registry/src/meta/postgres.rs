@@ -34,8 +34,8 @@
 //! only digest-addressed content in memory).
 
 use super::{
-    BlobClaim, Change, GcSnapshot, Leased, Limits, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page,
-    Refusal, TagFilter,
+    BlobClaim, Change, GcSnapshot, LeaseAttempt, LeaseRenewal, Leased, Limits, ManifestRecord, MetaError, MetaResult,
+    MetaStore, NewEvent, Page, Refusal, TagFilter,
     UploadSession,
 };
 use async_trait::async_trait;
@@ -315,6 +315,43 @@ impl MetaStore for PostgresMetaStore {
 
     async fn delete_upload(&self, id: &str) -> MetaResult<bool> {
         uploads::delete(&self.client().await?, id).await.map_err(db_err)
+    }
+
+    async fn take_upload_lease(&self, id: &str, holder: &str, ttl: Duration) -> MetaResult<LeaseAttempt> {
+        let taken = uploads::take_lease(&self.client().await?, id, holder, ttl.as_millis() as i64)
+            .await
+            .map_err(db_err)?;
+        Ok(match taken {
+            Some(false) => LeaseAttempt::Busy,
+            Some(true) | None => LeaseAttempt::Taken,
+        })
+    }
+
+    async fn renew_upload_lease(&self, id: &str, holder: &str, ttl: Duration) -> MetaResult<LeaseRenewal> {
+        let renewed = uploads::renew_lease(&self.client().await?, id, holder, ttl.as_millis() as i64)
+            .await
+            .map_err(db_err)?;
+        Ok(match renewed {
+            Some(wanted) => LeaseRenewal::Kept { wanted },
+            None => LeaseRenewal::Lost,
+        })
+    }
+
+    async fn release_upload_lease(&self, id: &str, holder: &str) -> MetaResult<()> {
+        uploads::release_lease(&self.client().await?, id, holder)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn advance_leased_upload(
+        &self,
+        session: &UploadSession,
+        expected_offset: u64,
+        holder: Option<&str>,
+    ) -> MetaResult<bool> {
+        uploads::advance_leased(&self.client().await?, session, expected_offset, holder)
+            .await
+            .map_err(db_err)
     }
 
     async fn complete_upload(&self, id: &str, repo: &RepositoryName, digest: &Digest, size: u64) -> MetaResult<()> {

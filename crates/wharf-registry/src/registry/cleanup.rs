@@ -67,8 +67,24 @@ impl Registry {
 
     /// Moves `session` over the bytes its upload holds past its offset: they are hashed
     /// (read from the store), made durable, then recorded.
-    async fn account_unrecorded_bytes(&self, mut session: UploadSession) -> RegistryResult<bool> {
+    async fn account_unrecorded_bytes(&self, session: UploadSession) -> RegistryResult<bool> {
         let _guard = self.upload_locks.lock(&session.id).await;
+        // A request on another replica may be appending right now: its bytes are its to
+        // record. Accounted only while nobody holds the session's lease.
+        let Some(lease) = self.try_lease_session(&session.id).await? else {
+            return Ok(false);
+        };
+        let accounted = self.account_leased(session, lease.holder()).await;
+        lease.release().await;
+        accounted
+    }
+
+    async fn account_leased(&self, mut session: UploadSession, holder: &str) -> RegistryResult<bool> {
+        // Read again under the lease: a request that held it may have moved it.
+        match self.meta.upload(&session.id).await? {
+            Some(current) => session = current,
+            None => return Ok(false),
+        }
         let held = self.blobs.upload_len(&session.id).await?;
         if held <= session.offset {
             return Ok(false);
@@ -94,7 +110,10 @@ impl Registry {
         session.offset = held;
         session.hasher_state = hasher.save_state();
         session.updated = SystemTime::now();
-        let advanced = self.meta.advance_upload(&session, previous).await?;
+        let advanced = self
+            .meta
+            .advance_leased_upload(&session, previous, Some(holder))
+            .await?;
         if advanced {
             tracing::info!(
                 upload = %session.id,

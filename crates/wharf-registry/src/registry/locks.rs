@@ -85,6 +85,13 @@ impl KeyedLocks {
 }
 
 impl KeyGuard<'_> {
+    /// What asks this guard's holder to give a stalled body up, as a newer request on
+    /// this key does: for a request on another process (another replica), which says
+    /// so through the database (see [`super::upload_lease`]).
+    pub(crate) fn take_over_signal(&self) -> TakeOverSignal {
+        TakeOverSignal(self.wanted.clone())
+    }
+
     /// `body`, ended with an error once another request takes this key over while the
     /// body is stalled (has sent nothing for [`STALLED_AFTER`]); a body still sending
     /// goes on, and the newer request waits for it as before.
@@ -98,6 +105,22 @@ impl KeyGuard<'_> {
             done: false,
         }
         .boxed()
+    }
+}
+
+/// Asks the holder of a key's lock to give its body up once it is stalled.
+#[derive(Clone)]
+pub(crate) struct TakeOverSignal(Arc<Wanted>);
+
+impl TakeOverSignal {
+    /// A signal nobody listens to, for a holder without a body to give up.
+    pub(crate) fn unheard() -> TakeOverSignal {
+        TakeOverSignal(Arc::default())
+    }
+
+    pub(crate) fn raise(&self) {
+        self.0.flag.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
 }
 

@@ -20,6 +20,7 @@ pub mod policy;
 mod pull_through;
 mod readiness;
 mod referrers;
+mod upload_lease;
 mod uploads;
 mod verify;
 

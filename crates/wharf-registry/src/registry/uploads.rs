@@ -87,8 +87,9 @@ impl Registry {
         match start.digest {
             Some(digest) => {
                 let id = session.id.clone();
+                // No client knows this session yet: no other request can hold it.
                 let finished = self
-                    .finish_upload(name, &id, Some(digest), None, start.content_length, start.body)
+                    .finish_leased(name, &id, Some(digest), None, start.content_length, start.body, None)
                     .await;
                 if finished.is_err() {
                     // No client knows this session's location: nothing could resume it.
@@ -183,13 +184,20 @@ impl Registry {
         body: ByteStream,
     ) -> RegistryResult<UploadPosition> {
         let guard = self.upload_locks.lock_taking_over(id).await;
+        let lease = self.lease_session(id, guard.take_over_signal()).await?;
         let body = guard.until_superseded(body);
-        let mut session = self.session(name, id).await?;
-        let expected = self.chunk_length(&session, range, content_length)?;
-        self.admit_bytes(name, None, session.offset + expected.unwrap_or(0))
-            .await?;
-        self.append(&mut session, expected, body, None, None).await?;
-        Ok(position(&session))
+        let appended = async {
+            let mut session = self.session(name, id).await?;
+            let expected = self.chunk_length(&session, range, content_length)?;
+            self.admit_bytes(name, None, session.offset + expected.unwrap_or(0))
+                .await?;
+            self.append(&mut session, expected, body, None, None, Some(lease.holder()))
+                .await?;
+            Ok(position(&session))
+        }
+        .await;
+        lease.release().await;
+        appended
     }
 
     /// Closes an upload with the digest of the whole blob, after an optional last chunk
@@ -204,7 +212,28 @@ impl Registry {
         body: ByteStream,
     ) -> RegistryResult<BlobInfo> {
         let guard = self.upload_locks.lock_taking_over(id).await;
+        let lease = self.lease_session(id, guard.take_over_signal()).await?;
         let body = guard.until_superseded(body);
+        let finished = self
+            .finish_leased(name, id, digest, range, content_length, body, Some(lease.holder()))
+            .await;
+        lease.release().await;
+        finished
+    }
+
+    /// [`Self::finish_upload`] once the session is the caller's: it holds the session's
+    /// lock and the lease `holder` (`None` for a session no client knows yet).
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_leased(
+        &self,
+        name: &RepositoryName,
+        id: &str,
+        digest: Option<Digest>,
+        range: Option<ChunkRange>,
+        content_length: Option<u64>,
+        body: ByteStream,
+        holder: Option<&str>,
+    ) -> RegistryResult<BlobInfo> {
         let mut session = self.session(name, id).await?;
         let digest = digest.ok_or_else(|| {
             RegistryError::new(
@@ -217,13 +246,14 @@ impl Registry {
             self.admit_bytes(name, Some(&digest), session.offset + expected.unwrap_or(0))
                 .await?;
             if let Some(len) = expected.filter(|len| session.offset == 0 && *len <= WHOLE_IN_MEMORY) {
-                return self.finish_whole(name, &session, digest, len, body).await;
+                return self.finish_whole(name, &session, digest, len, body, holder).await;
             }
             let switch_to =
                 (session.offset == 0 && session.algorithm != digest.algorithm()).then(|| digest.algorithm());
             // The whole blob in this request: the store may stream it straight into place.
             let whole = (session.offset == 0).then_some(&digest);
-            self.append(&mut session, expected, body, switch_to, whole).await?;
+            self.append(&mut session, expected, body, switch_to, whole, holder)
+                .await?;
         }
         let computed = if session.algorithm == digest.algorithm() {
             self.restore_hasher(&session)?.finish()
@@ -257,6 +287,7 @@ impl Registry {
         digest: Digest,
         len: u64,
         body: ByteStream,
+        holder: Option<&str>,
     ) -> RegistryResult<BlobInfo> {
         let mut source = HashingBody::new(
             body,
@@ -278,7 +309,7 @@ impl Registry {
                 let mut prefix = futures::stream::iter([Ok(bytes.freeze())]);
                 let written = self.blobs.append_upload(&session.id, 0, &mut prefix).await?;
                 debug_assert_eq!(written, arrived);
-                self.advance(&mut session, written, source.hasher).await?;
+                self.advance(&mut session, written, source.hasher, holder).await?;
                 return Err(body_fault(fault).resumable(position(&session)));
             }
         }
@@ -325,11 +356,17 @@ impl Registry {
 
     /// Cancels an upload (end-14).
     pub async fn cancel_upload(&self, name: &RepositoryName, id: &str) -> RegistryResult<()> {
-        let _guard = self.upload_locks.lock_taking_over(id).await;
-        self.session(name, id).await?;
-        self.meta.delete_upload(id).await?;
-        self.blobs.delete_upload(id).await?;
-        Ok(())
+        let guard = self.upload_locks.lock_taking_over(id).await;
+        let lease = self.lease_session(id, guard.take_over_signal()).await?;
+        let cancelled = async {
+            self.session(name, id).await?;
+            self.meta.delete_upload(id).await?;
+            self.blobs.delete_upload(id).await?;
+            Ok(())
+        }
+        .await;
+        lease.release().await;
+        cancelled
     }
 
     /// Removes a session and its bytes, ignoring failures (they leave only garbage that
@@ -414,9 +451,9 @@ impl Registry {
     }
 
     /// Streams one chunk of `expected` bytes (when announced, see [`Self::chunk_length`])
-    /// into the upload and records the new offset and hash state. With `whole`, the
-    /// chunk is the whole blob of that digest, given to the store's
-    /// [`append_whole_upload`](crate::storage::BlobStore::append_whole_upload).
+    /// into the upload and records the new offset and hash state, as the session's lease
+    /// `holder`. With `whole`, the chunk is the whole blob of that digest, given to the
+    /// store's [`append_whole_upload`](crate::storage::BlobStore::append_whole_upload).
     async fn append(
         &self,
         session: &mut UploadSession,
@@ -424,6 +461,7 @@ impl Registry {
         body: ByteStream,
         switch_algorithm: Option<Algorithm>,
         whole: Option<&Digest>,
+        holder: Option<&str>,
     ) -> RegistryResult<()> {
         let limit = self.config.chunk_max_length;
         let hasher = match switch_algorithm {
@@ -453,20 +491,27 @@ impl Registry {
             Some(fault) if whole.is_some() && written == 0 => Err(body_fault(fault).resumable(position(session))),
             // Cut off or stalled: what arrived is kept, and the client told where to resume.
             Some(fault) => {
-                self.advance(session, written, source.hasher).await?;
+                self.advance(session, written, source.hasher, holder).await?;
                 Err(body_fault(fault).resumable(position(session)))
             }
-            None => self.advance(session, written, source.hasher).await,
+            None => self.advance(session, written, source.hasher, holder).await,
         }
     }
 
-    /// Records `written` more bytes of `session`, hashed into `hasher`.
-    async fn advance(&self, session: &mut UploadSession, written: u64, hasher: DigestHasher) -> RegistryResult<()> {
+    /// Records `written` more bytes of `session`, hashed into `hasher`, if `holder`
+    /// still holds its lease (and nothing else moved it).
+    async fn advance(
+        &self,
+        session: &mut UploadSession,
+        written: u64,
+        hasher: DigestHasher,
+        holder: Option<&str>,
+    ) -> RegistryResult<()> {
         let previous = session.offset;
         session.offset += written;
         session.hasher_state = hasher.save_state();
         session.updated = SystemTime::now();
-        if !self.meta.advance_upload(session, previous).await? {
+        if !self.meta.advance_leased_upload(session, previous, holder).await? {
             return Err(RegistryError::new(
                 ErrorCode::BlobUploadInvalid,
                 "the upload was changed by another request at the same time; ask for its status and resume",

@@ -60,19 +60,36 @@ impl TestServer {
     /// Two replicas: two registries over one blob directory and one PostgreSQL
     /// database, each on its own port, as two `wharf serve` processes would be.
     pub async fn replicas() -> (TestServer, TestServer) {
-        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
+        let a: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&data, false).await.unwrap());
+        let b: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(&data, false).await.unwrap());
+        TestServer::replicas_over([a, b], dir).await
+    }
+
+    /// Two replicas over one S3 key prefix (on the test binary's SeaweedFS) and one
+    /// PostgreSQL database: the production shape, in one process.
+    pub async fn s3_replicas() -> (TestServer, TestServer) {
+        let (a, b) = crate::s3::shared_prefix_stores().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        TestServer::replicas_over([Arc::new(a), Arc::new(b)], dir).await
+    }
+
+    /// Two replicas, one over each blob store (which share their bytes), with one
+    /// fresh PostgreSQL database.
+    async fn replicas_over(stores: [Arc<dyn BlobStore>; 2], dir: tempfile::TempDir) -> (TestServer, TestServer) {
+        let dir = Arc::new(dir);
         let url = tokio::task::spawn_blocking(wharf_testkit::Postgres::fresh_database)
             .await
             .unwrap();
         let mut replicas = Vec::new();
-        for _ in 0..2 {
-            let blobs = FsBlobStore::open(&data, false).await.unwrap();
+        for blobs in stores {
             let mut config = PostgresConfig::new(url.clone());
             config.pool_size = 4;
             let meta: Arc<dyn MetaStore> = Arc::new(PostgresMetaStore::connect(&config).await.unwrap());
-            let registry = Arc::new(Registry::new(Arc::new(blobs), meta.clone(), RegistryConfig::default()));
+            let registry = Arc::new(Registry::new(blobs, meta.clone(), RegistryConfig::default()));
             replicas.push(TestServer::serve(registry, meta, dir.clone()).await);
         }
         let b = replicas.pop().unwrap();

@@ -5,6 +5,7 @@
 use crate::client::{location, OCTET_STREAM};
 use crate::content::{bytes, sha256, Image};
 use crate::harness::TestServer;
+use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]
@@ -106,4 +107,121 @@ async fn a_manifest_deleted_on_one_replica_is_gone_on_the_other_at_once() {
     assert_eq!(a.delete(&layer).await.status(), StatusCode::ACCEPTED);
     assert_eq!(b.head_status(&layer).await, StatusCode::NOT_FOUND);
     assert_eq!(b.get(&layer).await.status(), StatusCode::NOT_FOUND);
+}
+
+/// A chunk body that arrives in `pieces`, `gap` apart (never quiet long enough to count
+/// as stalled), announced with `Content-Range` from `first`.
+async fn patch_slowly(
+    replica: &TestServer,
+    location: &str,
+    first: u64,
+    chunk: Vec<u8>,
+    pieces: usize,
+    gap: std::time::Duration,
+) -> reqwest::Response {
+    let len = chunk.len();
+    let size = len.div_ceil(pieces);
+    let parts: Vec<Vec<u8>> = chunk.chunks(size).map(<[u8]>::to_vec).collect();
+    let body = futures::stream::iter(parts).then(move |part| async move {
+        tokio::time::sleep(gap).await;
+        Ok::<_, std::io::Error>(part)
+    });
+    replica
+        .request(Method::PATCH, location)
+        .header("content-type", OCTET_STREAM)
+        .header("content-range", format!("{first}-{}", first + len as u64 - 1))
+        .header("content-length", len)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Which of two answers to the same chunk won: exactly one is 202, the other 416 (the
+/// session had moved on when it got its turn) with the winner's range.
+async fn one_winner(a: reqwest::Response, b: reqwest::Response, winner_end: u64) -> bool {
+    let (a_status, b_status) = (a.status(), b.status());
+    let (won, lost) = match (a_status, b_status) {
+        (StatusCode::ACCEPTED, _) => (a, b),
+        (_, StatusCode::ACCEPTED) => (b, a),
+        _ => panic!(
+            "neither chunk was taken: {a_status} {}, {b_status} {}",
+            a.text().await.unwrap(),
+            b.text().await.unwrap()
+        ),
+    };
+    let a_won = a_status == StatusCode::ACCEPTED;
+    assert_eq!(
+        won.headers()["range"].to_str().unwrap(),
+        format!("0-{}", winner_end - 1)
+    );
+    let lost_status = lost.status();
+    let lost_range = lost.headers().get("range").map(|r| r.to_str().unwrap().to_string());
+    let body = lost.text().await.unwrap();
+    assert_eq!(lost_status, StatusCode::RANGE_NOT_SATISFIABLE, "the loser: {body}");
+    assert_eq!(lost_range.as_deref(), Some(format!("0-{}", winner_end - 1).as_str()));
+    a_won
+}
+
+/// Two replicas over S3 and PostgreSQL get the same next chunk of one session (other
+/// bytes, same range) at once; A's arrives slowly, B's whole meanwhile. Exactly one is
+/// taken, the other is answered 416 with the session's range, and the blob is the
+/// winner's bytes: the loser's never become part of it (its segments are not named by
+/// the upload's record).
+#[tokio::test]
+async fn the_same_chunk_sent_to_two_replicas_at_once_is_taken_from_one_and_never_mixed() {
+    let (a, b) = TestServer::s3_replicas().await;
+    let head = bytes(10, 200_000);
+    let (slow, fast) = (bytes(11, 300_000), bytes(12, 300_000));
+    let session = a.start_upload("app").await;
+    let first = a.patch_chunk(&session, 0, &head).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let next = location(&first);
+    let gap = std::time::Duration::from_millis(150);
+    let through_a = patch_slowly(&a, &next, 200_000, slow.clone(), 8, gap);
+    let through_b = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        b.patch_chunk(&next, 200_000, &fast).await
+    };
+    let (from_a, from_b) = tokio::join!(through_a, through_b);
+    let winner = if one_winner(from_a, from_b, 500_000).await {
+        slow
+    } else {
+        fast
+    };
+    let blob = [head, winner].concat();
+    let done = b.put_upload(&next, &sha256(&blob), &[]).await;
+    assert_eq!(done.status(), StatusCode::CREATED, "{}", done.text().await.unwrap());
+    for replica in [&a, &b] {
+        let got = replica.get(&format!("/v2/app/blobs/{}", sha256(&blob))).await;
+        assert_eq!(got.status(), StatusCode::OK);
+        assert!(got.bytes().await.unwrap() == blob, "the blob is the winner's bytes");
+    }
+}
+
+/// The same race with both bodies sent whole at the same moment, a few times over, each
+/// round on the session the previous one left.
+#[tokio::test]
+async fn chunks_racing_through_two_replicas_leave_one_consistent_upload() {
+    let (a, b) = TestServer::s3_replicas().await;
+    let session = a.start_upload("app").await;
+    let mut blob = Vec::new();
+    let mut next = session;
+    for round in 0..4u64 {
+        let (one, two) = (bytes(20 + 2 * round, 150_000), bytes(21 + 2 * round, 150_000));
+        let at = blob.len() as u64;
+        let (from_a, from_b) = tokio::join!(a.patch_chunk(&next, at, &one), b.patch_chunk(&next, at, &two));
+        let won_location = if from_a.status() == StatusCode::ACCEPTED {
+            location(&from_a)
+        } else {
+            location(&from_b)
+        };
+        let a_won = one_winner(from_a, from_b, at + 150_000).await;
+        blob.extend_from_slice(if a_won { &one } else { &two });
+        next = won_location;
+    }
+    let done = a.put_upload(&next, &sha256(&blob), &[]).await;
+    assert_eq!(done.status(), StatusCode::CREATED, "{}", done.text().await.unwrap());
+    let got = b.get(&format!("/v2/app/blobs/{}", sha256(&blob))).await;
+    assert!(got.bytes().await.unwrap() == blob);
 }

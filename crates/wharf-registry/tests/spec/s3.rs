@@ -34,6 +34,13 @@ fn config(prefix: &str) -> S3Config {
     }
 }
 
+/// Two stores on one fresh key prefix: what two replicas sharing a bucket hold.
+pub async fn shared_prefix_stores() -> (S3BlobStore, S3BlobStore) {
+    let prefix = SeaweedFs::shared().fresh_prefix();
+    let a = S3BlobStore::open(&config(&prefix)).await.unwrap();
+    (a, S3BlobStore::open(&config(&prefix)).await.unwrap())
+}
+
 /// A store of its own (a fresh key prefix) on the shared server.
 pub async fn fresh_store() -> S3BlobStore {
     let prefix = SeaweedFs::shared().fresh_prefix();

@@ -41,8 +41,17 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_by_updated ON uploads (updated_ms);
 "#;
 
+/// Upload leases (see `meta::lease`): who may append to a session now, until when (ms
+/// by the database's clock, so replicas' clocks need not agree), and whether a request
+/// elsewhere waits for it.
+const V2: &str = r#"
+ALTER TABLE uploads ADD COLUMN lease_holder TEXT,
+    ADD COLUMN lease_until_ms BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN lease_wanted BOOLEAN NOT NULL DEFAULT false;
+"#;
+
 /// Each migration in order; the database's version is how many it has had.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Brings the database up to this build's version. A database newer than this build
 /// (a replica not yet upgraded) is left alone.

@@ -131,3 +131,75 @@ async fn a_manifest_racing_the_removal_of_its_layer_link_never_loses_it() {
     }
     eprintln!("{stored} stored first, {refused} refused");
 }
+
+/// An upload session's lease, held by one request at a time across replicas: a second
+/// holder is told it is busy (and the holder's renewal learns that it is wanted); a
+/// released lease, and one left to lapse (a dead replica), go to the next; and a holder
+/// whose lease went to another can no longer record its chunk.
+#[tokio::test]
+async fn an_upload_lease_has_one_holder_at_a_time_and_lapses_when_not_renewed() {
+    use wharf_oci::Algorithm;
+    use wharf_registry::meta::{LeaseAttempt, LeaseRenewal, UploadSession};
+    let url = tokio::task::spawn_blocking(Postgres::fresh_database).await.unwrap();
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    let session = UploadSession {
+        id: "s1".into(),
+        repository: "app".parse().unwrap(),
+        offset: 0,
+        algorithm: Algorithm::Sha256,
+        hasher_state: vec![1],
+        updated: SystemTime::now(),
+    };
+    a.create_upload(&session).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    assert_eq!(
+        a.take_upload_lease("s1", "one", ttl).await.unwrap(),
+        LeaseAttempt::Taken
+    );
+    assert_eq!(b.take_upload_lease("s1", "two", ttl).await.unwrap(), LeaseAttempt::Busy);
+    assert_eq!(
+        a.renew_upload_lease("s1", "one", ttl).await.unwrap(),
+        LeaseRenewal::Kept { wanted: true }
+    );
+    a.release_upload_lease("s1", "one").await.unwrap();
+    assert_eq!(
+        b.take_upload_lease("s1", "two", ttl).await.unwrap(),
+        LeaseAttempt::Taken
+    );
+    assert_eq!(
+        a.renew_upload_lease("s1", "one", ttl).await.unwrap(),
+        LeaseRenewal::Lost
+    );
+
+    // "two" dies holding a short lease; "three" gets it once it lapsed.
+    assert_eq!(
+        b.take_upload_lease("s1", "two", Duration::from_millis(200))
+            .await
+            .unwrap(),
+        LeaseAttempt::Taken
+    );
+    assert_eq!(
+        a.take_upload_lease("s1", "three", ttl).await.unwrap(),
+        LeaseAttempt::Busy
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        a.take_upload_lease("s1", "three", ttl).await.unwrap(),
+        LeaseAttempt::Taken
+    );
+    let moved = UploadSession {
+        offset: 10,
+        ..session.clone()
+    };
+    assert!(
+        !b.advance_leased_upload(&moved, 0, Some("two")).await.unwrap(),
+        "the lapsed holder records nothing"
+    );
+    assert!(a.advance_leased_upload(&moved, 0, Some("three")).await.unwrap());
+    assert_eq!(a.upload("s1").await.unwrap().unwrap().offset, 10);
+    // No session: nothing to wait for (the caller finds it unknown next).
+    assert_eq!(
+        b.take_upload_lease("gone", "x", ttl).await.unwrap(),
+        LeaseAttempt::Taken
+    );
+}
