@@ -103,6 +103,29 @@ impl Client {
         })
     }
 
+    /// Whether the registry serves the referrers API for `repo` (asked for the
+    /// referrers of `subject`): true for a 200, false for a 404 (a registry without it,
+    /// such as CNCF Distribution 2.8), an error otherwise.
+    pub async fn has_referrers_api(&self, repo: &Repository, subject: &Digest) -> Result<bool> {
+        let endpoint = Endpoint::Referrers {
+            name: repo.name.clone(),
+            digest: subject.clone(),
+        };
+        let call = Call::new(
+            &repo.registry,
+            Method::GET,
+            self.url(&repo.registry, &endpoint),
+            Scopes::repository(repo.name.as_str(), "pull"),
+        )
+        .header(header::ACCEPT, media_type::OCI_INDEX);
+        let response = self.send(&call).await?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.error_from(&call, response).await),
+        }
+    }
+
     /// Pushes a manifest that has a `subject`. Where the registry does not index the
     /// subject itself (no `OCI-Subject` in its answer), the referrers tag of the
     /// subject is updated to list the new manifest.

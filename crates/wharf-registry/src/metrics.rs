@@ -32,6 +32,8 @@
 //! | `wharf_events_delivered_total` | counter | `endpoint` | events an endpoint accepted |
 //! | `wharf_events_failed_attempts_total` | counter | `endpoint` | deliveries that failed (retried) |
 //! | `wharf_events_dropped_total` | counter | `endpoint` | events given up after the maximum age |
+//! | `wharf_pull_through_fetches_total` | counter | `kind`, `result` | fetches from an upstream (`blob`, `manifest`), `ok` or `error` |
+//! | `wharf_pull_through_stale_total` | counter | `reason` | cached tags served unchecked: the upstream was `unavailable` (unreachable, 429, 5xx) or `failed` (refused, broken answer) |
 
 use std::time::Duration;
 
@@ -52,6 +54,8 @@ pub const GC_REMOVED: &str = "wharf_gc_removed_total";
 pub const GC_FREED_BYTES: &str = "wharf_gc_freed_bytes_total";
 pub const STORAGE_BLOBS: &str = "wharf_storage_blobs";
 pub const STORAGE_BLOB_BYTES: &str = "wharf_storage_blob_bytes";
+pub const PULL_THROUGH_FETCHES: &str = "wharf_pull_through_fetches_total";
+pub const PULL_THROUGH_STALE: &str = "wharf_pull_through_stale_total";
 
 /// Registers a description of each metric with the installed recorder (for `# HELP`
 /// lines). Call it once, after installing the recorder.
@@ -109,6 +113,14 @@ pub fn describe() {
         STORAGE_BLOB_BYTES,
         Unit::Bytes,
         "Bytes of the blobs held, as of the last garbage collection"
+    );
+    describe_counter!(
+        PULL_THROUGH_FETCHES,
+        "Blobs and manifests fetched from an upstream on a miss, by result"
+    );
+    describe_counter!(
+        PULL_THROUGH_STALE,
+        "Cached tags served without the upstream's confirmation, by why it gave none"
     );
 }
 
@@ -277,4 +289,15 @@ pub(crate) fn event_attempt_failed(endpoint: &str) {
 
 pub(crate) fn event_dropped(endpoint: &str) {
     metrics::counter!(EVENTS_DROPPED, "endpoint" => endpoint.to_string()).increment(1);
+}
+
+/// A blob or manifest fetched from an upstream (`kind`), whether it was cached.
+pub(crate) fn pull_through_fetch(kind: &'static str, ok: bool) {
+    metrics::counter!(PULL_THROUGH_FETCHES, "kind" => kind, "result" => if ok { "ok" } else { "error" }).increment(1);
+}
+
+/// A cached tag served although the upstream could not confirm it (`reason`:
+/// `unavailable` or `failed`).
+pub(crate) fn pull_through_stale(reason: &'static str) {
+    metrics::counter!(PULL_THROUGH_STALE, "reason" => reason).increment(1);
 }

@@ -434,7 +434,8 @@ pub struct PullArgs {
 
     /// A mirror registry (HOST[:PORT]) tried first, in order, for the same repository
     /// path; the origin is used when no mirror has the image. Also WHARF_MIRRORS
-    /// (comma-separated).
+    /// (comma-separated). Without it, the mirrors of containers' registries.conf
+    /// ([[registry.mirror]]) for the image are used.
     #[arg(long = "mirror", value_name = "HOST", env = "WHARF_MIRRORS", value_delimiter = ',')]
     pub mirrors: Vec<String>,
 }

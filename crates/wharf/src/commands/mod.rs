@@ -13,6 +13,7 @@ mod gc;
 mod index;
 mod inspect;
 mod login;
+mod mirrors;
 mod output;
 mod progress;
 mod pull;

@@ -17,12 +17,8 @@ use wharf_client::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform, Re
 pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
     let reference = files::reference(&args.reference)?;
     let wanted = args.platform.as_deref().map(files::platform).transpose()?;
-    let mirrors = args
-        .mirrors
-        .iter()
-        .map(|m| super::login::registry_name(m))
-        .collect::<Outcome<Vec<String>>>()?;
-    let mut registries: Vec<&str> = mirrors.iter().map(String::as_str).collect();
+    let mirrors = super::mirrors::for_pull(&args.mirrors, &reference)?;
+    let mut registries: Vec<&str> = mirrors.iter().map(|m| m.registry.as_str()).collect();
     registries.push(reference.registry());
     let session = ctx.session(&registries)?;
     let (source, top) = first_answering(&session, &mirrors, &reference).await?;
@@ -66,17 +62,17 @@ pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
         .await
         .map_err(|e| Failure::other(format!("cannot create {}: {e}", args.output.display())))?;
     let client = &session.client;
+    let origin = &reference.repository;
     let written: Vec<Value> = futures::stream::iter(planned)
         .map(|(layer, path, title)| async move {
-            let n = client
-                .pull_blob_to_file(repo, &layer.digest, Some(layer.size), &path)
-                .await?;
+            let (n, from) = pull_layer(client, repo, origin, &layer, &path).await?;
             Ok::<_, Failure>(json!({
                 "path": path.display().to_string(),
                 "title": title,
                 "mediaType": layer.media_type,
                 "digest": layer.digest.to_string(),
                 "size": n,
+                "source": from,
             }))
         })
         .buffered(ctx.global.concurrency as usize)
@@ -123,13 +119,42 @@ pub async fn run(ctx: &Context, args: PullArgs) -> Outcome {
     Ok(())
 }
 
-/// The repository to pull from and REF's manifest there: the first mirror (same
-/// repository path) that has it, else the origin. A mirror that fails in any way (down,
+/// One layer into `path`, from `repo` (a mirror or the origin); a mirror that lacks it,
+/// refuses it, or breaks off midway (after its retries) is passed over for the origin,
+/// which continues the partial download where the bytes are still good (the blob is
+/// the same by its digest wherever it comes from). Returns the size and the registry
+/// that served it.
+async fn pull_layer(
+    client: &wharf_client::Client,
+    repo: &Repository,
+    origin: &Repository,
+    layer: &Descriptor,
+    path: &std::path::Path,
+) -> Outcome<(u64, String)> {
+    let from_mirror = client
+        .pull_blob_to_file(repo, &layer.digest, Some(layer.size), path)
+        .await;
+    match from_mirror {
+        Ok(n) => Ok((n, repo.registry.clone())),
+        Err(e) if repo.registry != origin.registry => {
+            tracing::warn!(mirror = %repo.registry, digest = %layer.digest, error = %e, "the mirror failed for a blob; pulling it from the origin");
+            let n = client
+                .pull_blob_to_file(origin, &layer.digest, Some(layer.size), path)
+                .await?;
+            Ok((n, origin.registry.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The repository to pull from and REF's manifest there: the first mirror (see
+/// [`super::mirrors`]) that has it, else the origin. A mirror that fails in any way (down,
 /// refusing, without the image) is passed over, as containers' registries.conf does; the
-/// blobs then come from where the manifest came from.
+/// blobs then come from where the manifest came from, each from the origin where that
+/// mirror fails for it ([`pull_layer`]).
 async fn first_answering(
     session: &Session,
-    mirrors: &[String],
+    mirrors: &[Repository],
     reference: &wharf_client::ImageReference,
 ) -> Outcome<(Repository, Manifest)> {
     // A mirror is asked once: a mirror that is down costs no backoff before the origin.
@@ -138,9 +163,8 @@ async fn first_answering(
         ..wharf_client::RetryPolicy::default()
     });
     for mirror in mirrors {
-        let repo = Repository::new(mirror.clone(), reference.repository.name.clone());
-        match once.get_manifest(&repo, &reference.reference()).await {
-            Ok(manifest) => return Ok((repo, manifest)),
+        match once.get_manifest(mirror, &reference.reference()).await {
+            Ok(manifest) => return Ok((mirror.clone(), manifest)),
             Err(e) => tracing::info!(mirror = %mirror, error = %e, "mirror passed over"),
         }
     }

@@ -1,5 +1,8 @@
 //! `wharf sign REF --key KEY`: a cosign-compatible signature of REF's manifest (the
-//! simple-signing payload, signed with an ECDSA P-256 key), attached as its referrer.
+//! simple-signing payload, signed with an ECDSA P-256 key), attached as its referrer;
+//! on a registry without the referrers API (where referrers live only under the
+//! referrers tag schema, which cosign does not read), also under cosign's tag scheme
+//! (`sha256-<hex>.sig`). `--tag-scheme` writes the tag scheme only.
 
 use super::exit::{Failure, Outcome};
 use super::files;
@@ -19,21 +22,41 @@ pub async fn run(ctx: &Context, args: SignArgs) -> Outcome {
     let identity = reference.repository.to_string();
     let payload = simple_signing_payload(&identity, &subject.digest);
     let signature = sign_payload(&key, &payload).map_err(|e| Failure::usage(e.to_string()))?;
-    let digest = if args.tag_scheme {
-        session
-            .client
+    let client = &session.client;
+    let (digest, by_tag) = if args.tag_scheme {
+        let digest = client
             .attach_signature_by_tag(repo, &subject, &payload, &signature)
-            .await?
+            .await?;
+        (digest.clone(), Some(digest))
     } else {
-        session
-            .client
-            .attach_signature(repo, &subject, &payload, &signature)
-            .await?
+        let digest = client.attach_signature(repo, &subject, &payload, &signature).await?;
+        let by_tag = if client.has_referrers_api(repo, &subject.digest).await? {
+            None
+        } else {
+            Some(
+                client
+                    .attach_signature_by_tag(repo, &subject, &payload, &signature)
+                    .await?,
+            )
+        };
+        (digest, by_tag)
     };
     let signed = Reference::Digest(subject.digest.clone());
+    let tag = wharf_client::verify::signature_tag(&subject.digest);
     ctx.out.emit(
-        json!({ "subject": format!("{repo}@{signed}"), "signature": digest.to_string(), "payloadSignature": signature }),
-        || format!("Signed {repo}@{signed}\nSignature manifest {digest}"),
+        json!({
+            "subject": format!("{repo}@{signed}"),
+            "signature": digest.to_string(),
+            "tagScheme": by_tag.as_ref().map(|d| json!({ "tag": tag.to_string(), "digest": d.to_string() })),
+            "payloadSignature": signature,
+        }),
+        || {
+            let mut text = format!("Signed {repo}@{signed}\nSignature manifest {digest}");
+            if let Some(d) = &by_tag {
+                text.push_str(&format!("\nUnder cosign's tag {repo}:{tag} ({d})"));
+            }
+            text
+        },
     );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `wharf verify REF --key PUB.pem`: signatures attached as referrers by `wharf sign`
 //! and under cosign's tag scheme by `wharf sign --tag-scheme` verify, and say who signed
-//! what; another key, or no signature, is exit code 5. On wharf and CNCF Distribution.
+//! what; another key, or no signature, is exit code 5. On wharf and CNCF Distribution
+//! (no referrers API: `wharf sign` writes cosign's tag as well there).
 
 use crate::cli_harness::{Cli, Registry};
 use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -42,21 +43,48 @@ fn verify_scenario(registry: &Registry) {
     let line = cli.fails(&["verify", &image, "--key", &alice_pub], 5);
     assert!(line.contains("no signatures"), "{line}");
 
-    // Signed as a referrer: alice's key verifies it, bob's does not.
-    cli.ok(&["sign", &image, "--key", &alice]);
+    // Signed as a referrer: alice's key verifies it, bob's does not. Distribution has
+    // no referrers API, so the signature is also written under cosign's tag there.
+    let signed = cli.json(&["sign", &image, "--key", &alice]);
+    let sig_tag = format!("{repo}:{}.sig", digest.replacen(':', "-", 1));
     let checked = cli.json(&["verify", &image, "--key", &alice_pub]);
-    assert_eq!(checked["valid"], 1);
+    let sources = |checked: &serde_json::Value| -> Vec<(String, bool)> {
+        checked["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["source"].as_str().unwrap().to_string(), s["valid"].as_bool().unwrap()))
+            .collect()
+    };
+    let pair = |source: &str, valid: bool| (source.to_string(), valid);
+    if registry.is_wharf() {
+        assert_eq!(signed["tagScheme"], serde_json::Value::Null, "{signed}");
+        assert_eq!(sources(&checked), [pair("referrer", true)]);
+    } else {
+        assert_eq!(
+            signed["tagScheme"]["tag"],
+            format!("{}.sig", digest.replacen(':', "-", 1))
+        );
+        assert_eq!(
+            cli.json(&["inspect", &sig_tag])["digest"],
+            signed["tagScheme"]["digest"]
+        );
+        assert_eq!(sources(&checked), [pair("referrer", true), pair("tag", true)]);
+    }
     assert_eq!(checked["subject"], format!("{repo}@{digest}"));
-    assert_eq!(checked["signatures"][0]["source"], "referrer");
     assert_eq!(checked["signatures"][0]["identity"], repo.as_str());
+    let alice_valid = if registry.is_wharf() { 1 } else { 2 };
+    assert_eq!(checked["valid"], alice_valid);
     let text = cli.ok(&["verify", &image, "--key", &alice_pub]);
-    assert!(text.contains("1 valid signature") && text.contains(&repo), "{text}");
+    assert!(
+        text.contains(&format!("{alice_valid} valid signature")) && text.contains(&repo),
+        "{text}"
+    );
     let line = cli.fails(&["verify", &image, "--key", &bob_pub], 5);
     assert!(line.contains("none verifies"), "{line}");
 
     // Cosign's tag scheme: bob signs there; both keys now find a valid signature.
     let by_tag = cli.json(&["sign", &image, "--key", &bob, "--tag-scheme"]);
-    let sig_tag = format!("{repo}:{}.sig", digest.replacen(':', "-", 1));
     assert_eq!(
         cli.json(&["inspect", &sig_tag])["digest"],
         by_tag["signature"],
@@ -64,14 +92,14 @@ fn verify_scenario(registry: &Registry) {
     );
     let checked = cli.json(&["verify", &image, "--key", &bob_pub]);
     assert_eq!(checked["valid"], 1);
-    let sources: Vec<(&str, bool)> = checked["signatures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["source"].as_str().unwrap(), s["valid"].as_bool().unwrap()))
-        .collect();
-    assert_eq!(sources, [("referrer", false), ("tag", true)]);
-    // A second signature under the tag is added beside the first.
+    if registry.is_wharf() {
+        assert_eq!(sources(&checked), [pair("referrer", false), pair("tag", true)]);
+    } else {
+        let expected = [pair("referrer", false), pair("tag", false), pair("tag", true)];
+        assert_eq!(sources(&checked), expected);
+    }
+    // A second signature under the tag is added beside the first (on Distribution,
+    // alice's was there already: signing the same payload again adds nothing).
     cli.ok(&["sign", &image, "--key", &alice, "--tag-scheme"]);
     let raw: serde_json::Value = serde_json::from_str(&cli.ok(&["inspect", &sig_tag, "--raw"])).unwrap();
     assert_eq!(raw["layers"].as_array().unwrap().len(), 2);

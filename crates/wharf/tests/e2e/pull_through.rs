@@ -17,13 +17,13 @@ const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json,application/vnd
                       application/vnd.docker.distribution.manifest.v2+json,\
                       application/vnd.docker.distribution.manifest.list.v2+json";
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     let hex: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 
 /// `len` bytes that differ with `seed`, cheaply.
-fn generated(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn generated(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -38,7 +38,7 @@ fn generated(seed: u64, len: usize) -> Vec<u8> {
 
 /// Writes a config with one upstream (`prefix` → `url`, plus `extra` TOML lines) and
 /// starts wharf with it, logging to `data/../wharf.log`.
-fn start_wharf(dir: &Path, prefix: &str, url: &str, extra: &str) -> WharfProcess {
+pub(crate) fn start_wharf(dir: &Path, prefix: &str, url: &str, extra: &str) -> WharfProcess {
     std::fs::create_dir_all(dir).unwrap();
     let config = dir.join("wharf.toml");
     std::fs::write(
@@ -55,7 +55,7 @@ fn start_wharf(dir: &Path, prefix: &str, url: &str, extra: &str) -> WharfProcess
 
 /// A client that sends `user:password` with every request (an upstream behind
 /// htpasswd), or nothing.
-fn client_for(base: &str) -> reqwest::Client {
+pub(crate) fn client_for(base: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(userinfo) = base
         .strip_prefix("http://")
@@ -76,7 +76,7 @@ fn client_for(base: &str) -> reqwest::Client {
 }
 
 /// `base` without its `user:password@`.
-fn without_userinfo(base: &str) -> String {
+pub(crate) fn without_userinfo(base: &str) -> String {
     match base.strip_prefix("http://").and_then(|rest| rest.split_once('@')) {
         Some((_, host)) => format!("http://{host}"),
         None => base.to_string(),
@@ -84,7 +84,7 @@ fn without_userinfo(base: &str) -> String {
 }
 
 /// Pushes a blob to a registry: POST, then PUT with the whole body.
-async fn push_blob(base: &str, repo: &str, bytes: Vec<u8>) -> String {
+pub(crate) async fn push_blob(base: &str, repo: &str, bytes: Vec<u8>) -> String {
     let digest = sha256(&bytes);
     let http = client_for(base);
     let url = without_userinfo(base);
@@ -114,7 +114,7 @@ async fn push_blob(base: &str, repo: &str, bytes: Vec<u8>) -> String {
 
 /// Pushes an image of one layer of `layer_len` bytes as `repo:tag`; returns the
 /// manifest's and the layer's digests.
-async fn push_image(base: &str, repo: &str, tag: &str, seed: u64, layer_len: usize) -> (String, String) {
+pub(crate) async fn push_image(base: &str, repo: &str, tag: &str, seed: u64, layer_len: usize) -> (String, String) {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#).into_bytes();
     let config_len = config.len();
     let config_digest = push_blob(base, repo, config).await;
@@ -139,7 +139,7 @@ async fn push_image(base: &str, repo: &str, tag: &str, seed: u64, layer_len: usi
 }
 
 /// The digest of the manifest `base` serves for `repo:reference`, or its status.
-async fn manifest_digest(base: &str, repo: &str, reference: &str) -> Result<String, (u16, String)> {
+pub(crate) async fn manifest_digest(base: &str, repo: &str, reference: &str) -> Result<String, (u16, String)> {
     let response = http_client()
         .get(format!("{base}/v2/{repo}/manifests/{reference}"))
         .header("accept", ACCEPT)
@@ -157,7 +157,7 @@ async fn manifest_digest(base: &str, repo: &str, reference: &str) -> Result<Stri
 
 /// GETs a blob: its status and, if the body arrived whole, its digest; `None` for a
 /// body that broke off.
-async fn get_blob(base: &str, repo: &str, digest: &str) -> (u16, Option<String>) {
+pub(crate) async fn get_blob(base: &str, repo: &str, digest: &str) -> (u16, Option<String>) {
     let response = http_client()
         .get(format!("{base}/v2/{repo}/blobs/{digest}"))
         .send()
@@ -177,7 +177,7 @@ async fn get_blob(base: &str, repo: &str, digest: &str) -> (u16, Option<String>)
 }
 
 /// Blob GETs the proxy forwarded for `digest`.
-fn blob_gets(proxy: &FaultProxy, digest: &str) -> usize {
+pub(crate) fn blob_gets(proxy: &FaultProxy, digest: &str) -> usize {
     proxy
         .requests()
         .iter()
@@ -185,7 +185,7 @@ fn blob_gets(proxy: &FaultProxy, digest: &str) -> usize {
         .count()
 }
 
-fn log_of(dir: &Path) -> String {
+pub(crate) fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("wharf.log")).unwrap_or_default()
 }
 

@@ -4,11 +4,16 @@
 //! away stops nothing. It streams the upstream's bytes into an upload of the blob store
 //! (an upload session like a push's, so a process killed midway leaves only an upload
 //! that the expiry sweep removes, never a blob), hashing them on the way, and commits
-//! and links the blob only once its digest matched. Bytes received but not yet stored
-//! stay in a window in memory (at most [`SEGMENT`] bytes): a reader behind the window
-//! reads the stored part of the upload, a reader inside it copies from memory, so a
-//! client that joins halfway is served from the first byte, and memory stays bounded
-//! whatever the blob's size.
+//! and links the blob only once its digest matched.
+//!
+//! Three tasks share the work so that the client's stream is never held back by the
+//! store: the fetch task receives and hands each piece on at once (to the readers, to a
+//! hashing task and to a storing task, as shared `Bytes`, no copy); hashing and storing
+//! run beside it, each at most [`WINDOW`] bytes behind (then the download waits for
+//! them). Bytes received but not yet stored stay in a window in memory: a reader behind
+//! the window reads the stored part of the upload, a reader inside it copies from
+//! memory, so a client that joins halfway is served from the first byte, and memory
+//! stays bounded whatever the blob's size.
 //!
 //! No reader is given the blob's last byte before the fetch is committed: a download
 //! whose bytes turn out unlike the digest ends with an error instead, which breaks the
@@ -21,13 +26,24 @@ use crate::upstream::UpstreamBlob;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
-use wharf_oci::{Digest, RepositoryName};
+use std::task::Poll;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+use wharf_oci::{Algorithm, Digest, RepositoryName};
 
-/// Bytes gathered in memory before they are appended to the upload in one call.
+/// Bytes appended to the upload per call of the blob store (S3 stores them as one
+/// part of at least 5 MiB).
 const SEGMENT: usize = 8 * 1024 * 1024;
+
+/// How far hashing and storing may each fall behind the download: received bytes not
+/// yet stored are held in memory, up to this much per fetch.
+const WINDOW: usize = 32 * 1024 * 1024;
+
+/// The longest piece handed on; longer ones are cut (without a copy).
+const PIECE_MAX: usize = 1024 * 1024;
 
 /// A fetch in progress (or just ended), as readers see it.
 pub(crate) struct Fetch {
@@ -41,9 +57,10 @@ pub(crate) struct Fetch {
 struct State {
     /// Set once the upstream answered: the upload's id and the announced size.
     started: Option<Started>,
-    /// Bytes appended to the upload; the window holds what follows.
+    /// Bytes appended to the upload; the window holds what follows, each piece with
+    /// its offset in the blob.
     stored: u64,
-    window: VecDeque<Bytes>,
+    window: VecDeque<(u64, Bytes)>,
     received: u64,
     outcome: Option<Result<(), RegistryError>>,
 }
@@ -197,16 +214,19 @@ impl Reader {
         if self.at < s.stored {
             return Step::ReadUpload(started.upload.clone(), s.stored.min(servable));
         }
+        // The window holds thousands of small pieces: find the reader's by its offset.
+        let first = s
+            .window
+            .partition_point(|(offset, piece)| offset + piece.len() as u64 <= self.at);
         let mut pieces = Vec::new();
-        let mut offset = s.stored;
-        for piece in &s.window {
-            let end = offset + piece.len() as u64;
-            if end > self.at && offset < servable {
-                let from = self.at.saturating_sub(offset) as usize;
-                let to = (servable.min(end) - offset) as usize;
-                pieces.push(piece.slice(from..to));
+        for (offset, piece) in s.window.range(first..) {
+            if *offset >= servable {
+                break;
             }
-            offset = end;
+            let end = offset + piece.len() as u64;
+            let from = self.at.saturating_sub(*offset) as usize;
+            let to = (servable.min(end) - offset) as usize;
+            pieces.push(piece.slice(from..to));
         }
         Step::Yield(pieces)
     }
@@ -228,6 +248,7 @@ pub(crate) async fn run(
         })
     });
     let outcome = transfer(&registry, &fetch, &name, &upload, size, stream).await;
+    crate::metrics::pull_through_fetch("blob", outcome.is_ok());
     match outcome {
         Ok(()) => fetch.update(|s| {
             s.window.clear();
@@ -243,7 +264,7 @@ pub(crate) async fn run(
 
 async fn transfer(
     registry: &Registry,
-    fetch: &Fetch,
+    fetch: &Arc<Fetch>,
     name: &RepositoryName,
     upload: &str,
     size: Option<u64>,
@@ -256,40 +277,50 @@ async fn transfer(
             format!("blob {digest} could not be pulled from the upstream: {why}; nothing was cached, try again"),
         )
     };
-    let mut hasher = digest.algorithm().hasher();
+    let hashing = Stage::start(|pieces, budget| hash(digest.algorithm(), pieces, budget));
+    let storing = Stage::start(|pieces, budget| store(fetch.clone(), upload.to_string(), pieces, budget));
     let mut received = 0u64;
-    let mut gathered = 0usize;
-    loop {
+    let received_all = 'receive: loop {
         let piece = match stream.try_next().await {
             Ok(Some(piece)) => piece,
-            Ok(None) => break,
-            Err(e) => return Err(broke(format!("the download broke off after {received} bytes ({e})"))),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(broke(format!("the download broke off after {received} bytes ({e})"))),
         };
         received += piece.len() as u64;
         if size.is_some_and(|size| received > size) {
-            return Err(broke(format!(
+            break Err(broke(format!(
                 "the upstream sent more than the {} bytes it announced",
                 size.unwrap_or(0)
             )));
         }
-        hasher.update(&piece);
-        gathered += piece.len();
-        fetch.update(|s| {
-            s.received = received;
-            s.window.push_back(piece);
-        });
-        if gathered >= SEGMENT {
-            store_window(fetch, upload).await?;
-            gathered = 0;
+        for part in parts(piece) {
+            // Waits while the hasher or the writer is a whole window behind; stops
+            // when either failed (its error is the outcome, below).
+            if !hashing.reserve(part.len()).await || !storing.reserve(part.len()).await {
+                break 'receive Ok(());
+            }
+            fetch.update(|s| {
+                s.window.push_back((s.received, part.clone()));
+                s.received += part.len() as u64;
+            });
+            hashing.send(part.clone());
+            storing.send(part);
         }
+    };
+    // Both stages finish what they were given, also after a failure, so nothing
+    // writes to the upload once it is discarded.
+    let computed = hashing.finish().await;
+    let stored = storing.finish().await;
+    received_all?;
+    let (computed, stored) = (computed?, stored?);
+    if stored != received {
+        return Err(broke(format!("{stored} of the {received} bytes received were stored")));
     }
-    store_window(fetch, upload).await?;
     if let Some(size) = size.filter(|size| *size != received) {
         return Err(broke(format!(
             "the upstream announced {size} bytes and sent {received}"
         )));
     }
-    let computed = hasher.finish();
     if &computed != digest {
         return Err(broke(format!("the upstream's bytes have digest {computed}")));
     }
@@ -300,23 +331,132 @@ async fn transfer(
     Ok(())
 }
 
-/// Appends the window to the upload and drops it from memory.
-async fn store_window(fetch: &Fetch, upload: &str) -> Result<(), RegistryError> {
-    let (offset, pieces): (u64, Vec<Bytes>) = {
-        let s = fetch.state.lock().unwrap_or_else(|p| p.into_inner());
-        (s.stored, s.window.iter().cloned().collect())
-    };
-    if pieces.is_empty() {
-        return Ok(());
+/// The upstream's pieces cut to at most [`PIECE_MAX`] bytes (no copy), so that any
+/// piece fits in a window.
+fn parts(mut piece: Bytes) -> impl Iterator<Item = Bytes> {
+    std::iter::from_fn(move || (!piece.is_empty()).then(|| piece.split_to(piece.len().min(PIECE_MAX))))
+}
+
+/// A task that consumes the received pieces beside the download (hashing them, or
+/// storing them), at most [`WINDOW`] bytes behind it: the budget's permits are the
+/// bytes it may still be given; it gives them back as it is done with them, and
+/// closes the budget when it fails.
+struct Stage<T> {
+    budget: Arc<Semaphore>,
+    pieces: Option<mpsc::UnboundedSender<Bytes>>,
+    task: JoinHandle<Result<T, RegistryError>>,
+}
+
+impl<T: Send + 'static> Stage<T> {
+    fn start<F, Fut>(work: F) -> Stage<T>
+    where
+        F: FnOnce(mpsc::UnboundedReceiver<Bytes>, Arc<Semaphore>) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>> + Send + 'static,
+    {
+        let budget = Arc::new(Semaphore::new(WINDOW));
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let work = work(receiver, budget.clone());
+        let closing = budget.clone();
+        let task = tokio::spawn(async move {
+            let outcome = work.await;
+            if outcome.is_err() {
+                closing.close();
+            }
+            outcome
+        });
+        Stage {
+            budget,
+            pieces: Some(sender),
+            task,
+        }
     }
-    let count = pieces.len();
-    let mut source = futures::stream::iter(pieces.into_iter().map(Ok));
-    let written = fetch.blobs.append_upload(upload, offset, &mut source).await?;
-    fetch.update(|s| {
-        s.stored += written;
-        s.window.drain(..count);
-    });
-    Ok(())
+
+    /// Waits until the stage may be given `len` more bytes; false once it failed.
+    async fn reserve(&self, len: usize) -> bool {
+        match self.budget.acquire_many(len as u32).await {
+            Ok(permit) => {
+                permit.forget();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Gives the stage a piece [`Stage::reserve`] made room for.
+    fn send(&self, piece: Bytes) {
+        if let Some(pieces) = &self.pieces {
+            // A stage that ended has closed its budget: the next reserve says so.
+            let _ = pieces.send(piece);
+        }
+    }
+
+    /// Tells the stage that nothing more comes, and waits for its outcome.
+    async fn finish(mut self) -> Result<T, RegistryError> {
+        self.pieces = None;
+        match (&mut self.task).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(RegistryError::internal("pulling a blob through", e.to_string())),
+        }
+    }
+}
+
+/// The hashing stage: the digest of every piece, in order.
+async fn hash(
+    algorithm: Algorithm,
+    mut pieces: mpsc::UnboundedReceiver<Bytes>,
+    budget: Arc<Semaphore>,
+) -> Result<Digest, RegistryError> {
+    let mut hasher = algorithm.hasher();
+    while let Some(piece) = pieces.recv().await {
+        hasher.update(&piece);
+        budget.add_permits(piece.len());
+    }
+    Ok(hasher.finish())
+}
+
+/// The storing stage: appends the pieces to the upload, [`SEGMENT`] bytes per call of
+/// the blob store, each streamed straight from the channel (the store overlaps its
+/// writes with the arrival of the next bytes), and drops each segment from the window
+/// once it is stored. Returns the bytes stored.
+async fn store(
+    fetch: Arc<Fetch>,
+    upload: String,
+    mut pieces: mpsc::UnboundedReceiver<Bytes>,
+    budget: Arc<Semaphore>,
+) -> Result<u64, RegistryError> {
+    let mut stored = 0u64;
+    while let Some(first) = pieces.recv().await {
+        let (mut count, mut bytes) = (0usize, 0usize);
+        let written = {
+            let mut first = Some(first);
+            let mut source = futures::stream::poll_fn(|cx| {
+                let next = match first.take() {
+                    Some(piece) => Some(piece),
+                    None if bytes >= SEGMENT => return Poll::Ready(None),
+                    None => std::task::ready!(pieces.poll_recv(cx)),
+                };
+                Poll::Ready(next.map(|piece| {
+                    count += 1;
+                    bytes += piece.len();
+                    Ok(piece)
+                }))
+            });
+            fetch.blobs.append_upload(&upload, stored, &mut source).await?
+        };
+        if written != bytes as u64 {
+            return Err(RegistryError::internal(
+                "pulling a blob through",
+                format!("the blob store appended {written} of {bytes} bytes to upload {upload}"),
+            ));
+        }
+        stored += written;
+        fetch.update(|s| {
+            s.stored = stored;
+            s.window.drain(..count);
+        });
+        budget.add_permits(bytes);
+    }
+    Ok(stored)
 }
 
 async fn complete(

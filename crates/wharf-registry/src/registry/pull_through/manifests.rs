@@ -79,7 +79,10 @@ impl Registry {
                     .await
                 {
                     Ok(found) => Ok(found),
-                    Err(e) => self.serve_stale(route, name, tag, &cached, &e.message).await,
+                    Err(e) => {
+                        let reason = if e.status == 503 { "unavailable" } else { "failed" };
+                        self.serve_stale(route, name, tag, &cached, reason, &e.message).await
+                    }
                 }
             }
             Ok(None) => {
@@ -87,19 +90,29 @@ impl Registry {
                 self.mark_checked(&key);
                 self.manifest(name, &reference).await
             }
-            Err(e) => self.serve_stale(route, name, tag, &cached, &e.to_string()).await,
+            Err(e) => {
+                let reason = match e {
+                    UpstreamError::Unavailable(_) => "unavailable",
+                    UpstreamError::NotFound(_) | UpstreamError::Failed(_) => "failed",
+                };
+                self.serve_stale(route, name, tag, &cached, reason, &e.to_string())
+                    .await
+            }
         }
     }
 
-    /// The cached tag, when the upstream cannot say whether it moved.
+    /// The cached tag, when the upstream cannot say whether it moved (`reason`, a
+    /// metric's label: `unavailable` or `failed`; `why`: the upstream's answer).
     async fn serve_stale(
         &self,
         route: &UpstreamRoute,
         name: &RepositoryName,
         tag: &Tag,
         cached: &ManifestRecord,
+        reason: &'static str,
         why: &str,
     ) -> RegistryResult<StoredManifest> {
+        crate::metrics::pull_through_stale(reason);
         tracing::warn!(
             repository = %name, %tag, digest = %cached.digest, upstream = %route.source.describe(),
             "serving a cached tag without checking it: the upstream did not answer ({why})"
@@ -116,11 +129,10 @@ impl Registry {
         reference: &Reference,
         tag: Option<&Tag>,
     ) -> RegistryResult<StoredManifest> {
-        let fetched = route
-            .source
-            .manifest(upstream_name, reference)
-            .await
-            .map_err(|e: UpstreamError| upstream_error(route, &format!("manifest {name}:{reference}"), e))?;
+        let fetched = route.source.manifest(upstream_name, reference).await;
+        crate::metrics::pull_through_fetch("manifest", fetched.is_ok());
+        let fetched =
+            fetched.map_err(|e: UpstreamError| upstream_error(route, &format!("manifest {name}:{reference}"), e))?;
         tracing::info!(repository = %name, %reference, digest = %fetched.digest, upstream = %route.source.describe(), "pulled a manifest through");
         self.store_pulled_manifest(name, tag, &fetched).await?;
         if let Some(tag) = tag {

@@ -178,7 +178,10 @@ impl Registry {
         let digest = fetch.digest.clone();
         let blob = match route.source.blob(upstream_name, &digest).await {
             Ok(blob) => blob,
-            Err(e) => return fetch.fail(upstream_error(route, &format!("blob {digest}"), e)),
+            Err(e) => {
+                crate::metrics::pull_through_fetch("blob", false);
+                return fetch.fail(upstream_error(route, &format!("blob {digest}"), e));
+            }
         };
         let session = match self.open_session(name, digest.algorithm()).await {
             Ok(session) => session,
