@@ -43,3 +43,5 @@ mod s3_storage;
 mod serve_tls;
 mod shutdown;
 mod soak;
+mod ui_browser;
+mod webdriver;
