@@ -38,6 +38,8 @@ mod sqlite;
 pub mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "ui")]
+pub mod ui;
 pub mod upstream;
 
 // The crates whose types and macros appear in the public API, so that an application or
@@ -62,6 +64,6 @@ pub use serde_json;
 /// Digests, repository names, tags and references.
 pub use wharf_oci;
 
-pub use http::{router, router_with_access};
+pub use http::{router, router_with_access, router_with_shared_access};
 pub use maintenance::Maintenance;
 pub use registry::{Registry, RegistryConfig, RegistryError};

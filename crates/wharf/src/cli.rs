@@ -813,6 +813,10 @@ pub struct ServeArgs {
     pub otlp_sample_ratio: Option<f64>,
     #[command(flatten)]
     pub metadata: MetadataArgs,
+
+    /// Whether the web UI is served at /ui/ (and / redirects to it) [default: true].
+    #[arg(long = "ui", env = "WHARF_UI", action = ArgAction::Set, value_name = "BOOL")]
+    pub ui_enabled: Option<bool>,
 }
 
 /// Where the metadata lives (`wharf serve` and `wharf gc`).

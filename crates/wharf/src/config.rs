@@ -45,6 +45,25 @@ pub struct ServeConfig {
     pub observe: ObserveConfig,
     /// `[metadata]` with `--metadata` and `--postgres-*` applied.
     pub metadata: Metadata,
+    /// `[ui]` with `--ui` applied.
+    pub ui: UiSettings,
+}
+
+/// The web UI (`[ui]`, `--ui`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSettings {
+    pub enabled: bool,
+    /// The key that signs the UI's session cookies: `<data-dir>/ui-session.key` unless
+    /// given (replicas behind one address share one).
+    pub session_key_file: Option<PathBuf>,
+}
+
+/// The `[ui]` section of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UiFileConfig {
+    enabled: Option<bool>,
+    session_key_file: Option<PathBuf>,
 }
 
 /// When and how the server collects garbage.
@@ -130,6 +149,7 @@ struct FileConfig {
     tracing: Option<TracingFileConfig>,
     metadata: Option<MetadataFileConfig>,
     events: Option<crate::events_config::EventsFileConfig>,
+    ui: Option<UiFileConfig>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "wharf.toml";
@@ -306,7 +326,13 @@ impl ServeConfig {
             args.tls_client_auth.or(tls_file.client_auth),
         )?;
         let metadata = Metadata::merge(&args.metadata, file.metadata)?;
+        let ui_file = file.ui.unwrap_or_default();
+        let ui = UiSettings {
+            enabled: args.ui_enabled.or(ui_file.enabled).unwrap_or(true),
+            session_key_file: ui_file.session_key_file,
+        };
         Ok(ServeConfig {
+            ui,
             storage,
             upstreams,
             tls,

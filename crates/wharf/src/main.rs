@@ -18,6 +18,7 @@ mod serve;
 mod storage_config;
 mod telemetry;
 mod tls;
+mod ui;
 mod upstream;
 
 use clap::parser::ValueSource;

@@ -78,10 +78,11 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         Some(access) if client_certs => Some(crate::auth::with_client_certificates(access, &config.auth)),
         access => access,
     };
-    let app = match access {
+    let access = access.map(Arc::new);
+    let app = match access.clone() {
         Some(access) => {
             tracing::info!("access control on: {:?} mode", config.auth.mode);
-            wharf_registry::router_with_access(registry.clone(), access)
+            wharf_registry::router_with_shared_access(registry.clone(), access)
         }
         None => {
             let certificate_required = config
@@ -96,6 +97,12 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
             }
             wharf_registry::router(registry.clone())
         }
+    };
+    // The web UI beside the API, on its own routes (/ui/…, and / redirecting there).
+    let app = if config.ui.enabled {
+        app.merge(crate::ui::router(&config, registry.clone(), access, tls.is_some())?)
+    } else {
+        app
     };
     let limits = connection_limits(&config.connections, crate::listener::raise_open_file_limit());
     let (stop, stopped) = tokio::sync::watch::channel(false);

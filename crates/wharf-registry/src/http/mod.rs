@@ -76,7 +76,12 @@ fn with_mirror_namespace(routes: Router, registry: Arc<Registry>) -> Router {
 /// a [`Challenge::Bearer`](crate::auth::Challenge::Bearer) must be its public URL there
 /// (`https://HOST/registry/token`).
 pub fn router_with_access(registry: Arc<Registry>, access: AccessControl) -> Router {
-    let access = Arc::new(access);
+    router_with_shared_access(registry, Arc::new(access))
+}
+
+/// [`router_with_access`] with a policy shared with other routers of the application
+/// (the web UI signs people in and filters what it shows with the same one).
+pub fn router_with_shared_access(registry: Arc<Registry>, access: Arc<AccessControl>) -> Router {
     let routes = v2_routes(registry.clone()).route_layer(axum::middleware::from_fn_with_state(
         access.clone(),
         authorize::authorize,

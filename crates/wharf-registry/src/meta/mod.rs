@@ -4,6 +4,7 @@
 //! its manifests and tags) and keeps upload sessions, so that any replica can continue
 //! an upload another one started. It never sees blob bytes.
 
+mod browse;
 mod gc;
 mod lease;
 mod lifecycle;
@@ -15,6 +16,7 @@ mod postgres;
 mod quota;
 mod sqlite;
 
+pub use browse::{ManifestDetail, RepositorySummary, TagDetail};
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
 pub use lease::{LeaseAttempt, LeaseRenewal, LEASE_TTL};
 pub use lifecycle::TagFilter;
@@ -434,6 +436,51 @@ pub trait MetaStore: Send + Sync + 'static {
         }
         self.put_manifest_fixed_tags(repo, manifest, tags, references, require_linked, fixed)
             .await
+    }
+
+    // Browsing (the web UI). The defaults are made of the calls above, one per tag;
+    // the built-in SQLite store answers each with one query.
+
+    /// Every tag of `repo` with its manifest (in tag order).
+    async fn tag_details(&self, repo: &RepositoryName) -> MetaResult<Vec<TagDetail>> {
+        let tags = self.list_tags(repo, None, None).await?;
+        let mut details = Vec::with_capacity(tags.items.len());
+        for name in tags.items {
+            let Ok(tag) = name.parse::<Tag>() else { continue };
+            if let Some(manifest) = self.tagged_manifest(repo, &tag).await? {
+                details.push(TagDetail {
+                    tag: name,
+                    manifest,
+                    pushed: None,
+                });
+            }
+        }
+        Ok(details)
+    }
+
+    /// The manifests of `repo` no tag points at (referrers and an index's children
+    /// among them).
+    async fn untagged_manifests(&self, repo: &RepositoryName) -> MetaResult<Vec<ManifestDetail>> {
+        let snapshot = self.gc_snapshot().await?;
+        let mut found = Vec::new();
+        for m in snapshot.manifests.iter().filter(|m| &m.repository == repo && !m.tagged) {
+            if let Some(manifest) = self.manifest(repo, &m.digest).await? {
+                found.push(ManifestDetail {
+                    manifest,
+                    pushed: Some(m.created),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// The number of tags of `repo` and its last push.
+    async fn repository_summary(&self, repo: &RepositoryName) -> MetaResult<RepositorySummary> {
+        let tags = self.list_tags(repo, None, None).await?;
+        Ok(RepositorySummary {
+            tags: tags.items.len() as u64,
+            last_push: None,
+        })
     }
 
     /// Whether the store answers now, for the server's readiness probe (`/readyz`).

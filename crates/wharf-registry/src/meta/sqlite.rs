@@ -12,8 +12,8 @@
 //! the commit that holds it is durable (see [`writer`]).
 
 use super::{
-    BlobClaim, Change as Applied, GcSnapshot, Leased, Limits, ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent,
-    Page, Refusal, TagFilter, UploadSession,
+    BlobClaim, Change as Applied, GcSnapshot, Leased, Limits, ManifestDetail, ManifestRecord, MetaError, MetaResult,
+    MetaStore, NewEvent, Page, Refusal, RepositorySummary, TagDetail, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -24,6 +24,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, RepositoryName, Tag};
 
+mod browse;
 mod cache;
 mod gc;
 mod lifecycle;
@@ -901,6 +902,21 @@ impl MetaStore for SqliteMetaStore {
 
     async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
         self.prune_outbox(endpoints).await
+    }
+
+    async fn tag_details(&self, repo: &RepositoryName) -> MetaResult<Vec<TagDetail>> {
+        let repo = repo.to_string();
+        self.read(move |c| browse::tag_details(c, &repo)).await
+    }
+
+    async fn untagged_manifests(&self, repo: &RepositoryName) -> MetaResult<Vec<ManifestDetail>> {
+        let repo = repo.to_string();
+        self.read(move |c| browse::untagged_manifests(c, &repo)).await
+    }
+
+    async fn repository_summary(&self, repo: &RepositoryName) -> MetaResult<RepositorySummary> {
+        let repo = repo.to_string();
+        self.read(move |c| browse::repository_summary(c, &repo)).await
     }
 
     /// A read on a reader connection, and a write through the writer thread: a session

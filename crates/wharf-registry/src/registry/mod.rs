@@ -4,6 +4,7 @@
 //! [`BlobStore`] and a [`MetaStore`] and answers in [`RegistryError`]s.
 
 mod blobs;
+mod browse;
 mod cleanup;
 mod config;
 mod content_cache;
@@ -55,6 +56,8 @@ pub struct Registry {
     pull_through: pull_through::PullThrough,
     /// Whether it is stopping, and the last readiness probe (`/readyz`).
     readiness: readiness::ReadinessState,
+    /// The outcome of the last garbage collection (shown by the web UI).
+    last_collection: gc::CollectionStatus,
 }
 
 impl Registry {
@@ -70,6 +73,7 @@ impl Registry {
             upstreams: Default::default(),
             pull_through: Default::default(),
             readiness: Default::default(),
+            last_collection: Default::default(),
         }
     }
 

@@ -47,3 +47,5 @@ mod shutdown;
 mod shutdown_ready;
 mod soak;
 mod stores;
+mod ui_browser;
+mod webdriver;

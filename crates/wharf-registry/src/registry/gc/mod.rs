@@ -28,6 +28,10 @@
 
 mod plan;
 mod report;
+mod status;
+
+pub(crate) use status::CollectionStatus;
+pub use status::LastCollection;
 mod sweep;
 
 pub use report::{GcReport, Tally};
@@ -64,7 +68,23 @@ impl Registry {
     /// a time. Safe while the registry serves requests, and alongside a collection run by
     /// another process on the same stores (each removal is re-checked by the metadata
     /// store), though running two at once only wastes work.
+    /// The outcome of every collection that is not a dry run is kept for
+    /// [`Registry::last_collection`].
     pub async fn collect_garbage(&self, options: &GcOptions) -> RegistryResult<GcReport> {
+        let outcome = self.collect_garbage_now(options).await;
+        if !options.dry_run {
+            let recorded = outcome.as_ref().map(Clone::clone).map_err(|e| e.message.clone());
+            self.last_collection.record(recorded);
+        }
+        outcome
+    }
+
+    /// The last collection this process ran (not a dry run), if any.
+    pub fn last_collection(&self) -> Option<LastCollection> {
+        self.last_collection.last()
+    }
+
+    async fn collect_garbage_now(&self, options: &GcOptions) -> RegistryResult<GcReport> {
         let _one_at_a_time = self.gc_lock.lock().await;
         let started = Instant::now();
         let cutoff = SystemTime::now()

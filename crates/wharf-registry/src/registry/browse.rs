@@ -1,0 +1,48 @@
+//! What the web UI reads: listings with their manifests in one metadata call each, and
+//! small blobs (image configs) whole, never a layer.
+
+use super::{Registry, RegistryResult};
+use crate::meta::{ManifestDetail, RepositorySummary, TagDetail};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use wharf_oci::{Digest, RepositoryName};
+
+impl Registry {
+    /// Every tag of `name` with its manifest and last push (NAME_UNKNOWN if it holds
+    /// nothing).
+    pub async fn tag_details(&self, name: &RepositoryName) -> RegistryResult<Vec<TagDetail>> {
+        self.require_repository(name).await?;
+        Ok(self.meta.tag_details(name).await?)
+    }
+
+    /// The manifests of `name` no tag points at.
+    pub async fn untagged_manifests(&self, name: &RepositoryName) -> RegistryResult<Vec<ManifestDetail>> {
+        self.require_repository(name).await?;
+        Ok(self.meta.untagged_manifests(name).await?)
+    }
+
+    /// Tag count and last push of `name`.
+    pub async fn repository_summary(&self, name: &RepositoryName) -> RegistryResult<RepositorySummary> {
+        Ok(self.meta.repository_summary(name).await?)
+    }
+
+    /// Bytes linked into `name`, each blob once (what its quota counts).
+    pub async fn repository_usage(&self, name: &RepositoryName) -> RegistryResult<u64> {
+        Ok(self.meta.repository_usage(name).await?)
+    }
+
+    /// The whole blob `digest` of `name` when it is at most `cap` bytes (`None` when
+    /// larger: it is not read). BLOB_UNKNOWN when the repository does not hold it.
+    pub async fn small_blob(&self, name: &RepositoryName, digest: &Digest, cap: u64) -> RegistryResult<Option<Bytes>> {
+        let blob = self.blob(name, digest).await?;
+        if blob.size > cap {
+            return Ok(None);
+        }
+        let mut stream = self.blob_bytes(&blob, 0..blob.size).await?;
+        let mut bytes = BytesMut::with_capacity(blob.size as usize);
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(Some(bytes.freeze()))
+    }
+}

@@ -1,0 +1,119 @@
+//! `/ui/sign-in` and `/ui/sign-out`: a user name and password checked by the registry's
+//! own authenticators (the users of Basic and of token mode alike), minding the login
+//! throttle as the API does; a new session (and so new form tokens) at each.
+
+use super::delete::checked_form;
+use super::{access, error_page, layout, respond};
+use crate::auth::{Credentials, Identity};
+use crate::ui::session::Session;
+use crate::ui::viewer::Viewer;
+use crate::ui::{State, UiState};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State as Shared};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use maud::html;
+use std::net::SocketAddr;
+
+fn form_page(state: &UiState, viewer: &Viewer, status: StatusCode, error: Option<&str>, user: &str) -> Response {
+    let body = html! {
+        h1 { "Sign in" }
+        @if let Some(error) = error { p.error { (error) } }
+        @if access(state).is_none() {
+            p.note { "This registry has no access control: everyone sees and may change everything." }
+        } @else {
+            form.stack method="post" action="/ui/sign-in" {
+                input type="hidden" name="csrf" value=(viewer.form_token(state));
+                label { "User name" br; input type="text" name="username" value=(user) autocomplete="username" required; }
+                label { "Password" br; input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+        }
+    };
+    respond(state, viewer, status, layout(state, viewer, "Sign in", body))
+}
+
+pub async fn form(Shared(state): Shared<State>, headers: HeaderMap) -> Response {
+    let viewer = Viewer::from_headers(&state, &headers);
+    form_page(&state, &viewer, StatusCode::OK, None, "")
+}
+
+pub async fn sign_in(Shared(state): Shared<State>, parts: http::request::Parts, body: Bytes) -> Response {
+    let form = super::form_fields(&body);
+    let headers = &parts.headers;
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let viewer = match checked_form(&state, headers, &form) {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let Some(access) = access(&state) else {
+        return form_page(&state, &viewer, StatusCode::OK, None, "");
+    };
+    let username = form.get("username").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let attempt = match access.throttle() {
+        Some(throttle) => match throttle.attempt(client).await {
+            Ok(attempt) => Some(attempt),
+            Err(retry_after) => {
+                let message = format!(
+                    "Too many failed sign-ins: try again in {} s.",
+                    retry_after.as_secs().max(1)
+                );
+                return error_page(&state, &viewer, StatusCode::TOO_MANY_REQUESTS, &message);
+            }
+        },
+        None => None,
+    };
+    let credentials = Credentials::Basic {
+        username: username.clone(),
+        password,
+    };
+    match access.authenticate(&credentials).await {
+        Ok(Identity::User { name, groups }) => {
+            if let Some(attempt) = attempt {
+                attempt.succeeded();
+            }
+            let session = Session::new(Some(name), groups, state.config.session_lifetime);
+            with_session(&state, &session, Redirect::to("/ui/").into_response())
+        }
+        Ok(_) | Err(crate::auth::AuthError::BadPassword) => {
+            if let Some(attempt) = attempt {
+                attempt.failed();
+            }
+            form_page(
+                &state,
+                &viewer,
+                StatusCode::UNAUTHORIZED,
+                Some("Wrong user name or password."),
+                &username,
+            )
+        }
+        Err(e) => form_page(
+            &state,
+            &viewer,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(&e.to_string()),
+            &username,
+        ),
+    }
+}
+
+pub async fn sign_out(Shared(state): Shared<State>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = super::form_fields(&body);
+    if let Err(response) = checked_form(&state, &headers, &form) {
+        return response;
+    }
+    let session = Session::new(None, Vec::new(), state.config.session_lifetime);
+    with_session(&state, &session, Redirect::to("/ui/").into_response())
+}
+
+fn with_session(state: &UiState, session: &Session, mut response: Response) -> Response {
+    let cookie = session.set_cookie(&state.config.session_key, state.config.secure_cookies);
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}

@@ -1,0 +1,63 @@
+//! Who is looking at a page, and what the registry's access control lets them do.
+
+use super::session::{cookie_value, Session};
+use super::UiState;
+use crate::auth::{Action, Actions, Identity};
+use http::HeaderMap;
+use wharf_oci::RepositoryName;
+
+/// The person behind a request, from their session cookie.
+pub struct Viewer {
+    pub session: Session,
+    /// Whether the request carried no valid session: the answer sets a new cookie.
+    pub fresh: bool,
+}
+
+impl Viewer {
+    pub fn from_headers(state: &UiState, headers: &HeaderMap) -> Viewer {
+        let key = &state.config.session_key;
+        match cookie_value(headers).and_then(|v| Session::decode(v, key)) {
+            Some(session) => Viewer { session, fresh: false },
+            None => Viewer {
+                session: Session::new(None, Vec::new(), state.config.session_lifetime),
+                fresh: true,
+            },
+        }
+    }
+
+    pub fn identity(&self) -> Identity {
+        match &self.session.user {
+            Some(name) => Identity::user(name.clone(), self.session.groups.clone()),
+            None => Identity::Anonymous,
+        }
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.session.user.as_deref()
+    }
+
+    /// What the viewer may do to `repository`: everything on a registry without access
+    /// control, else what its authorizer grants.
+    pub async fn actions(&self, state: &UiState, repository: &RepositoryName) -> Actions {
+        match &state.access {
+            None => Actions::ALL,
+            Some(access) => access.granted(&self.identity(), repository).await,
+        }
+    }
+
+    pub async fn may_pull(&self, state: &UiState, repository: &RepositoryName) -> bool {
+        self.actions(state, repository).await.contains(Action::Pull)
+    }
+
+    /// The `Set-Cookie` value a response must carry, when the request had no session.
+    pub fn set_cookie(&self, state: &UiState) -> Option<String> {
+        self.fresh.then(|| {
+            self.session
+                .set_cookie(&state.config.session_key, state.config.secure_cookies)
+        })
+    }
+
+    pub fn form_token(&self, state: &UiState) -> String {
+        self.session.form_token(&state.config.session_key)
+    }
+}
