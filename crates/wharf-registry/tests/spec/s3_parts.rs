@@ -19,9 +19,13 @@ use wharf_registry::RegistryConfig;
 
 const MIB: usize = 1 << 20;
 
-/// A fresh store cutting bodies into 5 MiB parts, three in flight.
+/// A fresh store cutting bodies into 5 MiB parts, three in flight, and reading large
+/// ranges as three ranged GETs at once.
 async fn small_parts() -> S3BlobStore {
-    crate::s3::fresh_store().await.with_upload_parts(5 * MIB, 3)
+    crate::s3::fresh_store()
+        .await
+        .with_upload_parts(5 * MIB, 3)
+        .with_parallel_reads(3)
 }
 
 /// `data` in uneven pieces, as a network delivers a body, then an error when `cut`.
@@ -208,4 +212,38 @@ async fn monolithic_pushes_over_s3_parts_are_verified_before_they_appear() {
     let response = s.put_upload(&location, &cut.digest, &cut.bytes).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     assert!(s.get(&path).await.bytes().await.unwrap() == cut.bytes);
+}
+
+/// Not a check: times a 96 MiB blob read whole as one streamed GET and as parallel
+/// ranged GETs, to choose between them (`cargo test --test spec -- --ignored
+/// read_strategies --nocapture`).
+#[tokio::test]
+#[ignore]
+async fn read_strategies_timed() {
+    let store = crate::s3::fresh_store().await;
+    let data = Bytes::from(bytes(29, 96 * MIB));
+    let digest = Digest::sha256_of(&data);
+    store.create_upload("timed").await.unwrap();
+    store
+        .append_whole_upload("timed", &digest, &mut body(&data, false))
+        .await
+        .unwrap();
+    store.commit_upload("timed", data.len() as u64, &digest).await.unwrap();
+    for round in 0..3 {
+        for (name, reader) in [
+            ("one GET", store.clone()),
+            ("4 x 8 MiB ranges", store.clone().with_parallel_reads(4)),
+            ("8 x 8 MiB ranges", store.clone().with_parallel_reads(8)),
+            (
+                "4 x 16 MiB ranges",
+                store.clone().with_upload_parts(16 * MIB, 4).with_parallel_reads(4),
+            ),
+        ] {
+            let started = std::time::Instant::now();
+            let got = collect(reader.read_blob(&digest, 0..data.len() as u64).await.unwrap()).await;
+            let took = started.elapsed();
+            assert_eq!(got.len(), data.len());
+            println!("round {round}: {name}: {:.0} MiB/s", 96.0 / took.as_secs_f64());
+        }
+    }
 }

@@ -93,11 +93,20 @@ impl S3BlobStore {
     }
 
     /// Cuts upload bodies into parts of `part_size` bytes (at least S3's 5 MiB; 8 MiB by
-    /// default), of which `in_flight` (at least 1; 4 by default) are sent at once, and
-    /// reads large blobs as that many ranged GETs of `part_size` at once. One request
-    /// holds at most `(in_flight + 1) × part_size` bytes in memory.
+    /// default), of which `in_flight` (at least 1; 4 by default) are sent at once. One
+    /// request holds at most `(in_flight + 1) × part_size` bytes in memory.
     pub fn with_upload_parts(mut self, part_size: usize, in_flight: usize) -> S3BlobStore {
+        let reads = self.parts.read_in_flight;
         self.parts = PartSettings::new(part_size, in_flight);
+        self.parts.read_in_flight = reads;
+        self
+    }
+
+    /// Reads ranges larger than two parts as ranged GETs of the part size, `in_flight`
+    /// at once (1, the default: one streamed GET). A download then holds up to
+    /// `in_flight × part_size` bytes in memory.
+    pub fn with_parallel_reads(mut self, in_flight: usize) -> S3BlobStore {
+        self.parts.read_in_flight = in_flight.max(1);
         self
     }
 

@@ -20,18 +20,18 @@ impl S3BlobStore {
         }
     }
 
-    /// The bytes of `key` in `range`: a range of more than two parts' size as ranged
-    /// GETs of a part's size, several in flight at once (see [`super::parts`]: at most
-    /// `in_flight` parts in memory), after a first small one that answers quickly and
-    /// finds a missing object before any byte is sent; a smaller range as one GET,
-    /// streamed as it arrives.
+    /// The bytes of `key` in `range`: one GET, streamed as it arrives; or, when parallel
+    /// reads are configured, a range of more than two parts' size as ranged GETs of a
+    /// part's size, several in flight at once (at most `read_in_flight` parts in
+    /// memory), after a first small one that answers quickly and finds a missing object
+    /// before any byte is sent.
     pub(super) async fn read_range(&self, key: &Path, range: Range<u64>) -> io::Result<ByteStream> {
         if range.is_empty() {
             // S3 refuses empty ranges; there is nothing to fetch.
             return Ok(futures::stream::empty().boxed());
         }
         let piece = self.parts.part_size as u64;
-        if self.parts.in_flight > 1 && range.end - range.start > 2 * piece {
+        if self.parts.read_in_flight > 1 && range.end - range.start > 2 * piece {
             return self.read_in_parallel(key, range, piece).await;
         }
         self.read_streamed(key, range).await
@@ -54,7 +54,7 @@ impl S3BlobStore {
                 let (store, key) = (store.clone(), key.clone());
                 async move { store.get_range(&key, part).await.map_err(to_io) }
             })
-            .buffered(self.parts.in_flight);
+            .buffered(self.parts.read_in_flight);
         Ok(futures::stream::once(async { Ok(head) }).chain(tail).boxed())
     }
 
