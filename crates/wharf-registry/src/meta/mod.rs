@@ -500,12 +500,14 @@ pub trait MetaStore: Send + Sync + 'static {
     // not atomic (a crash between the change and the append loses its events); the
     // built-in stores override them with one transaction. An adapter that keeps no
     // outbox fails the outbox calls, so a registry with events on refuses its writes
-    // rather than forgetting their events.
+    // (before changing anything) rather than forgetting their events.
 
     /// Applies `change` and appends to the outbox those of `events` whose condition
     /// held before the change, if the change did something. Answers what the change's
     /// own call answers (`true` for calls that answer nothing).
     async fn apply_with_events(&self, change: Change<'_>, events: Vec<NewEvent>) -> MetaResult<bool> {
+        // A store without an outbox refuses before changing anything.
+        self.append_events(Vec::new()).await?;
         let mut held = Vec::new();
         for event in events {
             if outbox::holds(self, &change, &event.condition).await? {
