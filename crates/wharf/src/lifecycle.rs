@@ -166,4 +166,14 @@ mod tests {
         assert!(parse_bytes("ten").is_err());
         assert!(parse_bytes("5 parsecs").is_err());
     }
+
+    #[test]
+    fn total_quota_from_the_flag_over_the_file_and_zero_is_none() {
+        let file = ByteCount::Text("1GiB".into());
+        assert_eq!(total_quota(None, Some(&file)), Ok(Some(1 << 30)));
+        assert_eq!(total_quota(Some(4096), Some(&file)), Ok(Some(4096)));
+        assert_eq!(total_quota(Some(0), Some(&file)), Ok(None));
+        assert_eq!(total_quota(None, None), Ok(None));
+        assert!(total_quota(None, Some(&ByteCount::Text("lots".into()))).is_err());
+    }
 }
