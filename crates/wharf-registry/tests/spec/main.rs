@@ -21,6 +21,7 @@ mod deletes;
 mod full_disk;
 mod gc;
 mod gc_race;
+mod gc_replicas;
 mod lifecycle;
 mod manifests;
 mod mounts;
