@@ -13,14 +13,18 @@
 //! - [`Postgres`]: PostgreSQL from the Debian package, one private server per test
 //!   binary with a fresh database per test, for the PostgreSQL metadata store.
 //!
+//! - [`RoundRobin`]: a per-request round-robin load balancer in front of replicas.
+//!
 //! Everything listens on 127.0.0.1 only, and every wait is bounded.
 
+mod balancer;
 mod distribution;
 mod postgres;
 mod proxy;
 mod seaweedfs;
 mod tls;
 
+pub use balancer::{RoundRobin, Routed};
 pub use distribution::Distribution;
 pub use postgres::Postgres;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest, Traffic};

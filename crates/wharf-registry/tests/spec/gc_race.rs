@@ -16,11 +16,11 @@ const PUSHERS: u64 = 4;
 const RUN_FOR: Duration = Duration::from_secs(6);
 
 /// An image a client was told is stored.
-struct Acknowledged {
-    repo: String,
-    tag: String,
-    manifest: Manifest,
-    blobs: Vec<Blob>,
+pub struct Acknowledged {
+    pub repo: String,
+    pub tag: String,
+    pub manifest: Manifest,
+    pub blobs: Vec<Blob>,
 }
 
 /// Whether a push's refusal is one the collector may cause and a client retries.
@@ -51,7 +51,10 @@ async fn push_blob(s: &TestServer, repo: &str, blob: &Blob, from: Option<&str>) 
     put.status() == StatusCode::CREATED || !retryable(put).await
 }
 
-async fn pusher(s: Arc<TestServer>, p: u64, layers: Arc<Vec<Blob>>, deadline: Instant) -> (Vec<Acknowledged>, u64) {
+/// Pushes images (mounting half the layers from a neighbour) into `team/r{p}` until
+/// `deadline`, deleting every third: the images acknowledged and kept, and how many
+/// pushes were refused (retryably).
+pub async fn pusher(s: Arc<TestServer>, p: u64, layers: Arc<Vec<Blob>>, deadline: Instant) -> (Vec<Acknowledged>, u64) {
     let repo = format!("team/r{p}");
     let mut kept: Vec<Acknowledged> = Vec::new();
     let mut refused = 0;

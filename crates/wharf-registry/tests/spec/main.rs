@@ -22,6 +22,7 @@ mod events;
 mod full_disk;
 mod gc;
 mod gc_race;
+mod gc_replicas;
 mod lifecycle;
 mod manifests;
 mod mounts;

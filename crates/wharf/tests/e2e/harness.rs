@@ -86,6 +86,13 @@ impl WharfProcess {
         Self::spawn_command(command, free_port(), data_dir, extra, "warn", Stdio::inherit())
     }
 
+    /// Like `start_with_env`, on `port`.
+    pub fn start_on_with_env(port: u16, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> WharfProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        command.envs(env.iter().copied());
+        Self::spawn_command(command, port, data_dir, extra, "warn", Stdio::inherit())
+    }
+
     fn spawn(port: u16, data_dir: &Path, extra: &[&str], log_filter: &str, log: Stdio) -> WharfProcess {
         let command = Command::new(env!("CARGO_BIN_EXE_wharf"));
         Self::spawn_command(command, port, data_dir, extra, log_filter, log)

@@ -19,6 +19,7 @@ mod cli_resume;
 mod cli_sign;
 mod cli_tls;
 mod cli_verify;
+mod cluster;
 mod connections;
 mod crash;
 mod crash_small;

@@ -78,6 +78,20 @@ pub async fn snapshot(client: &mut Client) -> MetaResult<GcSnapshot> {
 
 pub type Items = Vec<(RepositoryName, Digest)>;
 
+/// The lock on "manifest `$2` of repository `$1` exists", a transaction-scoped advisory
+/// lock keyed by a hash of the two. A row lock cannot fence a row not yet inserted: a
+/// referrer's collection reads that its subject is absent while a push of the subject
+/// on another replica has inserted it but not committed, and would remove the referrer
+/// of a subject about to exist. So a manifest push holds this lock shared on its own
+/// digest until it commits, and the collector takes it exclusively on a referrer's
+/// subject before it checks that the subject is gone: it then sees the push's commit,
+/// or the push waits and comes after the collection.
+pub const SUBJECT_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1::text || '@' || $2::text, 0))";
+
+/// [`SUBJECT_LOCK`], shared: what a manifest push holds on its own digest.
+pub const SUBJECT_LOCK_SHARED: &str =
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended($1::text || '@' || $2::text, 0))";
+
 pub async fn remove_unused_manifests(
     tx: &Transaction<'_>,
     items: &[(RepositoryName, Digest)],
@@ -89,8 +103,9 @@ pub async fn remove_unused_manifests(
         .prepare_cached("SELECT 1 FROM links WHERE repo = $1 AND digest = $2 FOR UPDATE")
         .await?;
     let lock_manifest = tx
-        .prepare_cached("SELECT 1 FROM manifests WHERE repo = $1 AND digest = $2 FOR UPDATE")
+        .prepare_cached("SELECT subject FROM manifests WHERE repo = $1 AND digest = $2 FOR UPDATE")
         .await?;
+    let lock_subject = tx.prepare_cached(SUBJECT_LOCK).await?;
     let check = tx
         .prepare_cached(
             "SELECT 1 FROM manifests m WHERE m.repo = $1 AND m.digest = $2 AND m.created_ms < $3
@@ -104,8 +119,11 @@ pub async fn remove_unused_manifests(
     for (repo, digest) in items {
         let (r, d) = (repo.as_str(), digest.to_string());
         tx.query(&lock_link, &[&r, &d]).await?;
-        if tx.query_opt(&lock_manifest, &[&r, &d]).await?.is_none() {
+        let Some(row) = tx.query_opt(&lock_manifest, &[&r, &d]).await? else {
             continue;
+        };
+        if let Some(subject) = row.get::<_, Option<String>>(0) {
+            tx.execute(&lock_subject, &[&r, &subject]).await?;
         }
         if tx.query_opt(&check, &[&r, &d, &cutoff_ms]).await?.is_none() {
             continue;

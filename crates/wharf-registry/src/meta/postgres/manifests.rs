@@ -35,6 +35,11 @@ pub struct Put<'a> {
 impl Put<'_> {
     pub async fn run(&self, tx: &Transaction<'_>) -> PgResult<Result<(), Refusal>> {
         let repo = self.repo;
+        let digest = self.manifest.digest.to_string();
+        // This manifest's subject lock, shared, to the commit: a collection deciding that
+        // its referrers' subject is gone waits for this push (see `gc::SUBJECT_LOCK`).
+        let subject_lock = tx.prepare_cached(super::gc::SUBJECT_LOCK_SHARED).await?;
+        tx.execute(&subject_lock, &[&repo, &digest]).await?;
         // The references' links are held FOR SHARE to the commit: a collector removing
         // one waits, then sees this manifest require it.
         let lock_links = tx
@@ -58,7 +63,6 @@ impl Put<'_> {
             }
         }
         let m = self.manifest;
-        let digest = m.digest.to_string();
         if let Err(refused) = fence::link(tx, repo, &digest, m.size).await? {
             return Ok(Err(refused));
         }
