@@ -416,6 +416,30 @@ mod tests {
     }
 
     #[test]
+    fn the_ui_section_and_its_flag() {
+        let on = ServeConfig::merge(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert!(on.ui.enabled, "on by default");
+        let file: FileConfig =
+            toml::from_str("[ui]\nenabled = false\nsession_key_file = \"/etc/wharf/ui.key\"").unwrap();
+        let off = ServeConfig::merge(ServeArgs::default(), file).unwrap();
+        assert!(!off.ui.enabled);
+        assert_eq!(off.ui.session_key_file, Some(PathBuf::from("/etc/wharf/ui.key")));
+        let file: FileConfig = toml::from_str("[ui]\nenabled = false").unwrap();
+        let args = ServeArgs {
+            ui_enabled: Some(true),
+            ..Default::default()
+        };
+        assert!(
+            ServeConfig::merge(args, file).unwrap().ui.enabled,
+            "the flag beats the file"
+        );
+        assert!(
+            toml::from_str::<FileConfig>("[ui]\nenable = true").is_err(),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
     fn the_gc_section_and_its_flags() {
         let file: FileConfig =
             toml::from_str("[gc]\nenabled = false\ninterval = \"10m\"\ngrace = \"2h\"\nkeep_untagged = true").unwrap();

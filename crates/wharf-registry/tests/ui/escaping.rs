@@ -27,7 +27,7 @@ async fn hostile_annotations_labels_and_history_stay_text() {
     let digest = ui.push_image("hostile/app", "v1", config, annotations, None).await;
 
     for path in [
-        format!("/ui/manifest?name=hostile/app&ref=v1"),
+        "/ui/manifest?name=hostile/app&ref=v1".to_string(),
         format!("/ui/manifest?name=hostile/app&ref={digest}"),
         "/ui/repository?name=hostile/app".to_string(),
         "/ui/?q=%3Cscript%3E".to_string(),

@@ -8,8 +8,6 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The key under which WebDriver returns an element's id.
-const ELEMENT: &str = "element-6066-11e4-a832-4d0fa34e1a60";
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The Debian paths of Chromium and its driver (`scripts/test` installs both).
@@ -128,7 +126,13 @@ impl Browser {
                 .expect("WebDriver find");
             if response.status().is_success() {
                 let answer: Value = response.json().await.unwrap();
-                return answer["value"][ELEMENT].as_str().unwrap().to_string();
+                // An object of one entry, the element's id under a key that names the
+                // protocol (W3C's `element-6066-…`; the key varies across drivers).
+                let id = answer["value"]
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_str);
+                return id.unwrap_or_else(|| panic!("no element id in {answer}")).to_string();
             }
             assert!(Instant::now() < deadline, "no element {css:?} on {}", self.url().await);
             tokio::time::sleep(Duration::from_millis(100)).await;

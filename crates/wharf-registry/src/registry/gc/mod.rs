@@ -73,7 +73,7 @@ impl Registry {
     pub async fn collect_garbage(&self, options: &GcOptions) -> RegistryResult<GcReport> {
         let outcome = self.collect_garbage_now(options).await;
         if !options.dry_run {
-            let recorded = outcome.as_ref().map(Clone::clone).map_err(|e| e.message.clone());
+            let recorded = outcome.clone().map_err(|e| e.message);
             self.last_collection.record(recorded);
         }
         outcome

@@ -80,7 +80,7 @@ pub async fn delete(Shared(state): Shared<State>, headers: HeaderMap, body: Byte
     let form = super::form_fields(&body);
     let viewer = match checked_form(&state, &headers, &form) {
         Ok(viewer) => viewer,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (name, reference) = match target(&state, &viewer, &form).await {
         Ok(target) => target,
@@ -99,16 +99,20 @@ pub async fn delete(Shared(state): Shared<State>, headers: HeaderMap, body: Byte
 
 /// The viewer of a POST whose form token is the one their session cookie binds; a 403
 /// page otherwise (no cookie, another session's token, none at all).
-pub fn checked_form(state: &UiState, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Viewer, Response> {
+pub fn checked_form(
+    state: &UiState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Viewer, Box<Response>> {
     let viewer = Viewer::from_headers(state, headers);
     let token = form.get("csrf").map(String::as_str).unwrap_or("");
     if viewer.fresh || !viewer.session.accepts_form_token(token, &state.config.session_key) {
-        return Err(error_page(
+        return Err(Box::new(error_page(
             state,
             &viewer,
             StatusCode::FORBIDDEN,
             "This form has expired or did not come from this site. Reload the page and try again.",
-        ));
+        )));
     }
     Ok(viewer)
 }

@@ -104,7 +104,7 @@ pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Para
 pub fn tag_page(mut tags: Vec<TagDetail>, sort: Sort, offset: usize) -> Vec<Row> {
     if sort == Sort::Pushed {
         // Stable: tags come in name order, so equal times stay in name order.
-        tags.sort_by(|a, b| b.pushed.cmp(&a.pushed));
+        tags.sort_by_key(|t| std::cmp::Reverse(t.pushed));
     }
     tags.into_iter()
         .skip(offset)

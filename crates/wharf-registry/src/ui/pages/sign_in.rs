@@ -47,7 +47,7 @@ pub async fn sign_in(Shared(state): Shared<State>, parts: http::request::Parts, 
         .map(|ConnectInfo(addr)| addr.ip());
     let viewer = match checked_form(&state, headers, &form) {
         Ok(viewer) => viewer,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(access) = access(&state) else {
         return form_page(&state, &viewer, StatusCode::OK, None, "");
@@ -104,7 +104,7 @@ pub async fn sign_in(Shared(state): Shared<State>, parts: http::request::Parts, 
 pub async fn sign_out(Shared(state): Shared<State>, headers: HeaderMap, body: Bytes) -> Response {
     let form = super::form_fields(&body);
     if let Err(response) = checked_form(&state, &headers, &form) {
-        return response;
+        return *response;
     }
     let session = Session::new(None, Vec::new(), state.config.session_lifetime);
     with_session(&state, &session, Redirect::to("/ui/").into_response())
