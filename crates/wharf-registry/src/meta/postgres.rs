@@ -35,8 +35,7 @@
 
 use super::{
     BlobClaim, Change, GcSnapshot, LeaseAttempt, LeaseRenewal, Leased, Limits, ManifestRecord, MetaError, MetaResult,
-    MetaStore, NewEvent, Page, Refusal, TagFilter,
-    UploadSession,
+    MetaStore, NewEvent, Page, Refusal, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -440,7 +439,6 @@ impl MetaStore for PostgresMetaStore {
             .map_err(db_err)
     }
 
-
     async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
         in_transaction!(self, |tx| outbox::prune(&tx, endpoints).await)
     }
@@ -517,7 +515,6 @@ impl MetaStore for PostgresMetaStore {
             .await
             .map_err(db_err)
     }
-
 
     async fn repository_usage(&self, repo: &RepositoryName) -> MetaResult<u64> {
         lifecycle::repository_usage(&self.client().await?, repo.as_str())

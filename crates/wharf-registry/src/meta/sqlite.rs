@@ -520,7 +520,19 @@ impl MetaStore for SqliteMetaStore {
             .as_ref()
             .map(|a| serde_json::to_string(a).unwrap_or_default());
         let put = self
-            .write(move |tx| put_manifest_rows(tx, &repo, &m, annotations, &tags, &references, require_linked, &fixed, limits))
+            .write(move |tx| {
+                put_manifest_rows(
+                    tx,
+                    &repo,
+                    &m,
+                    annotations,
+                    &tags,
+                    &references,
+                    require_linked,
+                    &fixed,
+                    limits,
+                )
+            })
             .await;
         self.inner.cache.forget(Change::Tagged {
             repo: &changed_repo,

@@ -5,10 +5,14 @@
 //! increase in commit order, and are never reused even after every row was removed (a
 //! reused number at or below a cursor would be skipped).
 
-use super::{delete_session, ensure_repository, insert_link, lifecycle, millis, put_manifest_rows, quota, SqliteMetaStore};
+use super::{
+    delete_session, ensure_repository, insert_link, lifecycle, millis, put_manifest_rows, quota, SqliteMetaStore,
+};
 use crate::meta::sqlite::cache::Change as Cached;
 use crate::meta::TagFilter;
-use crate::meta::{Change, Condition, Leased, Limits, ManifestRecord, MetaError, MetaResult, NewEvent, OutboxEvent, Refusal};
+use crate::meta::{
+    Change, Condition, Leased, Limits, ManifestRecord, MetaError, MetaResult, NewEvent, OutboxEvent, Refusal,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wharf_oci::{Digest, Tag};
