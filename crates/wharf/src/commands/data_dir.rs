@@ -7,10 +7,9 @@
 use super::exit::Failure;
 use crate::cli::StoreArgs;
 use crate::metadata::Metadata;
-use crate::storage_config::StorageChoice;
 use std::path::Path;
 use std::sync::Arc;
-use wharf_registry::storage::{BlobStore, FsBlobStore, S3BlobStore};
+use wharf_registry::storage::BlobStore;
 use wharf_registry::{Registry, RegistryConfig};
 
 /// The registry over the stores `stores` selects for the data directory `dir`, with the
@@ -24,18 +23,7 @@ pub async fn open(dir: &Path, stores: &StoreArgs, config: RegistryConfig) -> Res
             dir.display()
         )));
     }
-    let blobs: Arc<dyn BlobStore> = match &storage {
-        StorageChoice::Fs => Arc::new(
-            FsBlobStore::open(dir, true)
-                .await
-                .map_err(|e| Failure::other(format!("cannot open blob storage in {}: {e}", dir.display())))?,
-        ),
-        StorageChoice::S3 { config: s3, .. } => Arc::new(
-            S3BlobStore::open(s3)
-                .await
-                .map_err(|e| Failure::other(format!("cannot open S3 blob storage: {e}")))?,
-        ),
-    };
+    let blobs: Arc<dyn BlobStore> = storage.open(dir, true).await.map_err(Failure::other)?;
     let meta = metadata.open(dir, true).await.map_err(Failure::other)?;
     let config = RegistryConfig { policies, ..config };
     Ok(Registry::new(blobs, meta, config))
