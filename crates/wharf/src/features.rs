@@ -2,12 +2,9 @@
 //! in an S3-compatible bucket), `postgres` (metadata in PostgreSQL), `full` (both) and
 //! `otlp` (OpenTelemetry traces). The default build has none of them, so that the first
 //! `cargo run --release -- serve` compiles only what one machine needs (files and
-//! SQLite).
-//!
-//! This file is a library target of its own (`wharf_features`) for one reason: the
-//! package's tests turn `s3` and `postgres` on through a dev-dependency on the package
-//! itself, so that `cargo test --workspace` builds the binary they run with every
-//! backend, and cargo honours such a dependency only for a package with a library.
+//! SQLite). The package's tests turn `s3` and `postgres` on through a dev-dependency on
+//! the package itself, so that `cargo test --workspace` builds the binary they run with
+//! every backend.
 
 /// The one-line error for a configuration that asks for `what` (`storage kind "s3"`)
 /// in a build without the cargo `feature` that compiles it in: it names the feature

@@ -56,7 +56,7 @@ impl Metadata {
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => postgres(args, file.postgres.unwrap_or_default()),
             #[cfg(not(feature = "postgres"))]
-            "postgres" | "postgresql" => Err(wharf_features::missing("metadata kind \"postgres\"", "postgres")),
+            "postgres" | "postgresql" => Err(crate::features::missing("metadata kind \"postgres\"", "postgres")),
             other => Err(format!("metadata kind must be 'sqlite' or 'postgres', not {other:?}")),
         }
     }

@@ -95,7 +95,7 @@ impl StorageChoice {
             #[cfg(feature = "s3")]
             "s3" => s3_choice(args, file.s3.unwrap_or_default()),
             #[cfg(not(feature = "s3"))]
-            "s3" => Err(wharf_features::missing("storage kind \"s3\"", "s3")),
+            "s3" => Err(crate::features::missing("storage kind \"s3\"", "s3")),
             other => Err(format!("storage kind must be 'fs' or 's3', not {other:?}")),
         }
     }
