@@ -17,6 +17,7 @@
 //!
 //! Everything listens on 127.0.0.1 only, and every wait is bounded.
 
+mod background;
 mod balancer;
 mod distribution;
 mod postgres;
