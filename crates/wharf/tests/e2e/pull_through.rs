@@ -66,9 +66,7 @@ pub(crate) fn client_for(base: &str) -> reqwest::Client {
         let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(userinfo));
         headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
     }
-    // reqwest is built without a crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    wharf_testkit::http_client_builder()
         .no_proxy()
         .default_headers(headers)
         .build()
