@@ -29,14 +29,7 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new(name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let params = ca_params(name);
         let key = KeyPair::generate().expect("a CA key");
         TestCa {
             issuer: CertifiedIssuer::self_signed(params, key).expect("a self-signed CA certificate"),
@@ -75,14 +68,7 @@ impl TestCa {
     /// An intermediate CA that this CA signed; its [`TestCa::cert_pem`] is what a server
     /// sends after its own certificate.
     pub fn intermediate(&self, name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let params = ca_params(name);
         let key = KeyPair::generate().expect("an intermediate CA key");
         TestCa {
             issuer: CertifiedIssuer::signed_by(params, key, &self.issuer).expect("a signed intermediate"),
@@ -174,6 +160,19 @@ impl KeyKind {
             }
         }
     }
+}
+
+/// The parameters of a CA certificate named `name` (a root or an intermediate).
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
 }
 
 /// A TLS proxy; stopped (every connection closed) on drop.
