@@ -142,6 +142,20 @@ impl Endpoint {
         }
     }
 
+    /// The repository the endpoint addresses, to change it (a mirror's `?ns=` puts the
+    /// upstream's prefix in front), if any.
+    pub fn name_mut(&mut self) -> Option<&mut RepositoryName> {
+        match self {
+            Endpoint::Base | Endpoint::Catalog => None,
+            Endpoint::Blob { name, .. }
+            | Endpoint::UploadStart { name }
+            | Endpoint::Upload { name, .. }
+            | Endpoint::Manifest { name, .. }
+            | Endpoint::Tags { name }
+            | Endpoint::Referrers { name, .. } => Some(name),
+        }
+    }
+
     /// A short name of the kind of endpoint, without the repository or reference: the
     /// low-cardinality label of metrics and logs (`base`, `catalog`, `blob`,
     /// `upload_start`, `upload`, `manifest`, `tags`, `referrers`).
@@ -244,10 +258,13 @@ mod tests {
             ("/v2/org/app/blobs/uploads/abc-123".to_string(), "org/app"),
             (format!("/v2/x/referrers/{d}"), "x"),
         ] {
-            let e = Endpoint::parse(&path).unwrap();
+            let mut e = Endpoint::parse(&path).unwrap();
             assert_eq!(e.name().unwrap().as_str(), expected_name, "{path}");
             assert_eq!(e.path(), path);
+            *e.name_mut().unwrap() = format!("up/{expected_name}").parse().unwrap();
+            assert_eq!(e.path(), path.replacen("/v2/", "/v2/up/", 1));
         }
+        assert!(Endpoint::Base.name_mut().is_none() && Endpoint::Catalog.name_mut().is_none());
     }
 
     #[test]

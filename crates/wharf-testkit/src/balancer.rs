@@ -6,12 +6,11 @@
 //! `Host` is passed on, with `X-Forwarded-For` and `X-Forwarded-Proto`, as nginx is
 //! configured to (`scripts/cluster`).
 //!
-//! It runs on its own thread with its own Tokio runtime, as [`crate::FaultProxy`] does.
+//! It runs on its own thread with its own Tokio runtime (see [`crate::background`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
@@ -21,7 +20,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::oneshot;
+
+use crate::background::{Background, Bound, Runtime};
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -44,58 +44,34 @@ struct Shared {
 /// A round-robin balancer on a free loopback port; stopped (every connection closed)
 /// on drop.
 pub struct RoundRobin {
-    addr: SocketAddr,
+    server: Background,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl RoundRobin {
     /// Starts a balancer over `backends` (`host:port` each, plain HTTP).
     pub fn start(backends: Vec<String>) -> RoundRobin {
         assert!(!backends.is_empty(), "RoundRobin needs a backend");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free for the balancer");
-        listener
-            .set_nonblocking(true)
-            .expect("the listener is made non-blocking");
-        let addr = listener.local_addr().expect("the listener has an address");
         let shared = Arc::new(Shared {
             backends,
             next: AtomicUsize::new(0),
             routed: Mutex::new(Vec::new()),
         });
-        let (stop, stopped) = oneshot::channel();
-        let thread = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("wharf-testkit-balancer-{}", addr.port()))
-                .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(2)
-                        .enable_all()
-                        .build()
-                        .expect("the balancer's runtime starts");
-                    runtime.block_on(serve(listener, shared, stopped));
-                    runtime.shutdown_timeout(Duration::from_secs(1));
-                })
-                .expect("the balancer's thread starts")
-        };
-        RoundRobin {
-            addr,
-            shared,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        let served = shared.clone();
+        let server = Bound::loopback("balancer").serve(Runtime::MultiThread { workers: 2 }, move |stream, peer| {
+            serve_connection(stream, peer, served.clone())
+        });
+        RoundRobin { server, shared }
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// `127.0.0.1:PORT`, as image references name the registry.
     pub fn host(&self) -> String {
-        self.addr.to_string()
+        self.server.host()
     }
 
     /// Every request passed on so far, in the order they were routed.
@@ -104,39 +80,14 @@ impl RoundRobin {
     }
 }
 
-impl Drop for RoundRobin {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("the listener joins the runtime");
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let _ = stream.set_nodelay(true);
-                        let service = service_fn(move |request| forward(shared.clone(), peer, request));
-                        let _ = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(60))
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-        }
-    }
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| forward(shared.clone(), peer, request));
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(60))
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// Headers that belong to one connection, not passed on.

@@ -15,10 +15,15 @@
 //!
 //! - [`RoundRobin`]: a per-request round-robin load balancer in front of replicas.
 //!
+//! - [`http_client_builder`]: the tests' HTTP clients, with the TLS crypto provider
+//!   reqwest needs installed once.
+//!
 //! Everything listens on 127.0.0.1 only, and every wait is bounded.
 
+mod background;
 mod balancer;
 mod distribution;
+mod http;
 mod postgres;
 mod proxy;
 mod seaweedfs;
@@ -26,6 +31,7 @@ mod tls;
 
 pub use balancer::{RoundRobin, Routed};
 pub use distribution::Distribution;
+pub use http::{http_client_builder, install_crypto_provider};
 pub use postgres::Postgres;
 pub use proxy::{Fault, FaultProxy, FaultRule, SeenRequest, Traffic};
 pub use seaweedfs::SeaweedFs;

@@ -9,12 +9,11 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
-use tokio::sync::oneshot;
+
+use crate::background::{Background, Bound, Runtime};
 
 /// A PEM certificate and its PEM (PKCS#8) private key.
 #[derive(Clone, Debug)]
@@ -30,14 +29,7 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn new(name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let params = ca_params(name);
         let key = KeyPair::generate().expect("a CA key");
         TestCa {
             issuer: CertifiedIssuer::self_signed(params, key).expect("a self-signed CA certificate"),
@@ -76,14 +68,7 @@ impl TestCa {
     /// An intermediate CA that this CA signed; its [`TestCa::cert_pem`] is what a server
     /// sends after its own certificate.
     pub fn intermediate(&self, name: &str) -> TestCa {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let params = ca_params(name);
         let key = KeyPair::generate().expect("an intermediate CA key");
         TestCa {
             issuer: CertifiedIssuer::signed_by(params, key, &self.issuer).expect("a signed intermediate"),
@@ -177,13 +162,24 @@ impl KeyKind {
     }
 }
 
+/// The parameters of a CA certificate named `name` (a root or an intermediate).
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
 /// A TLS proxy; stopped (every connection closed) on drop.
 pub struct TlsProxy {
-    addr: SocketAddr,
+    server: Background,
     ca: TestCa,
     with_client_cert: Arc<AtomicUsize>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl TlsProxy {
@@ -214,64 +210,35 @@ impl TlsProxy {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port for the TLS proxy");
-        listener.set_nonblocking(true).expect("non-blocking listener");
-        let addr = listener.local_addr().expect("the listener's address");
-        let upstream = upstream.to_string();
+        let upstream: Arc<str> = upstream.into();
         let with_client_cert = Arc::new(AtomicUsize::new(0));
         let counted = with_client_cert.clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("wharf-testkit-tls-{}", addr.port()))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("the TLS proxy's runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    tokio::pin!(stopped);
-                    loop {
-                        tokio::select! {
-                            _ = &mut stopped => break,
-                            accepted = listener.accept() => {
-                                let Ok((socket, _)) = accepted else { continue };
-                                let acceptor = acceptor.clone();
-                                let upstream = upstream.clone();
-                                let counted = counted.clone();
-                                tokio::spawn(async move {
-                                    let Ok(Ok(mut tls)) =
-                                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await
-                                    else {
-                                        return;
-                                    };
-                                    if tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()) {
-                                        counted.fetch_add(1, Ordering::SeqCst);
-                                    }
-                                    let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await else {
-                                        return;
-                                    };
-                                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                                });
-                            }
-                        }
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_secs(1));
-            })
-            .expect("the TLS proxy's thread");
+        let server = Bound::loopback("tls").serve(Runtime::CurrentThread, move |socket, _| {
+            let (acceptor, upstream, counted) = (acceptor.clone(), upstream.clone(), counted.clone());
+            async move {
+                let Ok(Ok(mut tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(socket)).await
+                else {
+                    return;
+                };
+                if tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()) {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&*upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            }
+        });
         TlsProxy {
-            addr,
+            server,
             ca,
             with_client_cert,
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
-        self.addr.to_string()
+        self.server.host()
     }
 
     /// The CA that signed the proxy's certificate (and accepts client certificates).
@@ -282,17 +249,6 @@ impl TlsProxy {
     /// How many connections presented a client certificate.
     pub fn connections_with_client_cert(&self) -> usize {
         self.with_client_cert.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for TlsProxy {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

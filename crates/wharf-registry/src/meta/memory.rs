@@ -68,6 +68,16 @@ impl State {
     }
 
     /// Refused when linking `digest` into `repo` would pass `limits`.
+    /// Links `digest` into `repo` (as new if it was), unless its bytes are gone or the
+    /// link would pass `limits`.
+    fn link(&mut self, repo: &RepositoryName, digest: &Digest, size: u64, limits: Limits) -> MetaResult<()> {
+        self.linkable(digest)?;
+        self.admit(repo, digest, size, limits)?;
+        self.repositories.insert(repo.to_string());
+        self.links.insert(key(repo, digest), (size, SystemTime::now()));
+        Ok(())
+    }
+
     fn admit(&self, repo: &RepositoryName, digest: &Digest, size: u64, limits: Limits) -> MetaResult<()> {
         if limits.is_none() {
             return Ok(());
@@ -162,13 +172,7 @@ impl MetaStore for MemoryMetaStore {
         size: u64,
         limits: Limits,
     ) -> MetaResult<()> {
-        self.with(|s| {
-            s.linkable(digest)?;
-            s.admit(repo, digest, size, limits)?;
-            s.repositories.insert(repo.to_string());
-            s.links.insert(key(repo, digest), (size, SystemTime::now()));
-            Ok(())
-        })?
+        self.with(|s| s.link(repo, digest, size, limits))?
     }
 
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
@@ -326,10 +330,7 @@ impl MetaStore for MemoryMetaStore {
         limits: Limits,
     ) -> MetaResult<()> {
         self.with(|s| {
-            s.linkable(digest)?;
-            s.admit(repo, digest, size, limits)?;
-            s.repositories.insert(repo.to_string());
-            s.links.insert(key(repo, digest), (size, SystemTime::now()));
+            s.link(repo, digest, size, limits)?;
             s.uploads.remove(id);
             Ok(())
         })?

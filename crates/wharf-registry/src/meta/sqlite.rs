@@ -237,6 +237,47 @@ fn insert_link(tx: &Connection, repo: &str, digest: &str, size: u64) -> rusqlite
     Ok(Ok(()))
 }
 
+/// The rows of a blob link (see [`MetaStore::link_blob_within`]), and with `session` the
+/// removal of the upload that made it ([`MetaStore::complete_upload_within`]), in the
+/// writer's transaction. Refused over `limits` before anything changes (the session
+/// stays).
+fn link_rows(
+    tx: &Connection,
+    repo: &str,
+    digest: &str,
+    size: u64,
+    session: Option<&str>,
+    limits: Limits,
+) -> rusqlite::Result<Result<(), Refusal>> {
+    if let Some(over) = quota::admit(tx, repo, digest, size, limits)? {
+        return Ok(Err(over));
+    }
+    let linked = insert_link(tx, repo, digest, size)?;
+    if linked.is_ok() {
+        ensure_repository(tx, repo)?;
+    }
+    if let Some(id) = session {
+        delete_session(tx, id)?;
+    }
+    Ok(linked)
+}
+
+/// Removes the link of `digest` into `repo`; whether there was one.
+fn delete_link_row(tx: &Connection, repo: &str, digest: &str) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
+        .execute(params![repo, digest])?
+        > 0)
+}
+
+/// Removes `tag` of `repo`; whether it was there.
+fn delete_tag_row(tx: &Connection, repo: &str, tag: &str) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2")?
+        .execute(params![repo, tag])?
+        > 0)
+}
+
 /// The rows of a manifest push (see [`MetaStore::put_manifest_fixed_tags`]), in the
 /// writer's transaction.
 #[allow(clippy::too_many_arguments)]
@@ -359,17 +400,8 @@ impl MetaStore for SqliteMetaStore {
     ) -> MetaResult<()> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         refused(
-            self.write(move |tx| {
-                if let Some(over) = quota::admit(tx, &repo, &digest, size, limits)? {
-                    return Ok(Err(over));
-                }
-                let linked = insert_link(tx, &repo, &digest, size)?;
-                if linked.is_ok() {
-                    ensure_repository(tx, &repo)?;
-                }
-                Ok(linked)
-            })
-            .await,
+            self.write(move |tx| link_rows(tx, &repo, &digest, size, None, limits))
+                .await,
         )
     }
 
@@ -441,14 +473,7 @@ impl MetaStore for SqliteMetaStore {
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         let (r, d) = (repo.clone(), digest.clone());
-        let unlinked = self
-            .write(move |tx| {
-                Ok(tx
-                    .prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
-                    .execute(params![r, d])?
-                    > 0)
-            })
-            .await;
+        let unlinked = self.write(move |tx| delete_link_row(tx, &r, &d)).await;
         self.inner.cache.forget(Change::Unlinked {
             repo: &repo,
             digest: &digest,
@@ -582,14 +607,7 @@ impl MetaStore for SqliteMetaStore {
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<bool> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
         let (changed_repo, changed_tag) = (repo.clone(), tag.clone());
-        let deleted = self
-            .write(move |tx| {
-                Ok(tx
-                    .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2")?
-                    .execute(params![repo, tag])?
-                    > 0)
-            })
-            .await;
+        let deleted = self.write(move |tx| delete_tag_row(tx, &repo, &tag)).await;
         self.inner.cache.forget(Change::Untagged {
             repo: &changed_repo,
             tag: &changed_tag,
@@ -747,17 +765,7 @@ impl MetaStore for SqliteMetaStore {
     ) -> MetaResult<()> {
         let (key, repo, digest) = (id.to_string(), repo.to_string(), digest.to_string());
         let completed = self
-            .write(move |tx| {
-                if let Some(over) = quota::admit(tx, &repo, &digest, size, limits)? {
-                    return Ok(Err(over));
-                }
-                let linked = insert_link(tx, &repo, &digest, size)?;
-                if linked.is_ok() {
-                    ensure_repository(tx, &repo)?;
-                }
-                delete_session(tx, &key)?;
-                Ok(linked)
-            })
+            .write(move |tx| link_rows(tx, &repo, &digest, size, Some(&key), limits))
             .await;
         self.inner.sessions.forget(id);
         refused(completed)

@@ -327,8 +327,7 @@ impl Drop for TestServerless {
 
 #[tokio::test]
 async fn events_recorded_while_the_receiver_is_down_are_delivered_after_a_restart() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    let http = wharf_testkit::http_client_builder().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut receiver = Receiver::down().await;
     let config = events_config(vec![endpoint(&receiver)]);
@@ -371,8 +370,7 @@ async fn without_endpoints_nothing_is_written_to_the_outbox() {
 /// reaches the receiver, in order, and (as a matter of course) once.
 #[tokio::test]
 async fn replicas_on_postgres_deliver_each_event_once_in_order() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    let http = wharf_testkit::http_client_builder().build().unwrap();
     let receiver = Receiver::start().await;
     let config = events_config(vec![endpoint(&receiver)]);
     let url = tokio::task::spawn_blocking(wharf_testkit::Postgres::fresh_database)

@@ -22,6 +22,7 @@ mod events;
 mod full_disk;
 mod gc;
 mod gc_race;
+mod gc_race_harness;
 mod gc_replicas;
 mod lifecycle;
 mod manifests;

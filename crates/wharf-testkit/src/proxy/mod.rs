@@ -3,9 +3,8 @@
 //! [`FaultRule`]; then it breaks matching requests the way networks and overloaded
 //! registries do, so the client's retries, resumes and digest checks can be tested.
 //!
-//! It runs on its own thread with its own Tokio runtime, so it works the same from a
-//! plain `#[test]` and from `#[tokio::test]` (whose runtime may have one thread only),
-//! and stopping it never depends on the test's runtime.
+//! It runs on its own thread with its own Tokio runtime (see [`crate::background`]), so
+//! it works the same from a plain `#[test]` and from `#[tokio::test]`.
 
 mod body;
 mod exchange;
@@ -14,18 +13,15 @@ mod flush;
 mod rules;
 mod upstream;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::oneshot;
 
 pub use rules::{Fault, FaultRule, SeenRequest};
 
+use crate::background::{Background, Bound, Runtime};
 use body::IDLE_LIMIT;
 use exchange::Shared;
 use flush::FlushIo;
@@ -42,10 +38,8 @@ pub struct Traffic {
 
 /// A fault-injecting reverse proxy; stopped (every connection closed) on drop.
 pub struct FaultProxy {
-    addr: SocketAddr,
+    server: Background,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FaultProxy {
@@ -53,50 +47,29 @@ impl FaultProxy {
     /// accepts connections as soon as this returns.
     pub fn start(upstream: &str) -> FaultProxy {
         let upstream = Upstream::parse(upstream);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free for the proxy");
-        listener
-            .set_nonblocking(true)
-            .expect("the proxy's listener is made non-blocking");
-        let addr = listener.local_addr().expect("the proxy's listener has an address");
+        let bound = Bound::loopback("proxy");
         let shared = Arc::new(Shared {
             book: Book::default(),
             upstream,
-            proxy_base: format!("http://{addr}"),
+            proxy_base: format!("http://{}", bound.addr()),
             to_upstream: Default::default(),
             to_client: Default::default(),
         });
-        let (stop, stopped) = oneshot::channel();
-        let thread = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("wharf-testkit-proxy-{}", addr.port()))
-                .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("the proxy's runtime starts");
-                    runtime.block_on(serve(listener, shared, stopped));
-                    // Drops every connection task, which closes its sockets.
-                    runtime.shutdown_timeout(Duration::from_secs(1));
-                })
-                .expect("the proxy's thread starts")
-        };
-        FaultProxy {
-            addr,
-            shared,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        let served = shared.clone();
+        let server = bound.serve(Runtime::CurrentThread, move |stream, _| {
+            serve_connection(stream, served.clone())
+        });
+        FaultProxy { server, shared }
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// `127.0.0.1:PORT`, as image references name the registry.
     pub fn host(&self) -> String {
-        self.addr.to_string()
+        self.server.host()
     }
 
     /// Adds a rule after those already added. Panics on a `Fault::Status` whose status
@@ -130,34 +103,6 @@ impl FaultProxy {
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.shared.book.requests()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Accepts connections until `stopped` fires.
-async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("the proxy's listener joins the runtime");
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(stream, shared.clone()));
-                }
-                // Out of file descriptors, say: wait rather than spin.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-        }
     }
 }
 

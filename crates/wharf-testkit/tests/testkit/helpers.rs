@@ -27,9 +27,7 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// No proxy from the environment, no redirects followed, and no request waits forever.
 pub fn client() -> reqwest::Client {
-    // reqwest's TLS (unused on loopback) still needs a rustls provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    wharf_testkit::http_client_builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))

@@ -202,8 +202,7 @@ fn skopeo_with_creds_in_token_mode() {
 }
 
 fn oci_client() -> Client {
-    // oci-client is built without a crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    wharf_testkit::install_crypto_provider();
     Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         connect_timeout: Some(Duration::from_secs(5)),

@@ -280,7 +280,7 @@ async fn the_spec_flows_work_with_every_request_on_the_next_replica() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oci_client_and_skopeo_push_and_pull_through_the_balancer() {
     let cluster = Cluster::start(&[]);
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    wharf_testkit::install_crypto_provider();
     let client = oci_client::Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         connect_timeout: Some(Duration::from_secs(5)),

@@ -119,9 +119,7 @@ fn a_collection_killed_midway_and_run_again_keeps_every_tagged_image_and_leaves_
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let rt = crate::cli_harness::runtime();
-    // reqwest is built without a crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    let http = wharf_testkit::http_client_builder().build().unwrap();
     let base = content(9_999, 0..BASE);
     let kept: Vec<Image> = (0..KEPT as u64).map(|i| image(i, &base)).collect();
     let garbage: Vec<Image> = (0..GARBAGE as u64).map(|i| image(1_000 + i, &base)).collect();

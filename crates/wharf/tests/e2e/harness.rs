@@ -266,9 +266,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A client for loopback tests: no proxy, and no request waits forever.
 pub fn http_client() -> reqwest::Client {
-    // reqwest's TLS (unused on loopback) still needs a rustls provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    wharf_testkit::http_client_builder()
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(60))

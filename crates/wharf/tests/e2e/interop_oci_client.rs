@@ -203,8 +203,7 @@ async fn push_index(client: &Client, image: &Reference, manifest: &[u8], digest:
 
 /// A client speaking plain HTTP to loopback, with chunked or monolithic blob uploads.
 fn client(monolithic: bool) -> Client {
-    // oci-client is built without a crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    wharf_testkit::install_crypto_provider();
     Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         use_monolithic_push: monolithic,

@@ -66,9 +66,7 @@ pub(crate) fn client_for(base: &str) -> reqwest::Client {
         let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(userinfo));
         headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
     }
-    // reqwest is built without a crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    wharf_testkit::http_client_builder()
         .no_proxy()
         .default_headers(headers)
         .build()
@@ -125,17 +123,22 @@ pub(crate) async fn push_image(base: &str, repo: &str, tag: &str, seed: u64, lay
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_len},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_len}],
     });
-    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = put_manifest(base, repo, tag, MANIFEST, serde_json::to_vec(&manifest).unwrap()).await;
+    (digest, layer_digest)
+}
+
+/// Pushes `bytes` as a manifest of `media_type` under `reference`; returns its digest.
+pub(crate) async fn put_manifest(base: &str, repo: &str, reference: &str, media_type: &str, bytes: Vec<u8>) -> String {
     let digest = sha256(&bytes);
     let response = client_for(base)
-        .put(format!("{}/v2/{repo}/manifests/{tag}", without_userinfo(base)))
-        .header("content-type", MANIFEST)
+        .put(format!("{}/v2/{repo}/manifests/{reference}", without_userinfo(base)))
+        .header("content-type", media_type)
         .body(bytes)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201, "push of manifest {repo}:{tag}");
-    (digest, layer_digest)
+    assert_eq!(response.status(), 201, "push of {repo}:{reference}");
+    digest
 }
 
 /// The digest of the manifest `base` serves for `repo:reference`, or its status.
@@ -174,6 +177,11 @@ pub(crate) async fn get_blob(base: &str, repo: &str, digest: &str) -> (u16, Opti
     }
     let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     (status, Some(format!("sha256:{hex}")))
+}
+
+/// The JSON document `url` answers (a tag list, a referrers index).
+pub(crate) async fn get_json(url: &str) -> serde_json::Value {
+    http_client().get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// Blob GETs the proxy forwarded for `digest`.
@@ -322,14 +330,7 @@ async fn a_tag_moved_upstream_is_seen_after_its_ttl_and_not_before() {
         .filter(|r| r.method.as_str() == "HEAD" && r.path_and_query.ends_with("/manifests/latest"))
         .count();
     assert_eq!(heads, 1, "one HEAD revalidated the tag");
-    let tags: serde_json::Value = http_client()
-        .get(format!("{base}/v2/up/team/app/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags = get_json(&format!("{base}/v2/up/team/app/tags/list")).await;
     assert_eq!(tags["tags"], serde_json::json!(["latest"]));
 
     // containerd's mirror mode: the same repository through ?ns=.

@@ -5,8 +5,8 @@
 
 use crate::harness::{assert_stored_blobs_match_names, http_client};
 use crate::pull_through::{
-    blob_gets, client_for, generated, get_blob, log_of, manifest_digest, push_blob, push_image, sha256, start_wharf,
-    without_userinfo,
+    blob_gets, generated, get_blob, get_json, log_of, manifest_digest, push_blob, push_image, put_manifest, sha256,
+    start_wharf,
 };
 use reqwest::Method;
 use std::time::Duration;
@@ -147,20 +147,6 @@ async fn upstream_429_and_5xx_on_blobs_are_retried_and_never_cached() {
     assert_stored_blobs_match_names(&dir.path().join("data"));
 }
 
-/// Pushes `bytes` as a manifest of `media_type` under `reference`; returns its digest.
-async fn put_manifest(base: &str, repo: &str, reference: &str, media_type: &str, bytes: Vec<u8>) -> String {
-    let digest = sha256(&bytes);
-    let response = client_for(base)
-        .put(format!("{}/v2/{repo}/manifests/{reference}", without_userinfo(base)))
-        .header("content-type", media_type)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "push of {repo}:{reference}");
-    digest
-}
-
 /// The referrers of a cached manifest come from the upstream (here through the
 /// referrers tag schema, which Distribution 2.8 clients use), and the referrer itself
 /// pulls through by digest; the tag list is the upstream's.
@@ -213,14 +199,7 @@ async fn referrers_and_tag_lists_are_fetched_through() {
     let base = wharf.url();
 
     assert_eq!(manifest_digest(&base, "up/team/app", "1").await, Ok(subject.clone()));
-    let list: serde_json::Value = http_client()
-        .get(format!("{base}/v2/up/team/app/referrers/{subject}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&format!("{base}/v2/up/team/app/referrers/{subject}")).await;
     let listed: Vec<&str> = list["manifests"]
         .as_array()
         .unwrap()
@@ -234,13 +213,6 @@ async fn referrers_and_tag_lists_are_fetched_through() {
     );
     assert_eq!(manifest_digest(&base, "up/team/app", &referrer).await, Ok(referrer));
 
-    let tags: serde_json::Value = http_client()
-        .get(format!("{base}/v2/up/team/app/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags = get_json(&format!("{base}/v2/up/team/app/tags/list")).await;
     assert_eq!(tags["tags"], serde_json::json!(["1", schema_tag]));
 }

@@ -76,9 +76,7 @@ fn blob_gets_redirect_to_presigned_urls_when_asked() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        // reqwest is built without a crypto provider of its own.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let client = wharf_testkit::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

@@ -40,8 +40,7 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not listen within 20 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let http = wharf_testkit::http_client_builder()
             .no_proxy()
             .timeout(CALL_TIMEOUT)
             .build()

@@ -19,7 +19,7 @@ use super::{fence, lifecycle, manifests, uploads, PgResult, Transaction};
 use crate::meta::{Change, Condition, Leased, NewEvent, OutboxEvent, Refusal};
 use deadpool_postgres::GenericClient;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use wharf_oci::{Digest, Tag};
+use wharf_oci::Tag;
 
 /// Taken by every append, to the commit ("wharf-ev" in ASCII).
 const APPEND_LOCK: i64 = 0x7768_6172_662d_6576;
@@ -117,24 +117,20 @@ async fn apply_change(tx: &Transaction<'_>, change: &Change<'_>) -> PgResult<Res
             put.run(tx).await?.map(|()| true)
         }
         Change::DeleteManifest { repo, digest, fixed } => {
-            let (repo, digest) = (repo.as_str(), digest.to_string());
+            let (repo, digest_text) = (repo.as_str(), digest.to_string());
             if let Some(fixed) = fixed {
-                let rows = tx
-                    .query(
-                        "SELECT tag FROM tags WHERE repo = $1 AND digest = $2 FOR UPDATE",
-                        &[&repo, &digest],
-                    )
-                    .await?;
-                for row in rows {
-                    let tag: String = row.get(0);
-                    if fixed(&tag) {
-                        if let (Ok(tag), Ok(current)) = (tag.parse::<Tag>(), digest.parse::<Digest>()) {
-                            return Ok(Err(Refusal::TagImmutable { tag, current }));
-                        }
-                    }
+                if let Some(tag) = lifecycle::guarded_tag(tx, repo, &digest_text, fixed).await? {
+                    // A tag wharf wrote always parses; were it not to, nothing is deleted.
+                    let Ok(tag) = tag.parse::<Tag>() else {
+                        return Ok(Ok(false));
+                    };
+                    return Ok(Err(Refusal::TagImmutable {
+                        tag,
+                        current: (*digest).clone(),
+                    }));
                 }
             }
-            Ok(manifests::delete(tx, repo, &digest).await?)
+            Ok(manifests::delete(tx, repo, &digest_text).await?)
         }
         Change::DeleteTag { repo, tag } => Ok(manifests::delete_tag(tx, repo.as_str(), tag.as_str()).await?),
         Change::UnlinkBlob { repo, digest } => Ok(fence::unlink(tx, repo.as_str(), &digest.to_string()).await?),

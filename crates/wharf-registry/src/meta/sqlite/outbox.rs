@@ -5,9 +5,7 @@
 //! increase in commit order, and are never reused even after every row was removed (a
 //! reused number at or below a cursor would be skipped).
 
-use super::{
-    delete_session, ensure_repository, insert_link, lifecycle, millis, put_manifest_rows, quota, SqliteMetaStore,
-};
+use super::{delete_link_row, delete_tag_row, lifecycle, link_rows, millis, put_manifest_rows, SqliteMetaStore};
 use crate::meta::sqlite::cache::Change as Cached;
 use crate::meta::TagFilter;
 use crate::meta::{
@@ -172,33 +170,15 @@ impl Owned {
                 }
                 Ok(lifecycle::delete_manifest_rows(tx, repo, digest)?)
             }
-            Owned::DeleteTag { repo, tag } => Ok(tx
-                .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2")?
-                .execute(params![repo, tag])?
-                > 0),
-            Owned::Unlink { repo, digest } => Ok(tx
-                .prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
-                .execute(params![repo, digest])?
-                > 0),
+            Owned::DeleteTag { repo, tag } => Ok(delete_tag_row(tx, repo, tag)?),
+            Owned::Unlink { repo, digest } => Ok(delete_link_row(tx, repo, digest)?),
             Owned::Link {
                 repo,
                 digest,
                 size,
                 session,
                 limits,
-            } => {
-                if let Some(over) = quota::admit(tx, repo, digest, *size, *limits)? {
-                    return Ok(Err(over));
-                }
-                let linked = insert_link(tx, repo, digest, *size)?;
-                if linked.is_ok() {
-                    ensure_repository(tx, repo)?;
-                }
-                if let Some(id) = session {
-                    delete_session(tx, id)?;
-                }
-                linked.map(|()| true)
-            }
+            } => link_rows(tx, repo, digest, *size, session.as_deref(), *limits)?.map(|()| true),
         })
     }
 

@@ -4,45 +4,8 @@
 use wharf_registry::meta::{MemoryMetaStore, SqliteMetaStore};
 use wharf_registry::testkit::meta_store::*;
 
-/// One `#[tokio::test]` per check and adapter, so a failure names both.
-macro_rules! on_every_meta_store {
-    ($($check:ident),* $(,)?) => {
-        mod memory {
-            use super::*;
-            $(#[tokio::test]
-            async fn $check() {
-                super::$check(&MemoryMetaStore::new()).await;
-            })*
-        }
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test]
-            async fn $check() {
-                let dir = tempfile::tempdir().unwrap();
-                let meta = SqliteMetaStore::open(dir.path().join("metadata.sqlite"), true).await.unwrap();
-                super::$check(&meta).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $check() {
-                let meta = super::super::meta_store_postgres::fresh_store().await;
-                super::$check(&meta).await;
-            })*
-        }
-        /// The list above is the kit's whole contract: a check added to the kit runs here.
-        #[test]
-        fn every_check_of_the_kit_runs_on_every_adapter() {
-            let mut here = vec![$(stringify!($check)),*];
-            let mut kit: Vec<&str> = CHECKS.iter().map(|check| check.name).collect();
-            here.sort();
-            kit.sort();
-            assert_eq!(here, kit);
-        }
-    };
-}
-
-on_every_meta_store!(
+// `kit`: the list is the kit's whole contract, which a test checks.
+on_every_meta_store!(kit:
     blob_links_are_per_repository,
     a_manifest_comes_with_its_tags_and_link,
     a_tag_moves_to_the_manifest_last_put,

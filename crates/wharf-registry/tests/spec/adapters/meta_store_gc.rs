@@ -202,35 +202,6 @@ async fn stray_bytes_are_fenced_only_without_a_row(meta: &dyn MetaStore) {
     assert_eq!(rows, [rowed], "only rows marked deleting are forgotten");
 }
 
-/// One `#[tokio::test]` per check and adapter, so a failure names both.
-macro_rules! on_every_meta_store {
-    ($($check:ident),* $(,)?) => {
-        mod memory {
-            use super::*;
-            $(#[tokio::test]
-            async fn $check() {
-                super::$check(&MemoryMetaStore::new()).await;
-            })*
-        }
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test]
-            async fn $check() {
-                let dir = tempfile::tempdir().unwrap();
-                let meta = SqliteMetaStore::open(dir.path().join("metadata.sqlite"), true).await.unwrap();
-                super::$check(&meta).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $check() {
-                let meta = super::super::meta_store_postgres::fresh_store().await;
-                super::$check(&meta).await;
-            })*
-        }
-    };
-}
-
 on_every_meta_store!(
     a_claim_makes_the_row_and_a_link_needs_it,
     a_blob_being_deleted_can_be_neither_claimed_nor_linked,
