@@ -31,7 +31,9 @@
 //!
 //! Nothing is cached in this process: another replica may move a tag or delete a
 //! manifest at any moment, so every lookup asks the database (the registry itself keeps
-//! only digest-addressed content in memory).
+//! only digest-addressed content in memory). The pull path's lookups that arrive together
+//! share one query, sent after each of them was asked ([`group_read`]), so they are as
+//! fresh as a query of their own.
 
 use super::{
     BlobClaim, Change, GcSnapshot, LeaseAttempt, LeaseRenewal, Leased, Limits, ManifestRecord, MetaError, MetaResult,
@@ -39,7 +41,9 @@ use super::{
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use group_read::GroupRead;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
@@ -47,6 +51,7 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 
 mod fence;
 mod gc;
+mod group_read;
 mod lifecycle;
 mod listing;
 mod manifests;
@@ -83,6 +88,10 @@ impl PostgresConfig {
 /// A [`MetaStore`] in a PostgreSQL database, which any number of replicas may share.
 pub struct PostgresMetaStore {
     pool: Pool,
+    /// The pull path's lookups, each kind answered in groups (see [`group_read`]).
+    tags: Arc<GroupRead<manifests::ByTag>>,
+    manifests: Arc<GroupRead<manifests::ByDigest>>,
+    links: Arc<GroupRead<fence::Linked>>,
 }
 
 type Client = deadpool_postgres::Object;
@@ -152,7 +161,15 @@ impl PostgresMetaStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(db_err)?;
-        let store = PostgresMetaStore { pool };
+        // A quarter of the connections for each kind of group read at most, so that
+        // pulls under load leave connections to pushes.
+        let in_flight = (config.pool_size / 4).max(1);
+        let store = PostgresMetaStore {
+            tags: GroupRead::new(pool.clone(), in_flight),
+            manifests: GroupRead::new(pool.clone(), in_flight),
+            links: GroupRead::new(pool.clone(), in_flight),
+            pool,
+        };
         let mut client = store.client().await?;
         schema::migrate(&mut client).await.map_err(db_err)?;
         outbox::create_tables(&mut client).await.map_err(db_err)?;
@@ -204,9 +221,7 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<u64>> {
-        fence::linked(&self.client().await?, repo.as_str(), &digest.to_string())
-            .await
-            .map_err(db_err)
+        self.links.get(repo.as_str(), &digest.to_string()).await
     }
 
     async fn linked_blobs(&self, repo: &RepositoryName, digests: &[Digest]) -> MetaResult<HashMap<Digest, u64>> {
@@ -247,11 +262,11 @@ impl MetaStore for PostgresMetaStore {
     }
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
-        manifests::by_digest(&self.client().await?, repo.as_str(), &digest.to_string()).await
+        self.manifests.get(repo.as_str(), &digest.to_string()).await
     }
 
     async fn tagged_manifest(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<Option<ManifestRecord>> {
-        manifests::by_tag(&self.client().await?, repo.as_str(), tag.as_str()).await
+        self.tags.get(repo.as_str(), tag.as_str()).await
     }
 
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<bool> {

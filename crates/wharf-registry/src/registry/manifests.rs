@@ -1,7 +1,7 @@
 //! Pushing, pulling and deleting manifests.
 
 use super::{Registry, RegistryError, RegistryResult};
-use crate::meta::{BlobClaim, ManifestRecord, MetaError, Refusal};
+use crate::meta::{ManifestRecord, MetaError, Refusal};
 use bytes::Bytes;
 use serde_json::json;
 use wharf_oci::{Digest, ErrorCode, ParsedManifest, Reference, RepositoryName, Tag};
@@ -85,16 +85,16 @@ impl Registry {
             subject: parsed.subject.as_ref().map(|s| s.digest.clone()),
             annotations: parsed.annotations.clone(),
         };
-        // A manifest pushed again (a new tag for it) is stored already: its bytes are
-        // kept in memory once stored or pulled, so the store need not be asked, unless
-        // its blob row is new (a collection elsewhere removed the bytes).
         self.refuse_moving_immutable_tags(name, &digest, tags).await?;
         self.admit_bytes(name, Some(&digest), record.size).await?;
-        let claim = self.claim_blob(&digest, record.size).await?;
-        if claim == BlobClaim::New || !self.content.contains(&digest) {
-            self.blobs.put_blob(&digest, bytes.clone()).await?;
-            self.content.keep(&digest, &bytes);
-            self.damage.repaired(&digest);
+        // A manifest pushed again (a new tag for it) is stored already: its bytes are
+        // kept in memory once stored or pulled, so they are not stored again, nor is its
+        // blob row claimed in a transaction of its own: recording the manifest checks
+        // that row in its own transaction, and refuses (BlobGone) if a collection
+        // elsewhere removed or is removing the bytes; they are then stored again.
+        let kept = self.content.contains(&digest);
+        if !kept {
+            self.store_manifest_bytes(&digest, &bytes).await?;
         }
         // The references are checked again in the metadata store's transaction: the
         // collector may have removed one since `check_references`.
@@ -105,22 +105,38 @@ impl Registry {
             .cloned()
             .collect();
         let limits = self.config.policies.limits_for(name);
-        let put = self
-            .apply(crate::meta::Change::PutManifest {
-                repo: name,
-                manifest: &record,
-                tags,
-                references: &references,
-                require_linked,
-                fixed: &fixed,
-                limits,
-            })
-            .await;
+        let change = || crate::meta::Change::PutManifest {
+            repo: name,
+            manifest: &record,
+            tags,
+            references: &references,
+            require_linked,
+            fixed: &fixed,
+            limits,
+        };
+        let put = match self.apply(change()).await {
+            Err(e) if kept && matches!(e.refusal(), Some(Refusal::BlobGone(_))) => {
+                self.content.forget(&digest);
+                self.store_manifest_bytes(&digest, &bytes).await?;
+                self.apply(change()).await
+            }
+            put => put,
+        };
         put.map_err(|e| match e.refusal() {
             Some(Refusal::OverQuota { .. }) => self.quota_answer(name, e),
             _ => self.immutable_answer(name, e),
         })?;
         super::error::space_available();
+        Ok(())
+    }
+
+    /// Stores a manifest's bytes under its blob row, claimed first (see
+    /// [`Registry::claim_blob`]), and keeps them in memory.
+    async fn store_manifest_bytes(&self, digest: &Digest, bytes: &Bytes) -> RegistryResult<()> {
+        self.claim_blob(digest, bytes.len() as u64).await?;
+        self.blobs.put_blob(digest, bytes.clone()).await?;
+        self.content.keep(digest, bytes);
+        self.damage.repaired(digest);
         Ok(())
     }
 

@@ -5,7 +5,9 @@
 //! transaction commits, so a collector (which takes the row `FOR UPDATE` before it
 //! decides) either sees the link or makes the push wait and then refuse.
 
+use super::group_read::Lookup;
 use super::{PgResult, Transaction};
+use crate::meta::MetaResult;
 use crate::meta::{BlobClaim, Refusal};
 use deadpool_postgres::GenericClient;
 
@@ -38,17 +40,29 @@ pub async fn claim(tx: &Transaction<'_>, digest: &str, size: u64, now_ms: i64) -
     }
 }
 
+/// Reads the blob's fence row `FOR SHARE`, held until the transaction ends, so that no
+/// collector marks it meanwhile; see [`linkable_row`].
+pub const LOCK_BLOB: &str = "SELECT deleting FROM blobs WHERE digest = $1 FOR SHARE";
+
+/// Makes a link (made again, a link is as new).
+pub const UPSERT_LINK: &str = "INSERT INTO links (repo, digest, size, created_ms) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (repo, digest) DO UPDATE SET size = EXCLUDED.size, created_ms = EXCLUDED.created_ms";
+
+pub const ENSURE_REPOSITORY: &str = "INSERT INTO repositories (name) VALUES ($1) ON CONFLICT DO NOTHING";
+
+/// `Err(BlobGone)` unless [`LOCK_BLOB`] found the row, not being deleted.
+pub fn linkable_row(row: Option<tokio_postgres::Row>, digest: &str) -> Result<(), Refusal> {
+    match row.map(|r| r.get::<_, bool>(0)) {
+        Some(false) => Ok(()),
+        _ => Err(Refusal::BlobGone(digest.parse().expect("a digest wharf wrote"))),
+    }
+}
+
 /// `Err(BlobGone)` unless the blob's row exists and is not being deleted; holds the row
 /// `FOR SHARE` until the transaction ends, so no collector marks it meanwhile.
 pub async fn linkable(tx: &Transaction<'_>, digest: &str) -> PgResult<Result<(), Refusal>> {
-    let stmt = tx
-        .prepare_cached("SELECT deleting FROM blobs WHERE digest = $1 FOR SHARE")
-        .await?;
-    let deleting: Option<bool> = tx.query_opt(&stmt, &[&digest]).await?.map(|r| r.get(0));
-    Ok(match deleting {
-        Some(false) => Ok(()),
-        _ => Err(Refusal::BlobGone(digest.parse().expect("a digest wharf wrote"))),
-    })
+    let stmt = tx.prepare_cached(LOCK_BLOB).await?;
+    Ok(linkable_row(tx.query_opt(&stmt, &[&digest]).await?, digest))
 }
 
 /// Links a blob into `repo` (made again, a link is as new), unless its fence row says
@@ -57,12 +71,7 @@ pub async fn link(tx: &Transaction<'_>, repo: &str, digest: &str, size: u64) -> 
     if let Err(refused) = linkable(tx, digest).await? {
         return Ok(Err(refused));
     }
-    let upsert = tx
-        .prepare_cached(
-            "INSERT INTO links (repo, digest, size, created_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (repo, digest) DO UPDATE SET size = EXCLUDED.size, created_ms = EXCLUDED.created_ms",
-        )
-        .await?;
+    let upsert = tx.prepare_cached(UPSERT_LINK).await?;
     let now = super::millis(std::time::SystemTime::now());
     tx.execute(&upsert, &[&repo, &digest, &(size as i64), &now]).await?;
     ensure_repository(tx, repo).await?;
@@ -71,11 +80,23 @@ pub async fn link(tx: &Transaction<'_>, repo: &str, digest: &str, size: u64) -> 
 
 /// Records that `repo` exists (it holds something now).
 pub async fn ensure_repository(tx: &Transaction<'_>, repo: &str) -> PgResult<()> {
-    let stmt = tx
-        .prepare_cached("INSERT INTO repositories (name) VALUES ($1) ON CONFLICT DO NOTHING")
-        .await?;
+    let stmt = tx.prepare_cached(ENSURE_REPOSITORY).await?;
     tx.execute(&stmt, &[&repo]).await?;
     Ok(())
+}
+
+/// The size of a blob linked into a repository, looked up in groups (see
+/// [`super::group_read`]).
+pub struct Linked;
+
+impl Lookup for Linked {
+    type Answer = u64;
+    const SQL: &'static str =
+        "SELECT l.size, k.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(repo, digest, i)
+         JOIN links l ON l.repo = k.repo COLLATE \"C\" AND l.digest = k.digest COLLATE \"C\"";
+    fn answer(row: &tokio_postgres::Row) -> MetaResult<u64> {
+        Ok(row.try_get::<_, i64>(0).map_err(super::db_err)? as u64)
+    }
 }
 
 pub async fn linked(c: &impl GenericClient, repo: &str, digest: &str) -> PgResult<Option<u64>> {

@@ -1,5 +1,6 @@
 //! Manifests, their required references and their tags.
 
+use super::group_read::Lookup;
 use super::{db_err, fence, parsed, PgResult, Transaction};
 use crate::meta::{ManifestRecord, MetaResult, Refusal};
 use deadpool_postgres::GenericClient;
@@ -33,80 +34,112 @@ pub struct Put<'a> {
 }
 
 impl Put<'_> {
+    /// Two round trips after the caller's BEGIN: the locks and checks, pipelined, then
+    /// (unless a check refuses) the writes, pipelined. Statements on one connection run
+    /// in the order they are sent, so each still holds its lock before the next reads;
+    /// only the waits between them are gone.
     pub async fn run(&self, tx: &Transaction<'_>) -> PgResult<Result<(), Refusal>> {
         let repo = self.repo;
-        let digest = self.manifest.digest.to_string();
-        // This manifest's subject lock, shared, to the commit: a collection deciding that
-        // its referrers' subject is gone waits for this push (see `gc::SUBJECT_LOCK`).
+        let m = self.manifest;
+        let digest = m.digest.to_string();
+        // Prepared before anything is sent (from the connection's cache after its first
+        // push): a statement prepared while others are in flight would be sent out of
+        // order.
         let subject_lock = tx.prepare_cached(super::gc::SUBJECT_LOCK_SHARED).await?;
-        tx.execute(&subject_lock, &[&repo, &digest]).await?;
-        // The references' links are held FOR SHARE to the commit: a collector removing
-        // one waits, then sees this manifest require it.
         let lock_links = tx
             .prepare_cached("SELECT digest FROM links WHERE repo = $1 AND digest = ANY($2) ORDER BY digest FOR SHARE")
             .await?;
-        let linked: HashSet<String> = tx
-            .query(&lock_links, &[&repo, &self.references])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let lock_blob = tx.prepare_cached(fence::LOCK_BLOB).await?;
+        let link = tx.prepare_cached(fence::UPSERT_LINK).await?;
+        let repository = tx.prepare_cached(fence::ENSURE_REPOSITORY).await?;
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO manifests
+                 (repo, digest, media_type, size, artifact_type, subject, annotations, created_ms, refs_recorded)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
+                 ON CONFLICT (repo, digest) DO UPDATE SET media_type = EXCLUDED.media_type,
+                   size = EXCLUDED.size, artifact_type = EXCLUDED.artifact_type, subject = EXCLUDED.subject,
+                   annotations = EXCLUDED.annotations, created_ms = EXCLUDED.created_ms, refs_recorded = true",
+            )
+            .await?;
+        let clear_refs = tx.prepare_cached(CLEAR_REFERENCES).await?;
+        let insert_refs = tx.prepare_cached(INSERT_REFERENCES).await?;
+        let tag = tx
+            .prepare_cached(
+                "INSERT INTO tags (repo, tag, digest) SELECT $1, t, $3 FROM (SELECT DISTINCT unnest($2::text[]) AS t) AS u
+                 ON CONFLICT (repo, tag) DO UPDATE SET digest = EXCLUDED.digest",
+            )
+            .await?;
+
+        // The locks and checks. This manifest's subject lock, shared, to the commit: a
+        // collection deciding that its referrers' subject is gone waits for this push
+        // (see `gc::SUBJECT_LOCK`). The references' links and the manifest's own blob
+        // row are held FOR SHARE to the commit: a collector removing or marking one
+        // waits, then sees this manifest require it.
+        let (subject_params, links_params, blob_params): (Params, Params, Params) =
+            (&[&repo, &digest], &[&repo, &self.references], &[&digest]);
+        let (_, linked, blob) = futures::try_join!(
+            tx.execute(&subject_lock, subject_params),
+            tx.query(&lock_links, links_params),
+            tx.query_opt(&lock_blob, blob_params),
+        )?;
         if self.require_linked {
+            let linked: HashSet<&str> = linked.iter().map(|r| r.get(0)).collect();
             let missing: Vec<Digest> = self
                 .references
                 .iter()
-                .filter(|d| !linked.contains(*d))
+                .filter(|d| !linked.contains(d.as_str()))
                 .filter_map(|d| d.parse().ok())
                 .collect();
             if !missing.is_empty() {
                 return Ok(Err(Refusal::ReferencesMissing(missing)));
             }
         }
-        let m = self.manifest;
-        if let Err(refused) = fence::link(tx, repo, &digest, m.size).await? {
+        if let Err(refused) = fence::linkable_row(blob, &digest) {
             return Ok(Err(refused));
         }
+
+        // The writes.
         let annotations = m
             .annotations
             .as_ref()
             .map(|a| serde_json::to_string(a).unwrap_or_default());
-        let upsert = tx
-            .prepare_cached(
-                "INSERT INTO manifests
-                 (repo, digest, media_type, size, artifact_type, subject, annotations, created_ms, refs_recorded)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)
-                 ON CONFLICT (repo, digest) DO UPDATE SET media_type = EXCLUDED.media_type,
-                   size = EXCLUDED.size, artifact_type = EXCLUDED.artifact_type, subject = EXCLUDED.subject,
-                   annotations = EXCLUDED.annotations, created_ms = EXCLUDED.created_ms, refs_recorded = false",
-            )
-            .await?;
-        tx.execute(
-            &upsert,
-            &[
-                &repo,
-                &digest,
-                &m.media_type,
-                &(m.size as i64),
-                &m.artifact_type,
-                &m.subject.as_ref().map(|s| s.to_string()),
-                &annotations,
-                &super::millis(SystemTime::now()),
-            ],
-        )
-        .await?;
-        record_references(tx, repo, &digest, &self.references).await?;
-        let tag = tx
-            .prepare_cached(
-                "INSERT INTO tags (repo, tag, digest) VALUES ($1, $2, $3)
-                 ON CONFLICT (repo, tag) DO UPDATE SET digest = EXCLUDED.digest",
-            )
-            .await?;
-        for t in &self.tags {
-            tx.execute(&tag, &[&repo, t, &digest]).await?;
-        }
+        let (size, now) = (m.size as i64, super::millis(SystemTime::now()));
+        let subject = m.subject.as_ref().map(|s| s.to_string());
+        let link_params: Params = &[&repo, &digest, &size, &now];
+        let repository_params: Params = &[&repo];
+        let manifest_params: Params = &[
+            &repo,
+            &digest,
+            &m.media_type,
+            &size,
+            &m.artifact_type,
+            &subject,
+            &annotations,
+            &now,
+        ];
+        let clear_params: Params = &[&repo, &digest];
+        let refs_params: Params = &[&repo, &digest, &self.references];
+        let tag_params: Params = &[&repo, &self.tags, &digest];
+        futures::try_join!(
+            tx.execute(&link, link_params),
+            tx.execute(&repository, repository_params),
+            tx.execute(&upsert, manifest_params),
+            tx.execute(&clear_refs, clear_params),
+            tx.execute(&insert_refs, refs_params),
+            tx.execute(&tag, tag_params),
+        )?;
         Ok(Ok(()))
     }
 }
+
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+const CLEAR_REFERENCES: &str = "DELETE FROM manifest_refs WHERE repo = $1 AND manifest = $2";
+const INSERT_REFERENCES: &str =
+    "INSERT INTO manifest_refs (repo, manifest, digest) SELECT $1, $2, d FROM unnest($3::text[]) AS d
+     ON CONFLICT DO NOTHING";
 
 /// Replaces the recorded references of a manifest.
 pub async fn record_references(
@@ -115,16 +148,9 @@ pub async fn record_references(
     manifest: &str,
     references: &[String],
 ) -> PgResult<()> {
-    let clear = tx
-        .prepare_cached("DELETE FROM manifest_refs WHERE repo = $1 AND manifest = $2")
-        .await?;
+    let clear = tx.prepare_cached(CLEAR_REFERENCES).await?;
     tx.execute(&clear, &[&repo, &manifest]).await?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO manifest_refs (repo, manifest, digest) SELECT $1, $2, d FROM unnest($3::text[]) AS d
-             ON CONFLICT DO NOTHING",
-        )
-        .await?;
+    let insert = tx.prepare_cached(INSERT_REFERENCES).await?;
     tx.execute(&insert, &[&repo, &manifest, &references]).await?;
     let recorded = tx
         .prepare_cached("UPDATE manifests SET refs_recorded = true WHERE repo = $1 AND digest = $2")
@@ -133,27 +159,31 @@ pub async fn record_references(
     Ok(())
 }
 
-pub async fn by_digest(c: &impl GenericClient, repo: &str, digest: &str) -> MetaResult<Option<ManifestRecord>> {
-    let stmt = c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM manifests m WHERE m.repo = $1 AND m.digest = $2"
-        ))
-        .await
-        .map_err(db_err)?;
-    let row = c.query_opt(&stmt, &[&repo, &digest]).await.map_err(db_err)?;
-    row.as_ref().map(record).transpose()
+/// A manifest by digest, looked up in groups (see [`super::group_read`]).
+pub struct ByDigest;
+
+impl Lookup for ByDigest {
+    type Answer = ManifestRecord;
+    const SQL: &'static str = "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, k.i
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(repo, digest, i)
+         JOIN manifests m ON m.repo = k.repo COLLATE \"C\" AND m.digest = k.digest COLLATE \"C\"";
+    fn answer(row: &tokio_postgres::Row) -> MetaResult<ManifestRecord> {
+        record(row)
+    }
 }
 
-pub async fn by_tag(c: &impl GenericClient, repo: &str, tag: &str) -> MetaResult<Option<ManifestRecord>> {
-    let stmt = c
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest
-             WHERE t.repo = $1 AND t.tag = $2"
-        ))
-        .await
-        .map_err(db_err)?;
-    let row = c.query_opt(&stmt, &[&repo, &tag]).await.map_err(db_err)?;
-    row.as_ref().map(record).transpose()
+/// The manifest a tag points at, looked up in groups (see [`super::group_read`]).
+pub struct ByTag;
+
+impl Lookup for ByTag {
+    type Answer = ManifestRecord;
+    const SQL: &'static str = "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, k.i
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(repo, tag, i)
+         JOIN tags t ON t.repo = k.repo COLLATE \"C\" AND t.tag = k.tag COLLATE \"C\"
+         JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest";
+    fn answer(row: &tokio_postgres::Row) -> MetaResult<ManifestRecord> {
+        record(row)
+    }
 }
 
 /// Removes a manifest with its tags, link and references; whether it was there.

@@ -203,3 +203,99 @@ async fn an_upload_lease_has_one_holder_at_a_time_and_lapses_when_not_renewed() 
         LeaseAttempt::Taken
     );
 }
+
+fn record(name: &str) -> ManifestRecord {
+    ManifestRecord {
+        digest: Digest::sha256_of(name.as_bytes()),
+        media_type: "application/vnd.oci.image.manifest.v1+json".to_string(),
+        size: name.len() as u64,
+        artifact_type: None,
+        subject: None,
+        annotations: None,
+    }
+}
+
+/// Lookups asked at once (answered together, a group per query): each gets the answer
+/// for its own key, found or not, in its own repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_asked_at_once_each_get_their_own_answer() {
+    use wharf_oci::Tag;
+    let meta = Arc::new(fresh_store().await);
+    let repos: Vec<RepositoryName> = ["a", "b"].iter().map(|r| r.parse().unwrap()).collect();
+    for (r, repo) in repos.iter().enumerate() {
+        for i in 0..20 {
+            let m = record(&format!("{r}/{i}"));
+            meta.claim_blob(&m.digest, m.size).await.unwrap();
+            let tag: Tag = format!("t{i}").parse().unwrap();
+            meta.put_manifest(repo, &m, &[tag], &[], false).await.unwrap();
+        }
+    }
+    let mut lookups = Vec::new();
+    for round in 0..10 {
+        for (r, repo) in repos.iter().enumerate() {
+            for i in 0..25 {
+                let (m, repo) = (meta.clone(), repo.clone());
+                lookups.push(tokio::spawn(async move {
+                    let expected = (i < 20).then(|| record(&format!("{r}/{i}")));
+                    let tag: Tag = format!("t{i}").parse().unwrap();
+                    assert_eq!(m.tagged_manifest(&repo, &tag).await.unwrap(), expected, "{repo}:{tag}");
+                    let digest = Digest::sha256_of(format!("{r}/{i}").as_bytes());
+                    assert_eq!(m.manifest(&repo, &digest).await.unwrap(), expected, "{repo}@{digest}");
+                    let size = expected.as_ref().map(|e| e.size);
+                    assert_eq!(
+                        m.linked_blob(&repo, &digest).await.unwrap(),
+                        size,
+                        "link {repo}@{digest}"
+                    );
+                    round
+                }));
+            }
+        }
+    }
+    for l in lookups {
+        l.await.unwrap();
+    }
+}
+
+/// A tag moved and a manifest deleted through one replica are read through another at
+/// once, while that other is busy answering the same lookups in groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_replica_reads_another_replicas_changes_at_once() {
+    use wharf_oci::Tag;
+    let url = tokio::task::spawn_blocking(Postgres::fresh_database).await.unwrap();
+    let (writer, reader) = (connect(&url).await, Arc::new(connect(&url).await));
+    let app: RepositoryName = "app".parse().unwrap();
+    let latest: Tag = "latest".parse().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Background load on the reader: the same lookups, always in flight.
+    let load: Vec<_> = (0..16)
+        .map(|_| {
+            let (reader, app, latest, stop) = (reader.clone(), app.clone(), latest.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    reader.tagged_manifest(&app, &latest).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for i in 0..50 {
+        let m = record(&format!("v{i}"));
+        writer.claim_blob(&m.digest, m.size).await.unwrap();
+        writer
+            .put_manifest(&app, &m, std::slice::from_ref(&latest), &[], false)
+            .await
+            .unwrap();
+        assert_eq!(reader.tagged_manifest(&app, &latest).await.unwrap(), Some(m.clone()));
+        assert!(writer.delete_manifest(&app, &m.digest).await.unwrap());
+        assert_eq!(reader.manifest(&app, &m.digest).await.unwrap(), None, "deleted {i}");
+        assert_eq!(
+            reader.tagged_manifest(&app, &latest).await.unwrap(),
+            None,
+            "untagged {i}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+}
