@@ -6,8 +6,9 @@
 //! reused number at or below a cursor would be skipped).
 
 use super::{
-    delete_session, ensure_repository, insert_link, lifecycle, millis, put_manifest_rows, quota, SqliteMetaStore,
+    delete_session, ensure_repository, gc, insert_link, lifecycle, millis, put_manifest_rows, quota, SqliteMetaStore,
 };
+use crate::meta::outbox::events_of_removed;
 use crate::meta::sqlite::cache::Change as Cached;
 use crate::meta::TagFilter;
 use crate::meta::{
@@ -47,6 +48,8 @@ enum Owned {
     DeleteTag {
         repo: String,
         tag: String,
+        /// Only while the tag points at this manifest.
+        at: Option<String>,
     },
     Unlink {
         repo: String,
@@ -86,9 +89,10 @@ impl Owned {
                 digest: digest.to_string(),
                 fixed: fixed.clone(),
             },
-            Change::DeleteTag { repo, tag } => Owned::DeleteTag {
+            Change::DeleteTag { repo, tag, at } => Owned::DeleteTag {
                 repo: repo.to_string(),
                 tag: tag.to_string(),
+                at: at.map(|d| d.to_string()),
             },
             Change::UnlinkBlob { repo, digest } => Owned::Unlink {
                 repo: repo.to_string(),
@@ -172,9 +176,17 @@ impl Owned {
                 }
                 Ok(lifecycle::delete_manifest_rows(tx, repo, digest)?)
             }
-            Owned::DeleteTag { repo, tag } => Ok(tx
+            Owned::DeleteTag { repo, tag, at: None } => Ok(tx
                 .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2")?
                 .execute(params![repo, tag])?
+                > 0),
+            Owned::DeleteTag {
+                repo,
+                tag,
+                at: Some(digest),
+            } => Ok(tx
+                .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2 AND digest = ?3")?
+                .execute(params![repo, tag, digest])?
                 > 0),
             Owned::Unlink { repo, digest } => Ok(tx
                 .prepare_cached("DELETE FROM links WHERE repo = ?1 AND digest = ?2")?
@@ -231,7 +243,7 @@ impl Owned {
         match self {
             Owned::Put { repo, tags, .. } => cache.forget(Cached::Tagged { repo, tags }),
             Owned::DeleteManifest { repo, digest, .. } => cache.forget(Cached::ManifestDeleted { repo, digest }),
-            Owned::DeleteTag { repo, tag } => cache.forget(Cached::Untagged { repo, tag }),
+            Owned::DeleteTag { repo, tag, .. } => cache.forget(Cached::Untagged { repo, tag }),
             Owned::Unlink { repo, digest } => cache.forget(Cached::Unlinked { repo, digest }),
             Owned::Link { session, .. } => {
                 if let Some(id) = session {
@@ -242,13 +254,26 @@ impl Owned {
     }
 }
 
-fn append(tx: &Connection, events: &[NewEvent]) -> rusqlite::Result<()> {
+fn append<'e>(tx: &Connection, events: impl IntoIterator<Item = &'e NewEvent>) -> rusqlite::Result<()> {
     let mut insert =
         tx.prepare_cached("INSERT INTO outbox (id, kind, repo, time_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     for e in events {
         insert.execute(params![e.id, e.kind, e.repository, millis(e.time), e.body])?;
     }
     Ok(())
+}
+
+/// The collector's removal of unused manifests with the events of those it removed, in
+/// one transaction (see [`crate::meta::MetaStore::remove_unused_manifests_with_events`]).
+pub(super) fn remove_unused_manifests(
+    tx: &Connection,
+    items: gc::Items,
+    cutoff: SystemTime,
+    events: &[Vec<NewEvent>],
+) -> rusqlite::Result<gc::Items> {
+    let removed = gc::remove_unused_manifests(tx, items.clone(), cutoff)?;
+    append(tx, events_of_removed(&items, events, &removed))?;
+    Ok(removed)
 }
 
 impl SqliteMetaStore {
