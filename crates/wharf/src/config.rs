@@ -170,15 +170,40 @@ fn read_file_or_default(path: Option<&Path>) -> Result<FileConfig, String> {
 
 /// The stores and lifecycle policies a maintenance command uses: the config file's
 /// (`path`, else `./wharf.toml` if present) with the flags and variables over it.
-pub fn load_stores(
-    args: &crate::cli::StoreArgs,
-) -> Result<(Metadata, StorageChoice, wharf_registry::registry::policy::Policies), String> {
+pub fn load_stores(args: &crate::cli::StoreArgs) -> Result<Stores, String> {
     let file = read_file_or_default(args.config.as_deref())?;
     let metadata = Metadata::merge(&args.metadata, file.metadata)?;
     let storage = StorageChoice::merge(args.storage.clone(), file.storage)?;
     let mut policies = crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?;
     policies.total_quota = crate::lifecycle::total_quota(None, file.total_quota.as_ref())?;
-    Ok((metadata, storage, policies))
+    let events = file
+        .events
+        .unwrap_or_default()
+        .resolve(event_source(None, file.listen))?;
+    Ok(Stores {
+        metadata,
+        storage,
+        policies,
+        events,
+    })
+}
+
+/// What a maintenance command (`wharf gc`, `retention`, ...) takes from the config file:
+/// the stores, the policies, and the events its removals are announced by (written to
+/// the outbox the server's dispatcher delivers from, as the server's own would be).
+pub struct Stores {
+    pub metadata: Metadata,
+    pub storage: StorageChoice,
+    pub policies: wharf_registry::registry::policy::Policies,
+    pub events: wharf_registry::events::EventsConfig,
+}
+
+/// The events' default CloudEvents `source`: the server's listen address.
+fn event_source(args: Option<std::net::SocketAddr>, file: Option<std::net::SocketAddr>) -> String {
+    format!(
+        "wharf://{}",
+        args.or(file).map_or("127.0.0.1:5000".to_string(), |l| l.to_string())
+    )
 }
 
 impl ServeConfig {
@@ -250,12 +275,11 @@ impl ServeConfig {
                 total_quota: crate::lifecycle::total_quota(args.total_quota, file.total_quota.as_ref())?,
                 ..crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?
             },
-            events: file.events.take().unwrap_or_default().resolve(format!(
-                "wharf://{}",
-                args.listen
-                    .or(file.listen)
-                    .map_or("127.0.0.1:5000".to_string(), |l| l.to_string())
-            ))?,
+            events: file
+                .events
+                .take()
+                .unwrap_or_default()
+                .resolve(event_source(args.listen, file.listen))?,
         };
         let scrub_file = file.scrub.unwrap_or_default();
         let scrub = ScrubSchedule {

@@ -59,12 +59,13 @@ pub(crate) fn describe(config: &EventsConfig, change: &Change<'_>) -> Vec<NewEve
             format!("{repo}@{digest}"),
             vec![("digest", json!(digest.to_string()))],
         ),
-        Change::DeleteTag { tag, .. } => add(
-            EventKind::TagDeleted,
-            Condition::Always,
-            format!("{repo}:{tag}"),
-            vec![("tag", json!(tag.as_str()))],
-        ),
+        Change::DeleteTag { tag, at, .. } => {
+            let mut data = vec![("tag", json!(tag.as_str()))];
+            if let Some(digest) = at {
+                data.push(("digest", json!(digest.to_string())));
+            }
+            add(EventKind::TagDeleted, Condition::Always, format!("{repo}:{tag}"), data)
+        }
         Change::UnlinkBlob { digest, .. } => add(
             EventKind::BlobDeleted,
             Condition::Always,

@@ -22,7 +22,9 @@ mod dispatcher;
 mod kind;
 mod signature;
 
-pub use actor::with_actor;
+pub use actor::{
+    with_actor, GC as GC_ACTOR, RETENTION as RETENTION_ACTOR, UPSTREAM_EVICTION as UPSTREAM_EVICTION_ACTOR,
+};
 pub use config::{Endpoint, EventsConfig};
 pub use dispatcher::{Dispatcher, DispatcherHandle};
 pub use kind::EventKind;

@@ -278,6 +278,31 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Removes each link that, at commit, was made before `cutoff` and that no manifest
     /// of its repository requires nor is.
+    /// [`Self::remove_unused_manifests`] that also appends to the outbox, in the same
+    /// transaction, `events[i]` for each `manifests[i]` it removed (and nothing for the
+    /// others), in the order of `manifests`: the collector's removals are announced
+    /// exactly when they commit. The events' conditions are not judged (the removal is
+    /// their condition). The default is correct within one process but not atomic (see
+    /// [`Self::apply_with_events`]); the built-in stores override it.
+    async fn remove_unused_manifests_with_events(
+        &self,
+        manifests: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+        events: Vec<Vec<NewEvent>>,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        // A store without an outbox refuses before removing anything.
+        self.append_events(Vec::new()).await?;
+        let removed = self.remove_unused_manifests(manifests, cutoff).await?;
+        let held: Vec<NewEvent> = outbox::events_of_removed(manifests, &events, &removed)
+            .into_iter()
+            .cloned()
+            .collect();
+        if !held.is_empty() {
+            self.append_events(held).await?;
+        }
+        Ok(removed)
+    }
+
     async fn remove_unused_links(
         &self,
         links: &[(RepositoryName, Digest)],

@@ -37,8 +37,13 @@ pub enum Change<'a> {
         digest: &'a Digest,
         fixed: Option<TagFilter>,
     },
-    /// [`super::MetaStore::delete_tag`].
-    DeleteTag { repo: &'a RepositoryName, tag: &'a Tag },
+    /// [`super::MetaStore::delete_tag`], or with `at` [`super::MetaStore::delete_tag_at`]
+    /// (only while the tag still points at that manifest: retention's removal).
+    DeleteTag {
+        repo: &'a RepositoryName,
+        tag: &'a Tag,
+        at: Option<&'a Digest>,
+    },
     /// [`super::MetaStore::unlink_blob`].
     UnlinkBlob {
         repo: &'a RepositoryName,
@@ -149,6 +154,23 @@ pub(crate) fn no_outbox() -> super::MetaError {
     super::MetaError::new("this metadata store keeps no event outbox (events need one)")
 }
 
+/// The events of the items a batch removal removed: `events[i]` describes `items[i]`;
+/// kept in the order of `items` (see
+/// [`super::MetaStore::remove_unused_manifests_with_events`]).
+pub(crate) fn events_of_removed<'e, K: Eq + std::hash::Hash>(
+    items: &[K],
+    events: &'e [Vec<NewEvent>],
+    removed: &[K],
+) -> Vec<&'e NewEvent> {
+    let removed: std::collections::HashSet<&K> = removed.iter().collect();
+    items
+        .iter()
+        .zip(events)
+        .filter(|(item, _)| removed.contains(item))
+        .flat_map(|(_, events)| events)
+        .collect()
+}
+
 /// Whether `condition` holds before `change`, asked through the store's reads (the
 /// default of [`super::MetaStore::apply_with_events`]).
 pub(crate) async fn holds<S: super::MetaStore + ?Sized>(
@@ -194,7 +216,12 @@ pub(crate) async fn apply<S: super::MetaStore + ?Sized>(store: &S, change: Chang
             digest,
             fixed: None,
         } => store.delete_manifest(repo, digest).await,
-        Change::DeleteTag { repo, tag } => store.delete_tag(repo, tag).await,
+        Change::DeleteTag { repo, tag, at: None } => store.delete_tag(repo, tag).await,
+        Change::DeleteTag {
+            repo,
+            tag,
+            at: Some(digest),
+        } => store.delete_tag_at(repo, tag, digest).await,
         Change::UnlinkBlob { repo, digest } => store.unlink_blob(repo, digest).await,
         Change::LinkBlob {
             repo,

@@ -408,6 +408,21 @@ impl MetaStore for PostgresMetaStore {
             .await)
     }
 
+    async fn remove_unused_manifests_with_events(
+        &self,
+        manifests: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+        events: Vec<Vec<NewEvent>>,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        in_transaction!(self, |tx| outbox::remove_unused_manifests(
+            &tx,
+            manifests,
+            millis(cutoff),
+            &events
+        )
+        .await)
+    }
+
     async fn remove_unused_links(
         &self,
         links: &[(RepositoryName, Digest)],

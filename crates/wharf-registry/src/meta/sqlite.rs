@@ -811,6 +811,18 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "meta.remove_unused_manifests", skip_all)]
+    async fn remove_unused_manifests_with_events(
+        &self,
+        manifests: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+        events: Vec<Vec<NewEvent>>,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        let items = manifests.to_vec();
+        self.gc_write(move |tx| outbox::remove_unused_manifests(tx, items, cutoff, &events))
+            .await
+    }
+
     #[tracing::instrument(level = "debug", name = "meta.remove_unused_links", skip_all)]
     async fn remove_unused_links(
         &self,

@@ -3,6 +3,8 @@
 
 use super::Registry;
 use crate::meta::{outbox_apply, Change, MetaResult};
+use std::time::SystemTime;
+use wharf_oci::{Digest, RepositoryName};
 
 impl Registry {
     /// Applies `change`, recording the events it causes that some endpoint wants in
@@ -19,5 +21,41 @@ impl Registry {
         let applied = self.meta.apply_with_events(change, described).await;
         events.wake.notify_waiters();
         applied
+    }
+
+    /// The collector's removal of unused manifests (see
+    /// [`crate::meta::MetaStore::remove_unused_manifests`]): with events on, each
+    /// manifest removed is announced as a `manifest.deleted`, in the removal's own
+    /// transaction, by the task's actor (the collector runs as `gc`).
+    pub(super) async fn remove_unused_manifests(
+        &self,
+        items: &[(RepositoryName, Digest)],
+        cutoff: SystemTime,
+    ) -> MetaResult<Vec<(RepositoryName, Digest)>> {
+        let events = &self.config.events;
+        let described: Vec<_> = if events.enabled() {
+            items
+                .iter()
+                .map(|(repo, digest)| {
+                    let change = Change::DeleteManifest {
+                        repo,
+                        digest,
+                        fixed: None,
+                    };
+                    crate::events::describe(events, &change)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if described.iter().all(Vec::is_empty) {
+            return self.meta.remove_unused_manifests(items, cutoff).await;
+        }
+        let removed = self
+            .meta
+            .remove_unused_manifests_with_events(items, cutoff, described)
+            .await;
+        events.wake.notify_waiters();
+        removed
     }
 }

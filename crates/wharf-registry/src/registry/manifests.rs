@@ -254,7 +254,12 @@ impl Registry {
                 if self.config.policies.immutable_rule(name, tag.as_str()).is_some() {
                     return Err(self.config.policies.immutable_refusal(name, tag, None));
                 }
-                self.apply(crate::meta::Change::DeleteTag { repo: name, tag }).await?
+                self.apply(crate::meta::Change::DeleteTag {
+                    repo: name,
+                    tag,
+                    at: None,
+                })
+                .await?
             }
             Reference::Digest(digest) => {
                 if !self.config.delete_manifests {

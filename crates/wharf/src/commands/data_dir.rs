@@ -13,9 +13,15 @@ use wharf_registry::storage::BlobStore;
 use wharf_registry::{Registry, RegistryConfig};
 
 /// The registry over the stores `stores` selects for the data directory `dir`, with the
-/// config file's lifecycle policies (and `config`'s other settings).
+/// config file's lifecycle policies and events (and `config`'s other settings): what a
+/// command removes is announced through the outbox as the server's removals are.
 pub async fn open(dir: &Path, stores: &StoreArgs, config: RegistryConfig) -> Result<Registry, Failure> {
-    let (metadata, storage, policies) = crate::config::load_stores(stores).map_err(Failure::usage)?;
+    let crate::config::Stores {
+        metadata,
+        storage,
+        policies,
+        events,
+    } = crate::config::load_stores(stores).map_err(Failure::usage)?;
     if metadata == Metadata::Sqlite && !dir.join("metadata.sqlite").is_file() {
         return Err(Failure::usage(format!(
             "{} is not a wharf data directory (it has no metadata.sqlite; give --metadata postgres \
@@ -25,6 +31,10 @@ pub async fn open(dir: &Path, stores: &StoreArgs, config: RegistryConfig) -> Res
     }
     let blobs: Arc<dyn BlobStore> = storage.open(dir, true).await.map_err(Failure::other)?;
     let meta = metadata.open(dir, true).await.map_err(Failure::other)?;
-    let config = RegistryConfig { policies, ..config };
+    let config = RegistryConfig {
+        policies,
+        events,
+        ..config
+    };
     Ok(Registry::new(blobs, meta, config))
 }

@@ -6,8 +6,7 @@ use super::activity::State;
 use super::service::Tracked;
 use super::slots::Slot;
 use super::Limits;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::time::Duration;
@@ -34,7 +33,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = slot.activity.clone();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = super::protocol::builder();
     let service = Tracked {
         app,
         remote,

@@ -24,6 +24,7 @@
 mod activity;
 mod connection;
 mod open_files;
+mod protocol;
 mod service;
 mod slots;
 mod tls;

@@ -262,3 +262,125 @@ async fn events_older_than_max_age_are_dropped_with_a_log_line_and_a_metric() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events.get(&("app".into(), "new".into())), Some(&digest));
 }
+
+/// The removal events heard, deduplicated by `id`: (type, tag or "", digest, actor).
+fn removals(heard: &Heard) -> Vec<(String, String, String, String)> {
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    for e in heard.bodies.lock().unwrap().iter() {
+        if !seen.insert(e["id"].as_str().unwrap().to_string()) {
+            continue;
+        }
+        let data = &e["data"];
+        assert_eq!(data["repository"], "app", "{e}");
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        found.push((
+            text(&e["type"]),
+            text(&data["tag"]),
+            text(&data["digest"]),
+            text(&data["actor"]),
+        ));
+    }
+    found.sort();
+    found
+}
+
+/// A retention run and a collection, each `wharf retention` / `wharf gc` in a process of
+/// its own beside the server, announce what they remove: a `tag.deleted` by `retention`
+/// for each tag untagged, then a `manifest.deleted` by `gc` for each manifest collected.
+/// The commands only write the events to the outbox (in their removals' transactions)
+/// and exit; the server's dispatcher delivers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_and_collection_announce_their_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let heard = Arc::new(Heard::default());
+    let receiver_port = free_port();
+    let _receiver = receiver(format!("127.0.0.1:{receiver_port}").parse().unwrap(), heard.clone()).await;
+    let config = dir.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[events]\npoll = \"100ms\"\n\
+             [[events.endpoints]]\nname = \"hook\"\nurl = \"http://127.0.0.1:{receiver_port}/hook\"\n\
+             events = [\"tag.deleted\", \"manifest.deleted\"]\n\
+             [[retention]]\nrepositories = \"app\"\nkeep_last = 1\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let data = dir.path().join("data");
+    let wharf = WharfProcess::start(&data, &["--config", &config, "--gc-interval", "24h"]);
+    let base = wharf.url();
+    let http = http_client();
+    let config_blob = push_config(&http, &base, "app").await.unwrap();
+    let mut digests = Vec::new();
+    for n in 0..3 {
+        let (bytes, digest) = manifest(&config_blob, n);
+        let r = http
+            .put(format!("{base}/v2/app/manifests/t{n}"))
+            .header("content-type", OCI_MANIFEST)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        digests.push(digest);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let wharf_cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .args(args)
+            .args(["--data-dir", data.to_str().unwrap(), "--config", &config])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "wharf {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    wharf_cli(&["retention"]);
+    // t0 and t1, the older two, are untagged; t2 stays.
+    let untagged: Vec<_> = (0..2)
+        .map(|n| {
+            (
+                "io.wharf.tag.deleted".to_string(),
+                format!("t{n}"),
+                digests[n].clone(),
+                "retention".to_string(),
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while removals(&heard).len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(removals(&heard), untagged);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    wharf_cli(&["gc", "--grace", "0s"]);
+    let mut expected = untagged;
+    for digest in &digests[..2] {
+        expected.push((
+            "io.wharf.manifest.deleted".to_string(),
+            String::new(),
+            digest.clone(),
+            "gc".to_string(),
+        ));
+    }
+    expected.sort();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while removals(&heard).len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // anything more would come now
+    assert_eq!(removals(&heard), expected);
+    let kept = http
+        .head(format!("{base}/v2/app/manifests/t2"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+}

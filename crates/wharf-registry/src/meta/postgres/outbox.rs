@@ -19,7 +19,7 @@ use super::{fence, lifecycle, manifests, uploads, PgResult, Transaction};
 use crate::meta::{Change, Condition, Leased, NewEvent, OutboxEvent, Refusal};
 use deadpool_postgres::GenericClient;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use wharf_oci::Tag;
+use wharf_oci::{Digest, Tag};
 
 /// Taken by every append, to the commit ("wharf-ev" in ASCII).
 const APPEND_LOCK: i64 = 0x7768_6172_662d_6576;
@@ -132,7 +132,12 @@ async fn apply_change(tx: &Transaction<'_>, change: &Change<'_>) -> PgResult<Res
             }
             Ok(manifests::delete(tx, repo, &digest_text).await?)
         }
-        Change::DeleteTag { repo, tag } => Ok(manifests::delete_tag(tx, repo.as_str(), tag.as_str()).await?),
+        Change::DeleteTag { repo, tag, at: None } => Ok(manifests::delete_tag(tx, repo.as_str(), tag.as_str()).await?),
+        Change::DeleteTag {
+            repo,
+            tag,
+            at: Some(digest),
+        } => Ok(lifecycle::delete_tag_at(tx, repo.as_str(), tag.as_str(), &digest.to_string()).await?),
         Change::UnlinkBlob { repo, digest } => Ok(fence::unlink(tx, repo.as_str(), &digest.to_string()).await?),
         Change::LinkBlob {
             repo,
@@ -165,6 +170,22 @@ async fn apply_change(tx: &Transaction<'_>, change: &Change<'_>) -> PgResult<Res
 }
 
 /// Appends `events`, after taking [`APPEND_LOCK`] (see the module's doc).
+/// The collector's removal of unused manifests with the events of those it removed, in
+/// `tx` (see [`crate::meta::MetaStore::remove_unused_manifests_with_events`]).
+pub async fn remove_unused_manifests(
+    tx: &Transaction<'_>,
+    items: &[(wharf_oci::RepositoryName, Digest)],
+    cutoff_ms: i64,
+    events: &[Vec<NewEvent>],
+) -> PgResult<super::gc::Items> {
+    let removed = super::gc::remove_unused_manifests(tx, items, cutoff_ms).await?;
+    let held = crate::meta::outbox::events_of_removed(items, events, &removed);
+    if !held.is_empty() {
+        append(tx, &held).await?;
+    }
+    Ok(removed)
+}
+
 pub async fn append(tx: &Transaction<'_>, events: &[&NewEvent]) -> PgResult<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await?;
     let insert = tx

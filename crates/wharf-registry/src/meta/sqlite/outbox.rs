@@ -5,7 +5,8 @@
 //! increase in commit order, and are never reused even after every row was removed (a
 //! reused number at or below a cursor would be skipped).
 
-use super::{delete_link_row, delete_tag_row, lifecycle, link_rows, millis, put_manifest_rows, SqliteMetaStore};
+use super::{delete_link_row, delete_tag_row, gc, lifecycle, link_rows, millis, put_manifest_rows, SqliteMetaStore};
+use crate::meta::outbox::events_of_removed;
 use crate::meta::sqlite::cache::Change as Cached;
 use crate::meta::TagFilter;
 use crate::meta::{
@@ -45,6 +46,8 @@ enum Owned {
     DeleteTag {
         repo: String,
         tag: String,
+        /// Only while the tag points at this manifest.
+        at: Option<String>,
     },
     Unlink {
         repo: String,
@@ -84,9 +87,10 @@ impl Owned {
                 digest: digest.to_string(),
                 fixed: fixed.clone(),
             },
-            Change::DeleteTag { repo, tag } => Owned::DeleteTag {
+            Change::DeleteTag { repo, tag, at } => Owned::DeleteTag {
                 repo: repo.to_string(),
                 tag: tag.to_string(),
+                at: at.map(|d| d.to_string()),
             },
             Change::UnlinkBlob { repo, digest } => Owned::Unlink {
                 repo: repo.to_string(),
@@ -170,7 +174,15 @@ impl Owned {
                 }
                 Ok(lifecycle::delete_manifest_rows(tx, repo, digest)?)
             }
-            Owned::DeleteTag { repo, tag } => Ok(delete_tag_row(tx, repo, tag)?),
+            Owned::DeleteTag { repo, tag, at: None } => Ok(delete_tag_row(tx, repo, tag)?),
+            Owned::DeleteTag {
+                repo,
+                tag,
+                at: Some(digest),
+            } => Ok(tx
+                .prepare_cached("DELETE FROM tags WHERE repo = ?1 AND tag = ?2 AND digest = ?3")?
+                .execute(params![repo, tag, digest])?
+                > 0),
             Owned::Unlink { repo, digest } => Ok(delete_link_row(tx, repo, digest)?),
             Owned::Link {
                 repo,
@@ -211,7 +223,7 @@ impl Owned {
         match self {
             Owned::Put { repo, tags, .. } => cache.forget(Cached::Tagged { repo, tags }),
             Owned::DeleteManifest { repo, digest, .. } => cache.forget(Cached::ManifestDeleted { repo, digest }),
-            Owned::DeleteTag { repo, tag } => cache.forget(Cached::Untagged { repo, tag }),
+            Owned::DeleteTag { repo, tag, .. } => cache.forget(Cached::Untagged { repo, tag }),
             Owned::Unlink { repo, digest } => cache.forget(Cached::Unlinked { repo, digest }),
             Owned::Link { session, .. } => {
                 if let Some(id) = session {
@@ -222,13 +234,26 @@ impl Owned {
     }
 }
 
-fn append(tx: &Connection, events: &[NewEvent]) -> rusqlite::Result<()> {
+fn append<'e>(tx: &Connection, events: impl IntoIterator<Item = &'e NewEvent>) -> rusqlite::Result<()> {
     let mut insert =
         tx.prepare_cached("INSERT INTO outbox (id, kind, repo, time_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     for e in events {
         insert.execute(params![e.id, e.kind, e.repository, millis(e.time), e.body])?;
     }
     Ok(())
+}
+
+/// The collector's removal of unused manifests with the events of those it removed, in
+/// one transaction (see [`crate::meta::MetaStore::remove_unused_manifests_with_events`]).
+pub(super) fn remove_unused_manifests(
+    tx: &Connection,
+    items: gc::Items,
+    cutoff: SystemTime,
+    events: &[Vec<NewEvent>],
+) -> rusqlite::Result<gc::Items> {
+    let removed = gc::remove_unused_manifests(tx, items.clone(), cutoff)?;
+    append(tx, events_of_removed(&items, events, &removed))?;
+    Ok(removed)
 }
 
 impl SqliteMetaStore {

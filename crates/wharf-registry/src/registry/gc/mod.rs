@@ -71,7 +71,9 @@ impl Registry {
     /// The outcome of every collection that is not a dry run is kept for
     /// [`Registry::last_collection`].
     pub async fn collect_garbage(&self, options: &GcOptions) -> RegistryResult<GcReport> {
-        let outcome = self.collect_garbage_now(options).await;
+        // Its removals are announced as the collector's, whoever started it.
+        let actor = Some(crate::events::GC_ACTOR.to_string());
+        let outcome = crate::events::with_actor(actor, self.collect_garbage_now(options)).await;
         if !options.dry_run {
             let recorded = outcome.clone().map_err(|e| e.message);
             self.last_collection.record(recorded);

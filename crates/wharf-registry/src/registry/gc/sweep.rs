@@ -26,7 +26,7 @@ impl Registry {
             let removed = if dry_run {
                 items
             } else {
-                self.meta.remove_unused_manifests(&items, cutoff).await?
+                self.remove_unused_manifests(&items, cutoff).await?
             };
             for key in removed {
                 report.manifests.add(sizes[&key]);

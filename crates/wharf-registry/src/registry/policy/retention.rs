@@ -92,6 +92,18 @@ struct Judged {
 }
 
 impl Registry {
+    /// Removes `tag` if it still points at `digest`, announced (with events on) as a
+    /// `tag.deleted` by the `retention` actor in the removal's own transaction.
+    async fn untag(&self, repo: &RepositoryName, tag: &Tag, digest: &Digest) -> RegistryResult<bool> {
+        let change = crate::meta::Change::DeleteTag {
+            repo,
+            tag,
+            at: Some(digest),
+        };
+        let actor = Some(crate::events::RETENTION_ACTOR.to_string());
+        Ok(crate::events::with_actor(actor, self.apply(change)).await?)
+    }
+
     /// Applies the retention policies once (see [`self`]); with `dry_run`, only reports
     /// what would go. Untagged manifests go with the next garbage collection.
     pub async fn apply_retention(&self, dry_run: bool) -> RegistryResult<RetentionReport> {
@@ -151,7 +163,7 @@ impl Registry {
                     report.tags_kept += 1;
                     continue;
                 }
-                let removed = dry_run || self.meta.delete_tag_at(&repo, &judged.tag, &judged.digest).await?;
+                let removed = dry_run || self.untag(&repo, &judged.tag, &judged.digest).await?;
                 if removed {
                     report.untagged.push(UntaggedTag {
                         repository: name.clone(),
