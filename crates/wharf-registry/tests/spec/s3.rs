@@ -130,6 +130,58 @@ async fn an_upload_continues_on_a_second_instance() {
     assert!(collect(first.read_blob(&digest, 0..data.len() as u64).await.unwrap()).await == data);
 }
 
+/// Two replicas appending at the same offset of one upload at once, which the
+/// registry's lease in the metadata store prevents unless a holder outlives its lease
+/// (a stalled process whose renewals failed): the upload's record is written with a
+/// conditional PUT (If-Match on the ETag it was read at), so the append that read it
+/// first and finishes last fails instead of overwriting the record the other stored.
+/// Whatever returned success is what the upload holds: never a lost update.
+#[tokio::test]
+async fn two_appends_at_one_offset_at_once_never_lose_the_acknowledged_one() {
+    let (first, second) = shared_prefix_stores().await;
+    let head = Bytes::from(bytes(30, 6 * MIB));
+    let (slow, fast) = (Bytes::from(bytes(31, 2 * MIB)), Bytes::from(bytes(32, 3 * MIB)));
+    first.create_upload("raced").await.unwrap();
+    first
+        .append_upload("raced", 0, &mut source(vec![head.clone()]))
+        .await
+        .unwrap();
+    let at = head.len() as u64;
+    // The first append has read the record and taken its first bytes, then stalls
+    // until the second append has finished.
+    let (go_on, wait) = tokio::sync::oneshot::channel::<()>();
+    let stalled = stream::iter([Ok(slow.slice(..MIB))])
+        .chain(stream::once(async move {
+            let _ = wait.await;
+            Ok(slow.slice(MIB..))
+        }))
+        .boxed();
+    let mut stalled = stalled;
+    let through_first = first.append_upload("raced", at, &mut stalled);
+    let through_second = async {
+        // Long enough for the first append to have read the record.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let done = second.append_upload("raced", at, &mut source(vec![fast.clone()])).await;
+        let _ = go_on.send(());
+        done
+    };
+    let (from_first, from_second) = tokio::join!(through_first, through_second);
+    assert_eq!(
+        from_second.unwrap(),
+        fast.len() as u64,
+        "the second append finished first"
+    );
+    assert!(
+        from_first.is_err(),
+        "the append that read the record before the other's write must not overwrite it"
+    );
+    let held = collect(first.read_upload("raced", u64::MAX).await.unwrap()).await;
+    assert!(
+        held == [head, fast].concat(),
+        "the upload holds the acknowledged append"
+    );
+}
+
 /// A source that yields `pieces`, then fails (a body cut off) or never ends (a process
 /// that dies mid-append, modelled by dropping the append).
 fn cut_source(pieces: Vec<Bytes>, hang: bool) -> impl Stream<Item = io::Result<Bytes>> + Send + Unpin {

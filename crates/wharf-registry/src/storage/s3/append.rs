@@ -36,7 +36,7 @@ impl S3BlobStore {
         }
         if offset < held {
             unused.extend(record.truncate(offset).into_iter().map(|s| s.key));
-            self.save_record(id, &record).await?;
+            self.save_record(id, &mut record).await?;
         }
         let mut writer = SegmentWriter {
             store: self,
@@ -63,7 +63,7 @@ impl S3BlobStore {
         };
         // A record write that failed may still have landed: what it names stays (as
         // garbage under the upload's key at worst, removed with the upload).
-        self.save_record(id, &record).await?;
+        self.save_record(id, &mut record).await?;
         unused.extend(replaced);
         self.delete_quietly(unused).await;
         Ok(appended)

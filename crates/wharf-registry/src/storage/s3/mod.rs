@@ -9,7 +9,14 @@
 //! again with the next append's bytes, so every segment but the last is a valid part.
 //! Nothing lives in process memory between requests: another replica, or this one after
 //! a restart, continues from the record, and an append at an earlier offset (after a
-//! crash before the registry recorded the previous one) shortens the record to it.
+//! crash before the registry recorded the previous one) shortens the record to it. The
+//! record is only ever replaced by a conditional PUT on the ETag it was read at (see
+//! [`S3BlobStore::save_record`]), so two writers of one upload at once (which the
+//! registry's lease in the metadata store already prevents, unless a holder outlives
+//! its lease) cannot lose each other's update: the later one fails.
+//!
+//! Large reads are one streamed GET, read ahead of the client in 1 MiB pieces (see
+//! [`read_ahead`]).
 //!
 //! A commit is one atomic step of S3's: a single PUT for a blob of one segment, else a
 //! multipart upload created on the blob's own key whose parts are server-side copies
@@ -28,6 +35,7 @@ mod keys;
 mod listing;
 mod part_copy;
 mod parts;
+mod read_ahead;
 mod reads;
 mod record;
 mod whole;

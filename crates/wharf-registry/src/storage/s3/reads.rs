@@ -1,12 +1,13 @@
 //! Reads: sizes, ranged streams of blobs and uploads (never a whole object in memory),
 //! and the upload records.
 
+use super::read_ahead;
 use super::record::{Segment, UploadRecord};
 use super::{to_io, S3BlobStore};
 use crate::storage::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use std::io;
 use std::ops::Range;
 
@@ -58,14 +59,20 @@ impl S3BlobStore {
         Ok(futures::stream::once(async { Ok(head) }).chain(tail).boxed())
     }
 
-    /// The bytes of `key` in `range` from one GET, streamed as they arrive.
+    /// The bytes of `key` in `range` from one GET, streamed as they arrive; read ahead
+    /// of the consumer (see [`read_ahead`]) when longer than a few of its pieces.
     async fn read_streamed(&self, key: &Path, range: Range<u64>) -> io::Result<ByteStream> {
+        let long = range.end - range.start > 2 * read_ahead::PIECE as u64;
         let options = GetOptions {
             range: Some(GetRange::Bounded(range)),
             ..Default::default()
         };
         let result = self.store.get_opts(key, options).await.map_err(to_io)?;
-        Ok(result.into_stream().map_err(to_io).boxed())
+        let stream = result.into_stream().map_err(to_io).boxed();
+        if long {
+            return Ok(read_ahead::read_ahead(stream, read_ahead::PIECE, read_ahead::PIECES));
+        }
+        Ok(stream)
     }
 
     /// The first `len` bytes held by `segments`, one segment after the other.
@@ -90,30 +97,65 @@ impl S3BlobStore {
     }
 
     /// An upload's record; an empty one when it has none (never appended to, or gone).
+    /// It carries the ETag it was read at, which [`Self::save_record`] checks.
     pub(super) async fn load_record(&self, id: &str) -> io::Result<UploadRecord> {
         match self.store.get(&self.keys.upload_state(id)).await {
             Ok(result) => {
+                let version = result.meta.e_tag.clone();
                 let bytes = result.bytes().await.map_err(to_io)?;
-                serde_json::from_slice(&bytes).map_err(|e| {
+                let mut record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("upload {id} has a damaged record: {e}"),
                     )
-                })
+                })?;
+                record.version = version;
+                Ok(record)
             }
             Err(object_store::Error::NotFound { .. }) => Ok(UploadRecord::default()),
             Err(e) => Err(to_io(e)),
         }
     }
 
-    /// Stores an upload's record (one PUT: S3 replaces an object atomically).
-    pub(super) async fn save_record(&self, id: &str, record: &UploadRecord) -> io::Result<()> {
+    /// Stores an upload's record (one PUT: S3 replaces an object atomically), only if
+    /// the bucket still holds the version it was read at: `If-Match` on that ETag, or
+    /// `If-None-Match: *` for a record read as absent. Two writers that read the same
+    /// version (two replicas appending to one session at once, which the registry's
+    /// lease in the metadata store allows only when a holder outlived its lease) cannot
+    /// both succeed, so the later one never overwrites what the earlier one stored and
+    /// acknowledged: it fails, and its caller's append with it (its own segments are
+    /// left unnamed, removed with the upload). On success `record` carries the new
+    /// ETag, for its next write.
+    pub(super) async fn save_record(&self, id: &str, record: &mut UploadRecord) -> io::Result<()> {
         let json = serde_json::to_vec(record).map_err(io::Error::other)?;
-        self.store
-            .put(&self.keys.upload_state(id), PutPayload::from(json))
+        let mode = match &record.version {
+            Some(e_tag) => PutMode::Update(UpdateVersion {
+                e_tag: Some(e_tag.clone()),
+                version: None,
+            }),
+            None => PutMode::Create,
+        };
+        let options = PutOptions {
+            mode,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.keys.upload_state(id), PutPayload::from(json), options)
             .await
-            .map_err(to_io)?;
-        Ok(())
+        {
+            Ok(written) => {
+                record.version = written.e_tag;
+                Ok(())
+            }
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                Err(io::Error::other(format!(
+                    "upload {id} was changed by another request while this one wrote to it; \
+                     this request's bytes were not recorded"
+                )))
+            }
+            Err(e) => Err(to_io(e)),
+        }
     }
 
     /// Removes an object; an absent one is not an error.

@@ -53,6 +53,11 @@ impl WholeUpload {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct UploadRecord {
     pub segments: Vec<Segment>,
+    /// The ETag of the `state.json` this record was read from (`None`: there was none),
+    /// which its next write requires to be still current (see
+    /// [`S3BlobStore::save_record`](super::S3BlobStore::save_record)). Not stored.
+    #[serde(skip)]
+    pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<PendingCommit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +103,7 @@ mod tests {
                 .collect(),
             commit: None,
             whole: None,
+            version: None,
         }
     }
 

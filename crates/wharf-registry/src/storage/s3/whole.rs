@@ -35,7 +35,7 @@ impl S3BlobStore {
         if !record.segments.is_empty() {
             // Bytes of an append the registry never recorded: the upload starts afresh.
             let unused = record.truncate(0);
-            self.save_record(id, &record).await?;
+            self.save_record(id, &mut record).await?;
             self.delete_quietly(unused.into_iter().map(|s| s.key)).await;
         }
         let first = self.parts.size_of(0);
@@ -70,14 +70,14 @@ impl S3BlobStore {
             parts: Vec::new(),
         });
         let streamed = async {
-            self.save_record(id, &record).await?;
+            self.save_record(id, &mut record).await?;
             self.stream_parts(&key, &upload_id, buffer, source).await
         }
         .await;
         match streamed {
             Ok(Some((more, parts))) => {
                 record.whole.as_mut().expect("set above").parts = parts;
-                self.save_record(id, &record).await?;
+                self.save_record(id, &mut record).await?;
                 Ok(taken + more)
             }
             // The body broke off: nothing is kept.
