@@ -53,6 +53,37 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
+    /// Appends `source` to upload `id` at `offset`, synced before it returns if `sync`.
+    async fn append(&self, id: &str, offset: u64, source: AppendSource<'_>, sync: bool) -> io::Result<u64> {
+        let path = self.upload_path(id)?;
+        let key = id.to_string();
+        let id = id.to_string();
+        // Whatever happens below changes the file: it is known synced again only once
+        // a synced append has succeeded.
+        self.forget_synced(&key);
+        let file = blocking(move || {
+            let mut file = std::fs::OpenOptions::new().write(true).create(offset == 0).open(path)?;
+            let len = file.metadata()?.len();
+            if len < offset {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("upload {id} holds {len} bytes, {offset} were recorded"),
+                ));
+            }
+            if len > offset {
+                file.set_len(offset)?;
+            }
+            std::io::Seek::seek(&mut file, SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await?;
+        let appended = append::write_all(file, offset, source, sync).await?;
+        if sync {
+            // `write_all` fsyncs the file before it reports success when syncing.
+            self.synced.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+        }
+        Ok(appended)
+    }
     /// Opens (creating if needed) a store under `root`. With `durable`, every commit is
     /// fsynced (file and directory) before it is reported done.
     pub async fn open(root: impl Into<PathBuf>, durable: bool) -> io::Result<FsBlobStore> {
@@ -310,34 +341,14 @@ impl BlobStore for FsBlobStore {
 
     #[tracing::instrument(level = "debug", name = "blobs.append_upload", skip_all)]
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
-        let path = self.upload_path(id)?;
-        let key = id.to_string();
-        let id = id.to_string();
-        // Whatever happens below changes the file: it is known synced again only once
-        // a durable append has succeeded.
-        self.forget_synced(&key);
-        let file = blocking(move || {
-            let mut file = std::fs::OpenOptions::new().write(true).create(offset == 0).open(path)?;
-            let len = file.metadata()?.len();
-            if len < offset {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("upload {id} holds {len} bytes, {offset} were recorded"),
-                ));
-            }
-            if len > offset {
-                file.set_len(offset)?;
-            }
-            std::io::Seek::seek(&mut file, SeekFrom::Start(offset))?;
-            Ok(file)
-        })
-        .await?;
-        let appended = append::write_all(file, offset, source, self.durable).await?;
-        if self.durable {
-            // `write_all` fsyncs the file before it reports success in durable mode.
-            self.synced.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
-        }
-        Ok(appended)
+        self.append(id, offset, source, self.durable).await
+    }
+
+    /// Written to the page cache only: `commit_upload` syncs the file, as it does any
+    /// upload not known synced.
+    #[tracing::instrument(level = "debug", name = "blobs.append_upload_until_commit", skip_all)]
+    async fn append_upload_until_commit(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
+        self.append(id, offset, source, false).await
     }
 
     #[tracing::instrument(level = "debug", name = "blobs.upload_len", skip_all)]

@@ -102,6 +102,16 @@ pub trait BlobStore: Send + Sync + 'static {
     /// the upload's length is `offset` again.
     async fn append_upload(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64>;
 
+    /// Like [`BlobStore::append_upload`], for an upload that is never continued after a
+    /// restart and matters only once committed (a pull-through fetch: a process killed
+    /// midway leaves an upload that the expiry sweep removes). Its bytes need not be
+    /// durable when this returns, only once `commit_upload` has returned, so a durable
+    /// store may leave every sync to the commit: the fetch then runs at the speed of
+    /// memory, not of the disk. The default is `append_upload`.
+    async fn append_upload_until_commit(&self, id: &str, offset: u64, source: AppendSource<'_>) -> io::Result<u64> {
+        self.append_upload(id, offset, source).await
+    }
+
     /// Like `append_upload(id, 0, source)` on an upload the registry holds empty, for a
     /// body that is the whole blob `digest` (a monolithic push), which the registry
     /// commits with `commit_upload(id, len, digest)` once it has checked the digest, or

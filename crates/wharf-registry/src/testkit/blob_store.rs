@@ -105,6 +105,30 @@ pub async fn a_commit_makes_the_blob_visible_whole(store: &dyn BlobStore) {
     assert!(append(store, "c1", data.len() as u64, &[b"x"]).await.is_err());
 }
 
+/// Appends that need be durable only once committed (a pull-through fetch's) read
+/// back, continue at their offset and commit like any other.
+pub async fn appends_until_commit_read_back_and_commit(store: &dyn BlobStore) {
+    let data = b"pulled through, stored once".to_vec();
+    let digest = digest_of(&data);
+    store.create_upload("t1").await.unwrap();
+    let first = store
+        .append_upload_until_commit("t1", 0, &mut source(&[&data[..7], &data[7..15]], false))
+        .await
+        .unwrap();
+    assert_eq!(first, 15);
+    let rest = store
+        .append_upload_until_commit("t1", 15, &mut source(&[&data[15..]], false))
+        .await
+        .unwrap();
+    assert_eq!(rest as usize, data.len() - 15);
+    assert_eq!(
+        collect(store.read_upload_range("t1", 8..14).await.unwrap()).await,
+        &data[8..14]
+    );
+    store.commit_upload("t1", data.len() as u64, &digest).await.unwrap();
+    assert_eq!(blob_bytes(store, &digest, 0..data.len() as u64).await, data);
+}
+
 pub async fn a_commit_takes_only_the_first_len_bytes(store: &dyn BlobStore) {
     store.create_upload("c2").await.unwrap();
     append(store, "c2", 0, &[b"abcdef"]).await.unwrap();
@@ -337,6 +361,7 @@ pub const CHECKS: &[super::Check<dyn BlobStore>] = checks![dyn BlobStore:
     a_failing_source_appends_what_it_yielded_before,
     appending_past_what_an_upload_holds_fails,
     a_commit_makes_the_blob_visible_whole,
+    appends_until_commit_read_back_and_commit,
     a_commit_takes_only_the_first_len_bytes,
     a_commit_under_an_existing_digest_keeps_the_stored_bytes,
     put_blob_stores_and_keeps_the_first_bytes,

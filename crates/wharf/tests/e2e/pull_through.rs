@@ -351,8 +351,16 @@ async fn corrupt_bytes_from_the_upstream_are_caught_and_never_cached() {
     proxy.add(FaultRule::new(format!("/blobs/{digest}"), Fault::CorruptResponse).times(1));
     let wharf = start_wharf(dir.path(), "up", &proxy.url(), "");
 
-    let (status, got) = get_blob(&wharf.url(), "up/team/app", &digest).await;
-    assert_eq!((status, got), (200, None), "the corrupt download breaks off");
+    // The digest is judged as soon as the bytes are hashed, which may be before the
+    // response's head went out: the connection is then cut before the head.
+    let sent = http_client()
+        .get(format!("{}/v2/up/team/app/blobs/{digest}", wharf.url()))
+        .send()
+        .await;
+    if let Ok(response) = sent {
+        assert_eq!(response.status(), 200);
+        assert!(response.bytes().await.is_err(), "the corrupt download breaks off");
+    }
     assert_eq!(
         get_blob(&wharf.url(), "up/team/app", &digest).await,
         (200, Some(digest.clone()))

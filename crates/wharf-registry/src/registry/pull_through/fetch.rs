@@ -15,9 +15,14 @@
 //! memory, so a client that joins halfway is served from the first byte, and memory
 //! stays bounded whatever the blob's size.
 //!
-//! No reader is given the blob's last byte before the fetch is committed: a download
-//! whose bytes turn out unlike the digest ends with an error instead, which breaks the
-//! client's connection before its response is complete.
+//! No reader is given the blob's last byte before the bytes are verified (all received,
+//! as many as announced, hashed to the digest): a download whose bytes turn out unlike
+//! the digest ends with an error instead, which breaks the client's connection before
+//! its response is complete. Verified bytes are released at once, while the store may
+//! still be catching up and committing: a client waits for the upstream and the hash,
+//! never for the disk. Until the commit, the fetch stays the one readers join (served
+//! from the window and the upload); a store that fails after the verification costs
+//! only the cache entry, never a client a byte it should not have.
 
 use super::super::{Registry, RegistryError};
 use crate::meta::MetaStore;
@@ -62,6 +67,9 @@ struct State {
     stored: u64,
     window: VecDeque<(u64, Bytes)>,
     received: u64,
+    /// Every byte is received and matched the digest: readers may have them all.
+    verified: bool,
+    /// Set once the blob is committed and linked (or the fetch failed).
     outcome: Option<Result<(), RegistryError>>,
 }
 
@@ -91,6 +99,20 @@ impl Fetch {
         self.update(|s| {
             s.window.clear();
             s.outcome.get_or_insert(Err(error));
+        });
+    }
+
+    /// Ends the fetch without a download: the blob is stored already (`size` bytes),
+    /// and readers read it from the store.
+    pub(crate) fn serve_stored(&self, size: u64) {
+        self.update(|s| {
+            s.started = Some(Started {
+                upload: String::new(),
+                size: Some(size),
+            });
+            s.received = size;
+            s.verified = true;
+            s.outcome = Some(Ok(()));
         });
     }
 
@@ -175,8 +197,11 @@ impl Reader {
                 Step::ReadUpload(upload, end) => {
                     match self.fetch.blobs.read_upload_range(&upload, self.at..end).await {
                         Ok(stream) => self.pending = Some(stream),
-                        // Committed meanwhile: the next step reads the blob.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        // Committed (or discarded) meanwhile: the step after the
+                        // outcome is known reads the blob (or fails).
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            let _ = self.changes.changed().await;
+                        }
                         Err(e) => return Some(Err(e)),
                     }
                 }
@@ -203,11 +228,15 @@ impl Reader {
             None => {}
         }
         let Some(started) = &s.started else { return Step::Wait };
-        // Hold the last byte back until the blob is verified and committed.
+        // Hold the last byte back until the bytes are verified.
         let servable = match started.size {
+            _ if s.verified => s.received,
             Some(size) => s.received.min(size.saturating_sub(1)),
             None => s.received.saturating_sub(1),
         };
+        if s.verified && self.at >= servable {
+            return Step::End;
+        }
         if self.at >= servable {
             return Step::Wait;
         }
@@ -280,10 +309,11 @@ async fn transfer(
     let hashing = Stage::start(|pieces, budget| hash(digest.algorithm(), pieces, budget));
     let storing = Stage::start(|pieces, budget| store(fetch.clone(), upload.to_string(), pieces, budget));
     let mut received = 0u64;
+    // Ok(false): a stage failed and stopped the download (its error is the outcome).
     let received_all = 'receive: loop {
         let piece = match stream.try_next().await {
             Ok(Some(piece)) => piece,
-            Ok(None) => break Ok(()),
+            Ok(None) => break Ok(true),
             Err(e) => break Err(broke(format!("the download broke off after {received} bytes ({e})"))),
         };
         received += piece.len() as u64;
@@ -295,9 +325,9 @@ async fn transfer(
         }
         for part in parts(piece) {
             // Waits while the hasher or the writer is a whole window behind; stops
-            // when either failed (its error is the outcome, below).
+            // when either failed.
             if !hashing.reserve(part.len()).await || !storing.reserve(part.len()).await {
-                break 'receive Ok(());
+                break 'receive Ok(false);
             }
             fetch.update(|s| {
                 s.window.push_back((s.received, part.clone()));
@@ -307,28 +337,60 @@ async fn transfer(
             storing.send(part);
         }
     };
-    // Both stages finish what they were given, also after a failure, so nothing
-    // writes to the upload once it is discarded.
-    let computed = hashing.finish().await;
+    // The bytes are judged as soon as they are hashed, and released to the readers
+    // (or their downloads broken off) before storing has caught up.
+    let verdict = judge(received_all, hashing.finish().await, size, received, digest).map_err(|why| match why {
+        Ok(why) => broke(why),
+        Err(e) => e,
+    });
+    match &verdict {
+        Ok(true) => fetch.update(|s| s.verified = true),
+        Ok(false) => {}
+        Err(e) => fetch.fail(e.clone()),
+    }
+    // Storing finishes what it was given, also after a failure, so nothing writes to
+    // the upload once it is discarded.
     let stored = storing.finish().await;
-    received_all?;
-    let (computed, stored) = (computed?, stored?);
+    let verified = verdict?;
+    let stored = stored?;
+    if !verified {
+        return Err(RegistryError::internal(
+            "pulling a blob through",
+            "the download stopped for a stage that reported no failure",
+        ));
+    }
     if stored != received {
         return Err(broke(format!("{stored} of the {received} bytes received were stored")));
-    }
-    if let Some(size) = size.filter(|size| *size != received) {
-        return Err(broke(format!(
-            "the upstream announced {size} bytes and sent {received}"
-        )));
-    }
-    if &computed != digest {
-        return Err(broke(format!("the upstream's bytes have digest {computed}")));
     }
     registry.claim_blob(digest, received).await?;
     registry.blobs.commit_upload(upload, received, digest).await?;
     complete(registry.meta.as_ref(), upload, name, digest, received).await?;
     registry.damage.repaired(digest);
     Ok(())
+}
+
+/// Whether the download is whole and matches `digest`: `Ok(true)` if so, `Ok(false)` if
+/// a stage stopped it (the stage's error says why); otherwise why not: `Ok(message)`
+/// for an unusable answer of the upstream, `Err` for a failure of the download or the
+/// hashing.
+fn judge(
+    received_all: Result<bool, RegistryError>,
+    computed: Result<Digest, RegistryError>,
+    size: Option<u64>,
+    received: u64,
+    digest: &Digest,
+) -> Result<bool, Result<String, RegistryError>> {
+    if !received_all.map_err(Err)? {
+        return Ok(false);
+    }
+    let computed = computed.map_err(Err)?;
+    if let Some(size) = size.filter(|size| *size != received) {
+        return Err(Ok(format!("the upstream announced {size} bytes and sent {received}")));
+    }
+    if &computed != digest {
+        return Err(Ok(format!("the upstream's bytes have digest {computed}")));
+    }
+    Ok(true)
 }
 
 /// The upstream's pieces cut to at most [`PIECE_MAX`] bytes (no copy), so that any
@@ -417,7 +479,10 @@ async fn hash(
 /// The storing stage: appends the pieces to the upload, [`SEGMENT`] bytes per call of
 /// the blob store, each streamed straight from the channel (the store overlaps its
 /// writes with the arrival of the next bytes), and drops each segment from the window
-/// once it is stored. Returns the bytes stored.
+/// once it is stored. The appends need not be durable (the commit syncs the blob), so
+/// a durable file store writes them to the page cache at memory speed instead of
+/// holding the download to the disk's pace with an fsync per segment. Returns the
+/// bytes stored.
 async fn store(
     fetch: Arc<Fetch>,
     upload: String,
@@ -441,7 +506,10 @@ async fn store(
                     Ok(piece)
                 }))
             });
-            fetch.blobs.append_upload(&upload, stored, &mut source).await?
+            fetch
+                .blobs
+                .append_upload_until_commit(&upload, stored, &mut source)
+                .await?
         };
         if written != bytes as u64 {
             return Err(RegistryError::internal(

@@ -11,6 +11,8 @@
 mod fetch;
 mod listing;
 mod manifests;
+#[cfg(test)]
+mod tests;
 
 use super::{BlobInfo, Registry, RegistryError, RegistryResult};
 use crate::storage::ByteStream;
@@ -176,6 +178,12 @@ impl Registry {
         fetch: &Arc<Fetch>,
     ) {
         let digest = fetch.digest.clone();
+        // The request that started this fetch found the blob missing; a fetch that
+        // committed it may have left the table between that look-up and this fetch's
+        // start. Serve what it stored rather than ask the upstream again.
+        if let Ok(stored) = self.blob(name, &digest).await {
+            return fetch.serve_stored(stored.size);
+        }
         let blob = match route.source.blob(upstream_name, &digest).await {
             Ok(blob) => blob,
             Err(e) => {

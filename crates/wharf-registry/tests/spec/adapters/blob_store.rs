@@ -79,6 +79,7 @@ on_every_blob_store!(
     a_failing_source_appends_what_it_yielded_before,
     appending_past_what_an_upload_holds_fails,
     a_commit_makes_the_blob_visible_whole,
+    appends_until_commit_read_back_and_commit,
     a_commit_takes_only_the_first_len_bytes,
     a_commit_under_an_existing_digest_keeps_the_stored_bytes,
     put_blob_stores_and_keeps_the_first_bytes,
