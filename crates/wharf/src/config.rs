@@ -170,15 +170,27 @@ fn read_file_or_default(path: Option<&Path>) -> Result<FileConfig, String> {
 
 /// The stores and lifecycle policies a maintenance command uses: the config file's
 /// (`path`, else `./wharf.toml` if present) with the flags and variables over it.
-pub fn load_stores(
-    args: &crate::cli::StoreArgs,
-) -> Result<(Metadata, StorageChoice, wharf_registry::registry::policy::Policies), String> {
+pub fn load_stores(args: &crate::cli::StoreArgs) -> Result<Stores, String> {
     let file = read_file_or_default(args.config.as_deref())?;
     let metadata = Metadata::merge(&args.metadata, file.metadata)?;
     let storage = StorageChoice::merge(args.storage.clone(), file.storage)?;
     let mut policies = crate::lifecycle::policies(&file.immutable_tags, &file.quotas, &file.retention)?;
     policies.total_quota = crate::lifecycle::total_quota(None, file.total_quota.as_ref())?;
-    Ok((metadata, storage, policies))
+    Ok(Stores {
+        metadata,
+        storage,
+        policies,
+        data_dir: file.data_dir,
+    })
+}
+
+/// The stores a maintenance command opens, as [`load_stores`] reads them.
+pub struct Stores {
+    pub metadata: Metadata,
+    pub storage: StorageChoice,
+    pub policies: wharf_registry::registry::policy::Policies,
+    /// The config file's `data_dir`, used when the command is given none.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -481,6 +493,9 @@ mod tests {
             keep_last = 5
             keep_newer_than = "30d"
             keep_tags = "^main$"
+            [[retention]]
+            repositories = "cache/*"
+            not_pulled_for = "90d"
             [scrub]
             interval = "7d"
             rate = "50MiB"
@@ -508,6 +523,10 @@ mod tests {
         assert_eq!(retention.keep_last, Some(5));
         assert_eq!(retention.keep_newer_than, Some(Duration::from_secs(30 * 86400)));
         assert!(retention.keep_tags.as_ref().unwrap().is_match("main"));
+        assert_eq!(retention.not_pulled_for, None);
+        let idle = &policies.retention[1];
+        assert_eq!(idle.not_pulled_for, Some(Duration::from_secs(90 * 86400)));
+        assert!(idle.is_effective(), "not_pulled_for alone is a policy");
         assert_eq!(config.scrub.interval, Some(Duration::from_secs(7 * 86400)));
         assert_eq!(
             config.scrub.options.bytes_per_second,
@@ -518,6 +537,7 @@ mod tests {
         for bad in [
             "[[retention]]\nrepositories = \"ci/*\"\nkeep_tags = \"^main$\"",
             "[[retention]]\nrepositories = \"ci/*\"\nkeep_last = 1\nkeep_tags = \"(\"",
+            "[[retention]]\nrepositories = \"ci/*\"\nnot_pulled_for = \"a while\"",
             "[[quotas]]\nrepositories = \"*\"\nlimit = \"lots\"",
             "[[immutable_tags]]\nrepositories = []\ntags = \"v*\"",
             "[[immutable_tags]]\nrepositories = \"a\"\ntags = \"v*\"\nmoves = true",
