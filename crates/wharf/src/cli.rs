@@ -210,9 +210,10 @@ pub enum Command {
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  wharf du --data-dir /srv/wharf\n  wharf du --data-dir /srv/wharf --json")]
 pub struct DuArgs {
-    /// The data directory of the registry (as given to `wharf serve`).
+    /// The data directory of the registry (as given to `wharf serve`) [default: the
+    /// config file's data_dir; not needed when its stores are S3 and PostgreSQL].
     #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
 
     #[command(flatten)]
     pub stores: StoreArgs,
@@ -221,9 +222,10 @@ pub struct DuArgs {
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  wharf retention --data-dir /srv/wharf --config /etc/wharf.toml --dry-run")]
 pub struct RetentionArgs {
-    /// The data directory of the registry (as given to `wharf serve`).
+    /// The data directory of the registry (as given to `wharf serve`) [default: the
+    /// config file's data_dir; not needed when its stores are S3 and PostgreSQL].
     #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
 
     /// Report what would be untagged; untag nothing.
     #[arg(long)]
@@ -238,9 +240,10 @@ pub struct RetentionArgs {
     after_help = "Examples:\n  wharf scrub --data-dir /srv/wharf --rate 50MiB\n  wharf scrub --data-dir /srv/wharf --json"
 )]
 pub struct ScrubArgs {
-    /// The data directory of the registry (as given to `wharf serve`).
+    /// The data directory of the registry (as given to `wharf serve`) [default: the
+    /// config file's data_dir; not needed when its stores are S3 and PostgreSQL].
     #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
 
     /// Bytes per second read at most, e.g. 50MiB [default: no limit].
     #[arg(long, env = "WHARF_SCRUB_RATE", value_name = "BYTES", value_parser = crate::lifecycle::parse_bytes)]
@@ -254,9 +257,10 @@ pub struct ScrubArgs {
 #[command(after_help = "Examples:\n  wharf gc --data-dir /srv/wharf --dry-run\n  \
 wharf gc --data-dir /srv/wharf --grace 10m --json")]
 pub struct GcArgs {
-    /// The data directory of the registry (as given to `wharf serve`).
+    /// The data directory of the registry (as given to `wharf serve`) [default: the
+    /// config file's data_dir; not needed when its stores are S3 and PostgreSQL].
     #[arg(long, env = "WHARF_DATA_DIR", value_name = "DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
 
     /// Only what is older than this goes, e.g. 0s, 10m, 1h [default: 1h].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]

@@ -185,6 +185,7 @@ pub fn load_stores(args: &crate::cli::StoreArgs) -> Result<Stores, String> {
         storage,
         policies,
         events,
+        data_dir: file.data_dir,
     })
 }
 
@@ -196,6 +197,8 @@ pub struct Stores {
     pub storage: StorageChoice,
     pub policies: wharf_registry::registry::policy::Policies,
     pub events: wharf_registry::events::EventsConfig,
+    /// The config file's `data_dir`, used when the command is given none.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The events' default CloudEvents `source`: the server's listen address.
@@ -505,6 +508,9 @@ mod tests {
             keep_last = 5
             keep_newer_than = "30d"
             keep_tags = "^main$"
+            [[retention]]
+            repositories = "cache/*"
+            not_pulled_for = "90d"
             [scrub]
             interval = "7d"
             rate = "50MiB"
@@ -532,6 +538,10 @@ mod tests {
         assert_eq!(retention.keep_last, Some(5));
         assert_eq!(retention.keep_newer_than, Some(Duration::from_secs(30 * 86400)));
         assert!(retention.keep_tags.as_ref().unwrap().is_match("main"));
+        assert_eq!(retention.not_pulled_for, None);
+        let idle = &policies.retention[1];
+        assert_eq!(idle.not_pulled_for, Some(Duration::from_secs(90 * 86400)));
+        assert!(idle.is_effective(), "not_pulled_for alone is a policy");
         assert_eq!(config.scrub.interval, Some(Duration::from_secs(7 * 86400)));
         assert_eq!(
             config.scrub.options.bytes_per_second,
@@ -542,6 +552,7 @@ mod tests {
         for bad in [
             "[[retention]]\nrepositories = \"ci/*\"\nkeep_tags = \"^main$\"",
             "[[retention]]\nrepositories = \"ci/*\"\nkeep_last = 1\nkeep_tags = \"(\"",
+            "[[retention]]\nrepositories = \"ci/*\"\nnot_pulled_for = \"a while\"",
             "[[quotas]]\nrepositories = \"*\"\nlimit = \"lots\"",
             "[[immutable_tags]]\nrepositories = []\ntags = \"v*\"",
             "[[immutable_tags]]\nrepositories = \"a\"\ntags = \"v*\"\nmoves = true",

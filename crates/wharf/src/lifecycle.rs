@@ -80,6 +80,9 @@ pub struct RetentionFile {
     keep_last: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     keep_newer_than: Option<Duration>,
+    /// Removes tags whose manifest was not pulled for this long (`30d`).
+    #[serde(default, with = "humantime_serde")]
+    not_pulled_for: Option<Duration>,
     keep_tags: Option<String>,
 }
 
@@ -127,12 +130,13 @@ pub fn policies(
         let mut r = Retention::new(&policy.repositories.list()).map_err(|e| format!("[[retention]]: {e}"))?;
         r.keep_last = policy.keep_last;
         r.keep_newer_than = policy.keep_newer_than;
+        r.not_pulled_for = policy.not_pulled_for;
         if let Some(pattern) = &policy.keep_tags {
             r = r.keep_tags(pattern).map_err(|e| format!("[[retention]]: {e}"))?;
         }
         if !r.is_effective() {
             return Err(format!(
-                "[[retention]] for {}: give keep_last and/or keep_newer_than (without either it would untag every tag keep_tags does not match)",
+                "[[retention]] for {}: give keep_last, keep_newer_than and/or not_pulled_for (without one it would untag every tag keep_tags does not match)",
                 r.repositories.describe()
             ));
         }

@@ -61,6 +61,11 @@ impl Metadata {
         }
     }
 
+    /// Whether the metadata lives in the data directory (SQLite) rather than a server.
+    pub fn uses_data_dir(&self) -> bool {
+        matches!(self, Metadata::Sqlite)
+    }
+
     /// Opens the store (creating or migrating its tables).
     pub async fn open(&self, data_dir: &Path, durable: bool) -> Result<Arc<dyn MetaStore>, String> {
         match self {

@@ -40,6 +40,10 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     let mut maintenance = Maintenance::new(registry.clone());
     if config.gc.enabled {
         maintenance = maintenance.with_job(CollectGarbage::every(config.gc.interval, config.gc.options.clone()));
+    } else if registry.upstreams().routes().iter().any(|r| r.max_size.is_some()) {
+        tracing::warn!(
+            "garbage collection is off: the max_size of upstream caches is not enforced (it runs with each collection)"
+        );
     }
     // The storage lifecycle: retention as often as collection, scrub when configured.
     if !config.registry.policies.retention.is_empty() {
@@ -145,6 +149,11 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         () = server => Stopped::Gracefully,
         stopped = stopping => stopped,
     };
+    // Pull times noted since the last flush (the background work's) are written now,
+    // not lost with the process.
+    if let Err(e) = registry.flush_pulls().await {
+        tracing::warn!("pull times not written at stop: {}", e.message);
+    }
     match stopped {
         Stopped::Gracefully => tracing::info!("wharf stopped"),
         Stopped::AtOnce => {

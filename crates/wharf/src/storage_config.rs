@@ -100,6 +100,21 @@ impl StorageChoice {
         }
     }
 
+    /// Whether the blobs live in the data directory (files) rather than a bucket.
+    pub fn uses_data_dir(&self) -> bool {
+        matches!(self, StorageChoice::Fs)
+    }
+
+    /// Where damaged blobs are set aside (see `BlobStore::quarantine_blob`), for messages:
+    /// `DATA_DIR/quarantine`, or the bucket's `quarantine/` keys.
+    pub fn quarantine_place(&self, data_dir: &Path) -> String {
+        match self {
+            StorageChoice::Fs => data_dir.join("quarantine").display().to_string(),
+            #[cfg(feature = "s3")]
+            StorageChoice::S3 { config, .. } => format!("s3://{}/{}quarantine/", config.bucket, config.prefix),
+        }
+    }
+
     /// Opens the blob store: files under `data_dir`, or the bucket (checked to answer
     /// now, so a wrong endpoint or credentials fail at start).
     pub async fn open(&self, data_dir: &Path, durable: bool) -> Result<Arc<dyn BlobStore>, String> {
@@ -195,6 +210,15 @@ mod tests {
     }
 
     #[test]
+    fn files_keep_damaged_blobs_in_the_data_directory() {
+        assert!(StorageChoice::Fs.uses_data_dir());
+        assert_eq!(
+            StorageChoice::Fs.quarantine_place(std::path::Path::new("/srv/wharf")),
+            "/srv/wharf/quarantine"
+        );
+    }
+
+    #[test]
     fn files_are_the_default() {
         assert_eq!(
             StorageChoice::merge(StorageArgs::default(), None),
@@ -215,7 +239,14 @@ mod tests {
             s3_bucket: Some("flag-bucket".into()),
             ..Default::default()
         };
-        let StorageChoice::S3 { config, redirect } = StorageChoice::merge(args, section).unwrap() else {
+        let chosen = StorageChoice::merge(args, section).unwrap();
+        assert!(!chosen.uses_data_dir());
+        assert_eq!(
+            chosen.quarantine_place(std::path::Path::new("/srv/wharf")),
+            "s3://flag-bucket/reg/quarantine/",
+            "damaged blobs are set aside in the bucket, not the data directory"
+        );
+        let StorageChoice::S3 { config, redirect } = chosen else {
             panic!("s3 chosen");
         };
         assert_eq!(config.bucket, "flag-bucket", "the flag beats the file");

@@ -34,7 +34,8 @@ pub struct UpstreamConfig {
     /// Accept pushes into the prefix (refused by default).
     #[serde(default)]
     pub allow_push: bool,
-    /// Most bytes of cached blobs to keep (`50G`); not enforced yet (see README).
+    /// Most bytes of cached blobs to keep (`50G`): above it, each garbage collection
+    /// first unlinks the least recently pulled (see README).
     pub max_size: Option<String>,
 }
 
@@ -49,11 +50,8 @@ pub fn build(configs: &[UpstreamConfig]) -> Result<Upstreams, String> {
         }
         route.allow_push = config.allow_push;
         if let Some(size) = &config.max_size {
-            crate::cli::parse_bytes(size).map_err(|e| format!("upstream {}: max_size {e}", config.prefix))?;
-            tracing::warn!(
-                prefix = %route.prefix,
-                "max_size is not enforced yet: cached blobs stay until garbage collection or retention removes them"
-            );
+            let max = crate::cli::parse_bytes(size).map_err(|e| format!("upstream {}: max_size {e}", config.prefix))?;
+            route.max_size = Some(max);
         }
         if routes.iter().any(|r: &UpstreamRoute| r.prefix == route.prefix) {
             return Err(format!("two [[upstreams]] have the prefix {:?}", route.prefix));

@@ -20,7 +20,11 @@ pub async fn get(
         registry.blob(name, digest).await?
     } else if with_body {
         match registry.blob_or_pull(name, digest).await? {
-            BlobAnswer::Stored(blob) => blob,
+            BlobAnswer::Stored(blob) => {
+                // An upstream's cache evicts the least recently pulled blobs first.
+                registry.note_pull(name, digest);
+                blob
+            }
             BlobAnswer::Pulling { size, stream } => return Ok(pulling(digest, size, Body::from_stream(stream))),
         }
     } else {

@@ -22,6 +22,8 @@ pub async fn get(
     // damaged in storage is answered the same way for HEAD and GET.
     let stored = registry.manifest_or_pull(name, reference).await?;
     let (record, body) = if with_body {
+        // A GET is a pull (a HEAD is not): retention's `not_pulled_for` counts from it.
+        registry.note_pull(name, &stored.record.digest);
         (stored.record, Body::from(stored.bytes))
     } else {
         (stored.record, Body::empty())

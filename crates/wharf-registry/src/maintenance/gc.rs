@@ -35,7 +35,14 @@ impl Job for CollectGarbage {
         self.interval
     }
 
+    /// Upstream caches over their `max_size` are trimmed first, so that this very
+    /// collection reclaims what they evict.
     async fn run(&mut self, registry: &Arc<Registry>) -> RegistryResult<()> {
+        if !self.options.dry_run {
+            if let Err(e) = registry.evict_upstream_caches().await {
+                tracing::warn!("upstream cache eviction failed: {}", e.message);
+            }
+        }
         let outcome = registry.collect_garbage(&self.options).await;
         crate::metrics::gc_run(outcome.as_ref().map_err(|_| ()));
         outcome.map(|_| ())

@@ -19,10 +19,12 @@
 
 mod gc;
 mod lifecycle;
+mod pulls;
 mod uploads;
 
 pub use gc::CollectGarbage;
 pub use lifecycle::{ApplyRetention, Scrub};
+pub use pulls::FlushPulls;
 pub use uploads::{ExpireUploads, RemoveOrphanUploads};
 
 use crate::registry::{Registry, RegistryResult};
@@ -50,6 +52,10 @@ pub trait Job: Send + 'static {
     /// One pass. An error is logged and the job runs again after its period; so is a
     /// panic, which stops neither this job nor the others.
     async fn run(&mut self, registry: &Arc<Registry>) -> RegistryResult<()>;
+
+    /// Called once when the maintenance is stopped ([`MaintenanceHandle::stop`]),
+    /// after the last pass: for work that must not be lost at a graceful stop.
+    async fn finish(&mut self, _registry: &Arc<Registry>) {}
 }
 
 /// The registry's background jobs, to be run for as long as the registry serves.
@@ -60,12 +66,13 @@ pub struct Maintenance {
 
 impl Maintenance {
     /// The standard jobs, with periods from the registry's configuration:
-    /// [`ExpireUploads`] and [`RemoveOrphanUploads`].
+    /// [`ExpireUploads`], [`RemoveOrphanUploads`] and [`FlushPulls`].
     pub fn new(registry: Arc<Registry>) -> Maintenance {
         let expire = ExpireUploads::for_ttl(registry.config().upload_ttl);
         Maintenance::without_jobs(registry)
             .with_job(expire)
             .with_job(RemoveOrphanUploads::default())
+            .with_job(FlushPulls::default())
     }
 
     /// No jobs yet: only those added with [`with_job`](Maintenance::with_job) run.
@@ -128,6 +135,9 @@ async fn run_job(mut job: Box<dyn Job>, registry: &Arc<Registry>, stop: &Cancell
             _ = tokio::time::sleep(job.period()) => {}
             _ = stop.cancelled() => {}
         }
+    }
+    if AssertUnwindSafe(job.finish(registry)).catch_unwind().await.is_err() {
+        tracing::error!("background job {} panicked as it finished", job.name());
     }
 }
 
@@ -276,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn the_standard_jobs_are_upload_expiry_and_orphan_removal() {
+    fn the_standard_jobs_are_upload_expiry_orphan_removal_and_pull_flush() {
         let registry = Arc::new(Registry::new(
             Arc::new(MemoryBlobStore::new()),
             Arc::new(MemoryMetaStore::new()),
@@ -284,7 +294,7 @@ mod tests {
         ));
         assert_eq!(
             Maintenance::new(registry).job_names(),
-            ["upload expiry", "orphan upload removal"]
+            ["upload expiry", "orphan upload removal", "pull time flush"]
         );
     }
 }

@@ -82,6 +82,17 @@ pub struct GcLink {
     pub size: u64,
     /// When it was linked (last linked again).
     pub created: SystemTime,
+    /// When it was last pulled, as recorded by [`super::MetaStore::record_pulls`]
+    /// (`None`: never since it was linked, or before pull times were kept).
+    pub pulled: Option<SystemTime>,
+}
+
+impl GcLink {
+    /// The later of its last pull and its link (a blob or manifest never pulled counts
+    /// from its push): what "least recently pulled" and `not_pulled_for` compare.
+    pub fn last_used(&self) -> SystemTime {
+        self.pulled.map_or(self.created, |p| p.max(self.created))
+    }
 }
 
 /// A blob whose bytes the blob store holds (the fence row).

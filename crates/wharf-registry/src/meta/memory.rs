@@ -2,7 +2,7 @@
 
 use super::{
     BlobClaim, Change, GcBlob, GcLink, GcManifest, GcSnapshot, Leased, Limits, ManifestRecord, MetaError, MetaResult,
-    MetaStore, NewEvent, Page, Refusal, TagFilter, UploadSession,
+    MetaStore, NewEvent, Page, Pull, Refusal, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -18,6 +18,9 @@ struct State {
     repositories: BTreeSet<String>,
     /// (repository, digest) -> (size, linked at).
     links: HashMap<(String, Digest), (u64, SystemTime)>,
+    /// (repository, digest) -> last pull recorded, for links that exist (pruned of
+    /// removed links at each record).
+    pulled: HashMap<(String, Digest), SystemTime>,
     manifests: HashMap<(String, Digest), Stored>,
     /// repository -> tag -> digest, sorted for listing.
     tags: HashMap<String, BTreeMap<String, Digest>>,
@@ -458,12 +461,13 @@ impl MetaStore for MemoryMetaStore {
                     references_recorded: true,
                 });
             }
-            for ((repo, digest), (size, created)) in &s.links {
+            for (k, (size, created)) in &s.links {
                 snapshot.links.push(GcLink {
-                    repository: repo.parse().expect("stored names are valid"),
-                    digest: digest.clone(),
+                    repository: k.0.parse().expect("stored names are valid"),
+                    digest: k.1.clone(),
                     size: *size,
                     created: *created,
+                    pulled: s.pulled.get(k).copied(),
                 });
             }
             snapshot.blobs = s.blobs.values().cloned().collect();
@@ -529,6 +533,20 @@ impl MetaStore for MemoryMetaStore {
                 }
             }
             removed
+        })
+    }
+
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()> {
+        self.with(|s| {
+            let State { links, pulled, .. } = s;
+            pulled.retain(|k, _| links.contains_key(k));
+            for pull in pulls {
+                let k = key(&pull.repository, &pull.digest);
+                if links.contains_key(&k) {
+                    let at = pulled.entry(k).or_insert(pull.at);
+                    *at = (*at).max(pull.at);
+                }
+            }
         })
     }
 

@@ -10,6 +10,7 @@ mod lease;
 mod lifecycle;
 mod memory;
 mod outbox;
+mod pulls;
 // The PostgreSQL metadata store, only in a build with the `postgres` feature.
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -25,6 +26,7 @@ pub(crate) use outbox::apply as outbox_apply;
 pub use outbox::{Change, Condition, Leased, NewEvent, OutboxEvent};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresMetaStore};
+pub use pulls::Pull;
 pub use quota::{quota_refusal, Limits, QuotaScope};
 pub use sqlite::SqliteMetaStore;
 
@@ -319,6 +321,13 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Removes the rows of blobs marked deleting, once their bytes are gone.
     async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()>;
+
+    /// Records pull times (see [`Pull`]), all in one write: each link (repository,
+    /// digest) that exists takes the later of its recorded pull time and the pull's;
+    /// pulls of links that are gone are ignored. [`MetaStore::gc_snapshot`] returns the
+    /// times in [`GcLink::pulled`]. The registry calls this from its background work,
+    /// never on a request's path.
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()>;
 
     // Storage lifecycle: immutable tags, retention and quotas. Each has a default made
     // of the calls above, which is correct but not atomic; an adapter that can should

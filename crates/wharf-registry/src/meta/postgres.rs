@@ -37,7 +37,7 @@
 
 use super::{
     BlobClaim, Change, GcSnapshot, LeaseAttempt, LeaseRenewal, Leased, Limits, ManifestRecord, MetaError, MetaResult,
-    MetaStore, NewEvent, Page, Refusal, TagFilter, UploadSession,
+    MetaStore, NewEvent, Page, Pull, Refusal, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -443,6 +443,14 @@ impl MetaStore for PostgresMetaStore {
     async fn forget_deleted_blobs(&self, digests: &[Digest]) -> MetaResult<()> {
         in_transaction!(self, |tx| gc::forget_deleted(&tx, digests).await)
     }
+
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()> {
+        if pulls.is_empty() {
+            return Ok(());
+        }
+        in_transaction!(self, |tx| gc::record_pulls(&tx, pulls).await)
+    }
+
     async fn apply_with_events(&self, change: Change<'_>, events: Vec<NewEvent>) -> MetaResult<bool> {
         refused(in_transaction!(self, |tx| outbox::apply(&tx, &change, &events).await))
     }

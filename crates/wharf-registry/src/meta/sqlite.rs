@@ -13,7 +13,7 @@
 
 use super::{
     BlobClaim, Change as Applied, GcSnapshot, Leased, Limits, ManifestDetail, ManifestRecord, MetaError, MetaResult,
-    MetaStore, NewEvent, Page, Refusal, RepositorySummary, TagDetail, TagFilter, UploadSession,
+    MetaStore, NewEvent, Page, Pull, Refusal, RepositorySummary, TagDetail, TagFilter, UploadSession,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -845,6 +845,20 @@ impl MetaStore for SqliteMetaStore {
         let blobs = blobs.to_vec();
         let now = millis(SystemTime::now());
         self.write(move |tx| gc::fence_stray(tx, blobs, now)).await
+    }
+
+    /// Pull times need survive only a crash of the process, as upload bookkeeping: a
+    /// power cut that loses the last batch makes those links look a little older.
+    #[tracing::instrument(level = "debug", name = "meta.record_pulls", skip_all)]
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()> {
+        if pulls.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = pulls
+            .iter()
+            .map(|p| (p.repository.to_string(), p.digest.to_string(), millis(p.at)))
+            .collect();
+        self.write_session(move |tx| gc::record_pulls(tx, rows)).await
     }
 
     #[tracing::instrument(level = "debug", name = "meta.forget_deleted_blobs", skip_all)]

@@ -19,6 +19,7 @@ mod locks;
 mod manifests;
 pub mod policy;
 mod pull_through;
+mod pulls;
 mod readiness;
 mod referrers;
 mod upload_lease;
@@ -31,7 +32,8 @@ pub use error::{RegistryError, RegistryResult, UploadPosition};
 pub use gc::{GcOptions, GcReport};
 pub use listing::{Listing, MAX_PAGE};
 pub use manifests::{ManifestPut, StoredManifest};
-pub use pull_through::BlobAnswer;
+pub use pull_through::{BlobAnswer, EvictionReport};
+pub use pulls::MAX_PENDING as MAX_PENDING_PULLS;
 pub use readiness::Readiness;
 pub use uploads::{ChunkRange, StartUpload, Started};
 
@@ -54,6 +56,8 @@ pub struct Registry {
     /// Repositories filled from upstream registries (none by default).
     upstreams: crate::upstream::Upstreams,
     pull_through: pull_through::PullThrough,
+    /// Pulls noted since they were last written to the metadata store.
+    pulls: pulls::PullLog,
     /// Whether it is stopping, and the last readiness probe (`/readyz`).
     readiness: readiness::ReadinessState,
     /// The outcome of the last garbage collection (shown by the web UI).
@@ -72,6 +76,7 @@ impl Registry {
             gc_lock: Default::default(),
             upstreams: Default::default(),
             pull_through: Default::default(),
+            pulls: Default::default(),
             readiness: Default::default(),
             last_collection: Default::default(),
         }

@@ -3,7 +3,7 @@
 //! moved by compare-and-set. Each check takes a fresh, empty store and panics where
 //! the store breaks the contract.
 
-use crate::meta::{Limits, ManifestRecord, MetaResult, MetaStore, Page, QuotaScope, Refusal, UploadSession};
+use crate::meta::{Limits, ManifestRecord, MetaResult, MetaStore, Page, Pull, QuotaScope, Refusal, UploadSession};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use wharf_oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -541,6 +541,59 @@ pub async fn racing_links_stay_within_the_total_quota(meta: &dyn MetaStore) {
     assert_eq!(meta.total_usage().await.unwrap(), 1000, "counted once");
 }
 
+/// Pull times: recorded in one batch per link, the later time kept, pulls of links
+/// that are gone ignored, read back by the snapshot; a link made after is unpulled.
+pub async fn pull_times_keep_the_latest_per_link(meta: &dyn MetaStore) {
+    let (a, b) = (repo("cache/a"), repo("cache/b"));
+    let (layer, gone, m) = (digest("layer"), digest("gone"), record("pulled"));
+    link(meta, &a, &layer, 10).await.unwrap();
+    link(meta, &b, &layer, 10).await.unwrap();
+    put(meta, &a, &m, &tags(&["v1"])).await.unwrap();
+    let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs);
+    let pull = |r: &RepositoryName, d: &Digest, secs| Pull {
+        repository: r.clone(),
+        digest: d.clone(),
+        at: at(secs),
+    };
+    meta.record_pulls(&[pull(&a, &layer, 20), pull(&a, &m.digest, 5), pull(&a, &gone, 9)])
+        .await
+        .unwrap();
+    meta.record_pulls(&[pull(&a, &layer, 10), pull(&a, &m.digest, 7)])
+        .await
+        .unwrap();
+    meta.record_pulls(&[]).await.unwrap();
+    let pulled = |snapshot: &crate::meta::GcSnapshot, r: &RepositoryName, d: &Digest| {
+        snapshot
+            .links
+            .iter()
+            .find(|l| &l.repository == r && &l.digest == d)
+            .map(|l| l.pulled)
+    };
+    let snapshot = meta.gc_snapshot().await.unwrap();
+    assert_eq!(
+        pulled(&snapshot, &a, &layer),
+        Some(Some(at(20))),
+        "the later pull is kept"
+    );
+    assert_eq!(
+        pulled(&snapshot, &a, &m.digest),
+        Some(Some(at(7))),
+        "a manifest's link too"
+    );
+    assert_eq!(pulled(&snapshot, &b, &layer), Some(None), "per repository");
+    assert_eq!(pulled(&snapshot, &a, &gone), None, "a pull of no link makes none");
+    assert!(meta.unlink_blob(&a, &layer).await.unwrap());
+    meta.record_pulls(&[pull(&a, &layer, 30)]).await.unwrap();
+    link(meta, &a, &layer, 10).await.unwrap();
+    let snapshot = meta.gc_snapshot().await.unwrap();
+    let relinked = snapshot
+        .links
+        .iter()
+        .find(|l| l.repository == a && l.digest == layer)
+        .unwrap();
+    assert_eq!(relinked.pulled, None, "a pull of a removed link is not kept");
+}
+
 /// Every check above, in the order [`meta_store_contract`](super::meta_store_contract) runs them.
 pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     blob_links_are_per_repository,
@@ -561,4 +614,5 @@ pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     racing_puts_set_a_fixed_tag_once,
     racing_links_stay_within_a_repository_quota,
     racing_links_stay_within_the_total_quota,
+    pull_times_keep_the_latest_per_link,
 ];

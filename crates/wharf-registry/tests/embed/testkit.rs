@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use wharf_registry::async_trait;
 use wharf_registry::bytes::Bytes;
 use wharf_registry::meta::{
-    BlobClaim, GcSnapshot, ManifestRecord, MemoryMetaStore, MetaResult, MetaStore, Page, UploadSession,
+    BlobClaim, GcSnapshot, ManifestRecord, MemoryMetaStore, MetaResult, MetaStore, Page, Pull, UploadSession,
 };
 use wharf_registry::storage::{AppendSource, BlobStore, ByteStream, MemoryBlobStore, StoredBlob};
 use wharf_registry::testkit::{blob_store_contract, meta_store_contract};
@@ -122,6 +122,10 @@ impl MetaStore for TheirMetaStore {
 
     async fn manifest(&self, repo: &RepositoryName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
         self.inner.manifest(repo, digest).await
+    }
+
+    async fn record_pulls(&self, pulls: &[Pull]) -> MetaResult<()> {
+        self.inner.record_pulls(pulls).await
     }
 
     async fn tagged_manifest(&self, repo: &RepositoryName, tag: &Tag) -> MetaResult<Option<ManifestRecord>> {

@@ -47,6 +47,17 @@ impl TestServer {
         TestServer::serve(registry, meta, Arc::new(dir)).await
     }
 
+    /// A server whose repositories under the routes' prefixes pull through them.
+    pub async fn with_upstreams(config: RegistryConfig, upstreams: wharf_registry::upstream::Upstreams) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let blobs = Arc::new(FsBlobStore::open(&data, false).await.unwrap());
+        let meta = metadata_store(&data).await;
+        let registry = Arc::new(Registry::new(blobs, meta.clone(), config).with_upstreams(upstreams));
+        TestServer::serve(registry, meta, Arc::new(dir)).await
+    }
+
     /// A server over `blobs` (another adapter: S3), with the suite's metadata store.
     pub async fn with_store(config: RegistryConfig, blobs: Arc<dyn BlobStore>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();

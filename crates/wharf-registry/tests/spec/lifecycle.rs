@@ -269,6 +269,92 @@ async fn retention_by_age_keeps_recent_tags_and_never_immutable_ones() {
     assert_eq!(s.tags("ci/app").await, ["new", "v1"]);
 }
 
+/// `not_pulled_for`: a tag whose manifest was neither pulled (a GET, by tag or digest;
+/// a HEAD is no pull) nor pushed within the window is untagged; the dry run says so
+/// first; a signature of a kept image stays through the collection that follows.
+#[tokio::test]
+async fn retention_by_pulls_untags_what_nobody_pulled_and_keeps_the_signatures_of_kept_images() {
+    let idle = Duration::from_secs(2);
+    let policy = Retention::new(&["ci/**"]).unwrap().not_pulled_for(idle);
+    let s = server(retention(policy)).await;
+    let images = push_tags(&s, "ci/app", &["idle", "headed", "pulled", "by-digest"], 90).await;
+    let (idle_image, pulled_image) = (&images[0], &images[2]);
+    // A signature of the image that stays pulled: a referrer, untagged.
+    let config = Blob::new(b"{}".to_vec());
+    s.push_blob("ci/app", &config).await;
+    let mut signature = image_json(&config, &[]);
+    signature["artifactType"] = serde_json::json!("application/vnd.dev.cosign.artifact.sig.v1+json");
+    signature["subject"] = pulled_image.manifest.descriptor();
+    let signature = Manifest::new(&signature);
+    s.push_manifest("ci/app", &signature.digest, &signature).await;
+
+    tokio::time::sleep(idle + Duration::from_millis(300)).await;
+    assert_eq!(s.get("/v2/ci/app/manifests/pulled").await.status(), StatusCode::OK);
+    let by_digest = format!("/v2/ci/app/manifests/{}", images[3].manifest.digest);
+    assert_eq!(s.get(&by_digest).await.status(), StatusCode::OK);
+    assert_eq!(s.head_status("/v2/ci/app/manifests/headed").await, StatusCode::OK);
+    push_tags(&s, "ci/app", &["fresh"], 95).await;
+
+    let dry = s.registry.apply_retention(true).await.unwrap();
+    let mut would: Vec<&str> = dry.untagged.iter().map(|t| t.tag.as_str()).collect();
+    would.sort();
+    assert_eq!(would, ["headed", "idle"], "{dry:?}");
+    assert!(dry.untagged.iter().all(|t| t.unpulled_seconds >= 2), "{dry:?}");
+    assert_eq!(s.tags("ci/app").await.len(), 5, "a dry run changes nothing");
+
+    let report = s.registry.apply_retention(false).await.unwrap();
+    let mut untagged: Vec<&str> = report.untagged.iter().map(|t| t.tag.as_str()).collect();
+    untagged.sort();
+    assert_eq!(untagged, ["headed", "idle"]);
+    assert_eq!(s.tags("ci/app").await, ["by-digest", "fresh", "pulled"]);
+
+    let gc = GcOptions {
+        grace: Duration::ZERO,
+        ..GcOptions::default()
+    };
+    s.registry.collect_garbage(&gc).await.unwrap();
+    let status = |digest: &str| format!("/v2/ci/app/manifests/{digest}");
+    assert_eq!(
+        s.head_status(&status(&idle_image.manifest.digest)).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.head_status(&status(&pulled_image.manifest.digest)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.head_status(&status(&signature.digest)).await,
+        StatusCode::OK,
+        "the signature of a kept image stays"
+    );
+}
+
+/// Pull times are written in batches: none by the GET itself, all at the flush, and a
+/// manifest never pulled has none (it counts from its push).
+#[tokio::test]
+async fn a_pull_is_noted_in_memory_and_written_by_the_flush() {
+    let s = TestServer::start().await;
+    let images = push_tags(&s, "app", &["a", "b"], 97).await;
+    assert_eq!(s.get("/v2/app/manifests/a").await.status(), StatusCode::OK);
+    assert_eq!(s.get("/v2/app/manifests/a").await.status(), StatusCode::OK);
+    assert_eq!(s.registry.pending_pulls(), 1, "one entry however many GETs");
+    let pulled_of = |snapshot: &wharf_registry::meta::GcSnapshot, digest: &str| {
+        snapshot
+            .links
+            .iter()
+            .find(|l| l.digest.to_string() == digest)
+            .unwrap()
+            .pulled
+    };
+    let before = s.meta.gc_snapshot().await.unwrap();
+    assert_eq!(pulled_of(&before, &images[0].manifest.digest), None, "no write per GET");
+    assert_eq!(s.registry.flush_pulls().await.unwrap(), 1);
+    let after = s.meta.gc_snapshot().await.unwrap();
+    assert!(pulled_of(&after, &images[0].manifest.digest).is_some());
+    assert_eq!(pulled_of(&after, &images[1].manifest.digest), None);
+    assert_eq!(s.registry.pending_pulls(), 0);
+}
+
 /// A blob large enough to be a file of its own (small ones are packed).
 const LARGE: usize = 300 * 1024;
 

@@ -14,6 +14,7 @@ mod bad_paths;
 mod bad_uploads;
 mod base;
 mod blobs_pull;
+mod cache_size;
 mod catalog;
 mod concurrency;
 mod damage;

@@ -3,38 +3,62 @@
 //! in the metadata store, as the server's own are. The stores are those `wharf serve`
 //! would open with the same config file, flags and variables: blobs in the data
 //! directory or an S3 bucket, metadata in the directory's SQLite file or PostgreSQL.
+//! The data directory is needed only when one of them lives in it (files, SQLite):
+//! given with `--data-dir`, else the config file's `data_dir`.
 
 use super::exit::Failure;
 use crate::cli::StoreArgs;
-use crate::metadata::Metadata;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wharf_registry::storage::BlobStore;
 use wharf_registry::{Registry, RegistryConfig};
 
-/// The registry over the stores `stores` selects for the data directory `dir`, with the
-/// config file's lifecycle policies and events (and `config`'s other settings): what a
-/// command removes is announced through the outbox as the server's removals are.
-pub async fn open(dir: &Path, stores: &StoreArgs, config: RegistryConfig) -> Result<Registry, Failure> {
-    let crate::config::Stores {
-        metadata,
-        storage,
-        policies,
-        events,
-    } = crate::config::load_stores(stores).map_err(Failure::usage)?;
-    if metadata == Metadata::Sqlite && !dir.join("metadata.sqlite").is_file() {
+/// The registry a command works on, and where its blob store sets damaged blobs aside.
+pub struct Opened {
+    pub registry: Registry,
+    /// `DATA_DIR/quarantine`, or the bucket's `quarantine/` keys.
+    pub quarantine: String,
+}
+
+/// The registry over the stores `stores` selects (with the data directory `dir`, when
+/// they keep something there), with the config file's lifecycle policies and events (and
+/// `config`'s other settings): what a command removes is announced through the outbox
+/// as the server's removals are.
+pub async fn open(dir: Option<&Path>, stores: &StoreArgs, config: RegistryConfig) -> Result<Opened, Failure> {
+    let chosen = crate::config::load_stores(stores).map_err(Failure::usage)?;
+    let local = chosen.metadata.uses_data_dir() || chosen.storage.uses_data_dir();
+    let dir: PathBuf = match dir.map(Path::to_path_buf).or(chosen.data_dir) {
+        Some(dir) => dir,
+        None if local => {
+            let what = if chosen.metadata.uses_data_dir() {
+                "the metadata is in SQLite"
+            } else {
+                "the blobs are files"
+            };
+            return Err(Failure::usage(format!(
+                "{what} in the data directory: give --data-dir DIR (or data_dir in the config file), \
+                 or --config with the server's [storage] and [metadata] if it keeps them in S3 and PostgreSQL"
+            )));
+        }
+        // Nothing is read from it: the stores are a bucket and a database server.
+        None => PathBuf::new(),
+    };
+    if chosen.metadata.uses_data_dir() && !dir.join("metadata.sqlite").is_file() {
         return Err(Failure::usage(format!(
             "{} is not a wharf data directory (it has no metadata.sqlite; give --metadata postgres \
              and --postgres-url, or --config with the server's [metadata], if it keeps its metadata in PostgreSQL)",
             dir.display()
         )));
     }
-    let blobs: Arc<dyn BlobStore> = storage.open(dir, true).await.map_err(Failure::other)?;
-    let meta = metadata.open(dir, true).await.map_err(Failure::other)?;
+    let blobs: Arc<dyn BlobStore> = chosen.storage.open(&dir, true).await.map_err(Failure::other)?;
+    let meta = chosen.metadata.open(&dir, true).await.map_err(Failure::other)?;
     let config = RegistryConfig {
-        policies,
-        events,
+        policies: chosen.policies,
+        events: chosen.events,
         ..config
     };
-    Ok(Registry::new(blobs, meta, config))
+    Ok(Opened {
+        registry: Registry::new(blobs, meta, config),
+        quarantine: chosen.storage.quarantine_place(&dir),
+    })
 }

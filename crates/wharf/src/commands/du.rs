@@ -9,7 +9,9 @@ use wharf_registry::registry::policy::UsageReport;
 use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: DuArgs) -> Outcome {
-    let registry = data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
+    let registry = data_dir::open(args.data_dir.as_deref(), &args.stores, RegistryConfig::default())
+        .await?
+        .registry;
     let report = registry
         .usage()
         .await

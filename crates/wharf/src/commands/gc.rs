@@ -13,7 +13,9 @@ use wharf_registry::registry::gc::{GcOptions, GcReport, Tally};
 use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: GcArgs) -> Outcome {
-    let registry = super::data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
+    let registry = super::data_dir::open(args.data_dir.as_deref(), &args.stores, RegistryConfig::default())
+        .await?
+        .registry;
     let defaults = GcOptions::default();
     let options = GcOptions {
         grace: args.grace.unwrap_or(defaults.grace),

@@ -9,7 +9,9 @@ use wharf_registry::registry::policy::RetentionReport;
 use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: RetentionArgs) -> Outcome {
-    let registry = data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
+    let registry = data_dir::open(args.data_dir.as_deref(), &args.stores, RegistryConfig::default())
+        .await?
+        .registry;
     if registry.config().policies.retention.is_empty() {
         return Err(Failure::usage(
             "no [[retention]] policies in the config file (give --config FILE, or run in the directory of wharf.toml)",
@@ -29,11 +31,12 @@ fn table(report: &RetentionReport) -> String {
     let mut text = String::new();
     for t in &report.untagged {
         text.push_str(&format!(
-            "{verb} {}:{} ({}, {} old)\n",
+            "{verb} {}:{} ({}, {} old, not pulled for {})\n",
             t.repository,
             t.tag,
             t.digest,
-            humantime::format_duration(std::time::Duration::from_secs(t.age_seconds))
+            humantime::format_duration(std::time::Duration::from_secs(t.age_seconds)),
+            humantime::format_duration(std::time::Duration::from_secs(t.unpulled_seconds))
         ));
     }
     text.push_str(&format!(

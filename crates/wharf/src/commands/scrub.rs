@@ -11,7 +11,8 @@ use wharf_registry::registry::policy::{ScrubOptions, ScrubReport};
 use wharf_registry::RegistryConfig;
 
 pub async fn run(ctx: &Context, args: ScrubArgs) -> Outcome {
-    let registry = data_dir::open(&args.data_dir, &args.stores, RegistryConfig::default()).await?;
+    let opened = data_dir::open(args.data_dir.as_deref(), &args.stores, RegistryConfig::default()).await?;
+    let registry = opened.registry;
     let options = ScrubOptions {
         bytes_per_second: args.rate.filter(|r| *r > 0),
     };
@@ -27,9 +28,9 @@ pub async fn run(ctx: &Context, args: ScrubArgs) -> Outcome {
     Err(Failure::new(
         Exit::Integrity,
         format!(
-            "scrub found {} damaged blob(s) (set aside in {}/quarantine; a push of the same content repairs each) and {} missing reference(s)",
+            "scrub found {} damaged blob(s) (set aside in {}; a push of the same content repairs each) and {} missing reference(s)",
             report.damaged.len(),
-            args.data_dir.display(),
+            opened.quarantine,
             report.missing_references.len()
         ),
     ))

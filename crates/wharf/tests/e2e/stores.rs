@@ -1,6 +1,7 @@
 //! The maintenance commands (`wharf du`, `scrub`, `retention`, `gc`) open the stores the
 //! server's config file (or the same flags) names: here blobs in an S3 bucket
-//! (SeaweedFS) and metadata in PostgreSQL, nothing in the data directory.
+//! (SeaweedFS) and metadata in PostgreSQL, nothing in the data directory, which they
+//! then need not be given.
 
 use crate::cli_harness::Cli;
 use crate::harness::{content, WharfProcess};
@@ -34,6 +35,10 @@ url = "{url}"
 [[quotas]]
 repositories = "pg/**"
 limit = "100MiB"
+
+[[retention]]
+repositories = "pg/**"
+not_pulled_for = "30d"
 "#,
             endpoint = s3.endpoint(),
             bucket = s3.bucket(),
@@ -84,6 +89,36 @@ limit = "100MiB"
     );
     assert!(scrub["bytes"].as_u64().unwrap() > 200_000, "{scrub}");
     assert_eq!(scrub["damaged"].as_array().unwrap().len(), 0);
+
+    // The config file alone: no data directory is needed, none is made.
+    let bare = |command: &'static str| vec![command, "--config", config_arg];
+    let du = cli.json(&bare("du"));
+    assert_eq!(du["repositories"][0]["repository"], "pg/app", "{du}");
+    let scrub = cli.json(&bare("scrub"));
+    assert_eq!(scrub["damaged"].as_array().unwrap().len(), 0, "{scrub}");
+    let retention = cli.json(&[bare("retention"), vec!["--dry-run"]].concat());
+    assert_eq!(
+        retention["untagged"].as_array().unwrap().len(),
+        0,
+        "pushed just now: {retention}"
+    );
+    assert_eq!(retention["tags_kept"], 1, "{retention}");
+    let gc = cli.json(&[bare("gc"), vec!["--grace", "0s"]].concat());
+    assert_eq!(gc["blobs"]["count"], 0, "everything is tagged: {gc}");
+    assert!(!data.join("metadata.sqlite").exists());
+
+    // A config file with SQLite metadata, and no --data-dir: the command says what it needs.
+    let sqlite = cli.file(
+        "sqlite.toml",
+        format!(
+            "[storage]\nkind = \"s3\"\n[storage.s3]\nendpoint = \"{}\"\nbucket = \"{}\"\nprefix = \"{prefix}\"\n",
+            s3.endpoint(),
+            s3.bucket()
+        )
+        .as_bytes(),
+    );
+    let out = cli.fails(&["du", "--config", &sqlite], 2);
+    assert!(out.contains("--data-dir"), "{out}");
 
     // Without them, the command looks for the embedded store and says what it lacks.
     let plain = cli.file("plain.toml", b"");

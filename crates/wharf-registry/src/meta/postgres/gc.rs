@@ -49,7 +49,7 @@ pub async fn snapshot(client: &mut Client) -> MetaResult<GcSnapshot> {
         snapshot.references.push((parsed(r, 0)?, parsed(r, 1)?, parsed(r, 2)?));
     }
     let rows = tx
-        .query("SELECT repo, digest, size, created_ms FROM links", &[])
+        .query("SELECT repo, digest, size, created_ms, pulled_ms FROM links", &[])
         .await
         .map_err(db_err)?;
     for r in &rows {
@@ -58,6 +58,7 @@ pub async fn snapshot(client: &mut Client) -> MetaResult<GcSnapshot> {
             digest: parsed(r, 1)?,
             size: r.get::<_, i64>(2) as u64,
             created: time(r.get(3)),
+            pulled: r.get::<_, Option<i64>>(4).map(time),
         });
     }
     let rows = tx
@@ -219,5 +220,35 @@ pub async fn forget_deleted(tx: &Transaction<'_>, digests: &[Digest]) -> PgResul
     for digest in digests {
         tx.execute(&delete, &[&digest.to_string()]).await?;
     }
+    Ok(())
+}
+
+/// Records pull times (see `meta::pulls`) in one statement: each existing link keeps
+/// the later time. Rows are updated in key order, so that two replicas flushing at once
+/// cannot deadlock.
+pub async fn record_pulls(tx: &Transaction<'_>, pulls: &[crate::meta::Pull]) -> PgResult<()> {
+    let mut rows: Vec<(String, String, i64)> = pulls
+        .iter()
+        .map(|p| (p.repository.to_string(), p.digest.to_string(), super::millis(p.at)))
+        .collect();
+    rows.sort();
+    rows.dedup_by(|a, b| {
+        let same = a.0 == b.0 && a.1 == b.1;
+        if same {
+            b.2 = b.2.max(a.2);
+        }
+        same
+    });
+    let repos: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let digests: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let times: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    tx.execute(
+        r#"UPDATE links l SET pulled_ms = GREATEST(coalesce(l.pulled_ms, 0), p.at)
+           FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(repo, digest, at)
+                 ORDER BY repo, digest) p
+           WHERE l.repo = p.repo COLLATE "C" AND l.digest = p.digest COLLATE "C""#,
+        &[&repos, &digests, &times],
+    )
+    .await?;
     Ok(())
 }

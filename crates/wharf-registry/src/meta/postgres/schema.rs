@@ -50,8 +50,12 @@ ALTER TABLE uploads ADD COLUMN lease_holder TEXT,
     ADD COLUMN lease_wanted BOOLEAN NOT NULL DEFAULT false;
 "#;
 
+/// Pull times: when each link (a manifest's or a blob's) was last pulled, written in
+/// batches (see `meta::pulls`); NULL until its first pull.
+const V3: &str = "ALTER TABLE links ADD COLUMN pulled_ms BIGINT;";
+
 /// Each migration in order; the database's version is how many it has had.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Brings the database up to this build's version. A database newer than this build
 /// (a replica not yet upgraded) is left alone.

@@ -43,13 +43,14 @@ fn read_snapshot(c: &Connection) -> rusqlite::Result<GcSnapshot> {
     let mut stmt = c.prepare("SELECT repo, manifest, digest FROM manifest_refs")?;
     let rows = stmt.query_map([], |r| Ok((parsed(r, 0)?, parsed(r, 1)?, parsed(r, 2)?)))?;
     snapshot.references = rows.collect::<rusqlite::Result<_>>()?;
-    let mut stmt = c.prepare("SELECT repo, digest, size, created_ms FROM links")?;
+    let mut stmt = c.prepare("SELECT repo, digest, size, created_ms, pulled_ms FROM links")?;
     let rows = stmt.query_map([], |r| {
         Ok(GcLink {
             repository: parsed(r, 0)?,
             digest: parsed(r, 1)?,
             size: r.get::<_, i64>(2)? as u64,
             created: time(r.get(3)?),
+            pulled: r.get::<_, Option<i64>>(4)?.map(time),
         })
     })?;
     snapshot.links = rows.collect::<rusqlite::Result<_>>()?;
@@ -228,6 +229,17 @@ pub fn forget_deleted(tx: &Connection, digests: Vec<Digest>) -> rusqlite::Result
     let mut delete = tx.prepare_cached("DELETE FROM blobs WHERE digest = ?1 AND deleting = 1")?;
     for digest in digests {
         delete.execute([digest.to_string()])?;
+    }
+    Ok(())
+}
+
+/// Records pull times (see `meta::pulls`): each existing link keeps the later time.
+pub fn record_pulls(tx: &Connection, pulls: Vec<(String, String, i64)>) -> rusqlite::Result<()> {
+    let mut update = tx.prepare_cached(
+        "UPDATE links SET pulled_ms = max(coalesce(pulled_ms, 0), ?3) WHERE repo = ?1 AND digest = ?2",
+    )?;
+    for (repo, digest, at) in pulls {
+        update.execute(params![repo, digest, at])?;
     }
     Ok(())
 }

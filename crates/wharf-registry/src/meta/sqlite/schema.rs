@@ -47,8 +47,12 @@ CREATE TABLE gc_epoch (id INTEGER PRIMARY KEY CHECK (id = 0), epoch INTEGER NOT 
 INSERT INTO gc_epoch (id, epoch) VALUES (0, 0);
 ";
 
+/// Version 2, pull times: when each link (a manifest's or a blob's) was last pulled,
+/// written in batches (see `meta::pulls`); NULL until its first pull.
+const V2: &str = "ALTER TABLE links ADD COLUMN pulled_ms INTEGER;";
+
 /// The version this build writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Brings the database up to [`VERSION`]; `now_ms` stamps what existed before. Runs
 /// inside the writer's transaction.
@@ -63,6 +67,9 @@ pub fn migrate(conn: &Connection, now_ms: i64) -> rusqlite::Result<()> {
              SELECT digest, max(size), ?1, 0 FROM links GROUP BY digest",
             params![now_ms],
         )?;
+    }
+    if version < 2 {
+        conn.execute_batch(V2)?;
     }
     if version < VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {VERSION}"))?;

@@ -2,9 +2,16 @@
 //! the garbage collector then removes what only they kept (after its grace period).
 //!
 //! A tag is kept when any of the policy's rules keeps it: it is one of the `keep_last`
-//! newest, or younger than `keep_newer_than`, or matches `keep_tags`, or is immutable
-//! (see [`super::ImmutableTags`]). A tag's age is that of its manifest's last push
-//! (pushing a manifest again, under any tag, makes each of its tags new again). Each
+//! newest, or younger than `keep_newer_than`, or its manifest was pulled within
+//! `not_pulled_for`, or it matches `keep_tags`, or is immutable (see
+//! [`super::ImmutableTags`]). A tag's age is that of its manifest's last push (pushing
+//! a manifest again, under any tag, makes each of its tags new again). A manifest's
+//! last pull is the last GET of it from the repository, by tag or digest, as the
+//! registry records pulls (in batches, see [`crate::meta::Pull`]; the pulls this
+//! process served are flushed before a pass); a manifest never pulled counts from its
+//! push. Retention only untags: a manifest a kept tag points at stays, and so do its
+//! referrers (signatures, attestations), which the collector keeps while their subject
+//! is there. Each
 //! tag is removed only if it still points at the manifest the policy judged
 //! ([`crate::meta::MetaStore::delete_tag_at`]): a tag moved meanwhile is left alone.
 
@@ -18,7 +25,8 @@ use wharf_oci::{Digest, RepositoryName, Tag};
 
 /// Which tags of the repositories matching `repositories` to keep. Where several
 /// policies match a repository, the first applies. A policy that keeps neither by
-/// count nor by age does nothing (it would untag everything `keep_tags` does not name).
+/// count, nor by age, nor by pulls does nothing (it would untag everything `keep_tags`
+/// does not name).
 #[derive(Debug, Clone)]
 pub struct Retention {
     pub repositories: Globs,
@@ -26,6 +34,9 @@ pub struct Retention {
     pub keep_last: Option<usize>,
     /// Keep tags pushed within this long.
     pub keep_newer_than: Option<Duration>,
+    /// Keep tags whose manifest was pulled (or, never pulled, pushed) within this long:
+    /// the others are removed as "not pulled for" that long.
+    pub not_pulled_for: Option<Duration>,
     /// Keep the tags this matches, whatever their age.
     pub keep_tags: Option<Regex>,
 }
@@ -36,6 +47,7 @@ impl Retention {
             repositories: Globs::new(repositories)?,
             keep_last: None,
             keep_newer_than: None,
+            not_pulled_for: None,
             keep_tags: None,
         })
     }
@@ -50,6 +62,13 @@ impl Retention {
         self
     }
 
+    /// Removes tags whose manifest was not pulled for `idle` (nor pushed: a manifest
+    /// never pulled counts from its push), unless another rule keeps them.
+    pub fn not_pulled_for(mut self, idle: Duration) -> Retention {
+        self.not_pulled_for = Some(idle);
+        self
+    }
+
     /// Keeps tags the regular expression matches (anchor it, `^…$`, to match whole tags).
     pub fn keep_tags(mut self, pattern: &str) -> Result<Retention, String> {
         let re = Regex::new(pattern).map_err(|e| format!("keep_tags {pattern:?}: {e}"))?;
@@ -57,9 +76,10 @@ impl Retention {
         Ok(self)
     }
 
-    /// Whether the policy removes anything at all (it keeps by count or by age).
+    /// Whether the policy removes anything at all (it keeps by count, by age or by
+    /// pulls).
     pub fn is_effective(&self) -> bool {
-        self.keep_last.is_some() || self.keep_newer_than.is_some()
+        self.keep_last.is_some() || self.keep_newer_than.is_some() || self.not_pulled_for.is_some()
     }
 }
 
@@ -71,6 +91,8 @@ pub struct UntaggedTag {
     pub digest: String,
     /// Seconds since its manifest was pushed.
     pub age_seconds: u64,
+    /// Seconds since its manifest was last pulled (or, never pulled, pushed).
+    pub unpulled_seconds: u64,
 }
 
 /// The outcome of [`Registry::apply_retention`].
@@ -89,6 +111,8 @@ struct Judged {
     tag: Tag,
     digest: Digest,
     pushed: SystemTime,
+    /// The later of its manifest's last pull and push.
+    used: SystemTime,
 }
 
 impl Registry {
@@ -116,11 +140,20 @@ impl Registry {
         if !policies.retention.iter().any(Retention::is_effective) {
             return Ok(report);
         }
+        // Pulls served by this process count: written first.
+        if let Err(e) = self.flush_pulls().await {
+            tracing::warn!("pull times not written before retention: {}", e.message);
+        }
         let snapshot = self.meta.gc_snapshot().await?;
         let pushed: HashMap<(&RepositoryName, &Digest), SystemTime> = snapshot
             .manifests
             .iter()
             .map(|m| ((&m.repository, &m.digest), m.created))
+            .collect();
+        let pulled: HashMap<(&RepositoryName, &Digest), SystemTime> = snapshot
+            .links
+            .iter()
+            .filter_map(|l| Some(((&l.repository, &l.digest), l.pulled?)))
             .collect();
         let now = SystemTime::now();
         let repositories = self.meta.list_repositories(None, None).await?.items;
@@ -143,17 +176,21 @@ impl Registry {
                 };
                 // A manifest pushed after the snapshot is as new as can be.
                 let when = pushed.get(&(&repo, &manifest.digest)).copied().unwrap_or(now);
+                let used = pulled.get(&(&repo, &manifest.digest)).map_or(when, |p| when.max(*p));
                 tags.push(Judged {
                     tag,
                     digest: manifest.digest,
                     pushed: when,
+                    used,
                 });
             }
             tags.sort_by(|a, b| b.pushed.cmp(&a.pushed).then_with(|| a.tag.as_str().cmp(b.tag.as_str())));
             for (rank, judged) in tags.into_iter().enumerate() {
                 let age = now.duration_since(judged.pushed).unwrap_or_default();
+                let unpulled = now.duration_since(judged.used).unwrap_or_default();
                 let kept = policy.keep_last.is_some_and(|n| rank < n)
                     || policy.keep_newer_than.is_some_and(|max| age < max)
+                    || policy.not_pulled_for.is_some_and(|idle| unpulled < idle)
                     || policy
                         .keep_tags
                         .as_ref()
@@ -170,6 +207,7 @@ impl Registry {
                         tag: judged.tag.to_string(),
                         digest: judged.digest.to_string(),
                         age_seconds: age.as_secs(),
+                        unpulled_seconds: unpulled.as_secs(),
                     });
                 }
             }

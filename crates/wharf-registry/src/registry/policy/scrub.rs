@@ -88,7 +88,10 @@ impl Registry {
         let linked: HashSet<(&RepositoryName, &Digest)> =
             snapshot.links.iter().map(|l| (&l.repository, &l.digest)).collect();
         for (repo, manifest, reference) in &snapshot.references {
-            if damaged.contains(reference) || !linked.contains(&(repo, reference)) {
+            // An upstream's cache may lack a layer its size limit evicted: the next pull
+            // fetches it again, so it is not missing.
+            let refetched = !damaged.contains(reference) && self.pulls_through(repo);
+            if !refetched && (damaged.contains(reference) || !linked.contains(&(repo, reference))) {
                 report.missing_references.push(MissingReference {
                     repository: repo.to_string(),
                     manifest: manifest.to_string(),

@@ -8,6 +8,7 @@
 //!   and then checked with a HEAD upstream once its TTL has passed ([`manifests`]).
 //! - Pushes into a prefix are refused unless the upstream allows them.
 
+mod evict;
 mod fetch;
 mod listing;
 mod manifests;
@@ -17,6 +18,7 @@ mod tests;
 use super::{BlobInfo, Registry, RegistryError, RegistryResult};
 use crate::storage::ByteStream;
 use crate::upstream::{UpstreamError, UpstreamRoute};
+pub use evict::EvictionReport;
 use fetch::Fetch;
 use std::sync::Arc;
 use wharf_oci::{Digest, ErrorCode, RepositoryName};

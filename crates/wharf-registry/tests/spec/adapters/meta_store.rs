@@ -24,4 +24,5 @@ on_every_meta_store!(kit:
     racing_puts_set_a_fixed_tag_once,
     racing_links_stay_within_a_repository_quota,
     racing_links_stay_within_the_total_quota,
+    pull_times_keep_the_latest_per_link,
 );
