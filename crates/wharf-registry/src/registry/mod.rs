@@ -56,8 +56,6 @@ pub struct Registry {
     pull_through: pull_through::PullThrough,
     /// Whether it is stopping, and the last readiness probe (`/readyz`).
     readiness: readiness::ReadinessState,
-    /// The outcome of the last garbage collection (shown by the web UI).
-    last_collection: gc::CollectionStatus,
 }
 
 impl Registry {
@@ -73,7 +71,6 @@ impl Registry {
             upstreams: Default::default(),
             pull_through: Default::default(),
             readiness: Default::default(),
-            last_collection: Default::default(),
         }
     }
 

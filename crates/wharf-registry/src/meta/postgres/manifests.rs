@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 use wharf_oci::Digest;
 
-const COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
+pub(super) const COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
 
-fn record(row: &tokio_postgres::Row) -> MetaResult<ManifestRecord> {
+pub(super) fn record(row: &tokio_postgres::Row) -> MetaResult<ManifestRecord> {
     let subject: Option<&str> = row.get(4);
     let annotations: Option<&str> = row.get(5);
     Ok(ManifestRecord {
@@ -97,12 +97,13 @@ impl Put<'_> {
         record_references(tx, repo, &digest, &self.references).await?;
         let tag = tx
             .prepare_cached(
-                "INSERT INTO tags (repo, tag, digest) VALUES ($1, $2, $3)
-                 ON CONFLICT (repo, tag) DO UPDATE SET digest = EXCLUDED.digest",
+                "INSERT INTO tags (repo, tag, digest, pushed_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (repo, tag) DO UPDATE SET digest = EXCLUDED.digest, pushed_ms = EXCLUDED.pushed_ms",
             )
             .await?;
+        let now = super::millis(SystemTime::now());
         for t in &self.tags {
-            tx.execute(&tag, &[&repo, t, &digest]).await?;
+            tx.execute(&tag, &[&repo, t, &digest, &now]).await?;
         }
         Ok(Ok(()))
     }

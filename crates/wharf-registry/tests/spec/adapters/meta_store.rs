@@ -61,4 +61,7 @@ on_every_meta_store!(
     racing_puts_set_a_fixed_tag_once,
     racing_links_stay_within_a_repository_quota,
     racing_links_stay_within_the_total_quota,
+    tags_page_by_keyset_by_name_and_by_push,
+    collections_are_recorded_and_the_last_begun_is_read,
+    a_signed_out_session_is_refused,
 );
