@@ -1,8 +1,9 @@
 //! Metadata in memory: for tests, and the model to follow when writing an adapter.
 
 use super::{
-    BlobClaim, Change, GcBlob, GcLink, GcManifest, GcSnapshot, Leased, Limits, ManifestRecord, MetaError, MetaResult,
-    MetaStore, NewEvent, Page, Pull, Refusal, TagFilter, UploadSession,
+    BlobClaim, Change, CollectionOutcome, CollectionRun, GcBlob, GcLink, GcManifest, GcSnapshot, Leased, Limits,
+    ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page, Pull, Refusal, TagDetail, TagFilter,
+    UploadSession, KEPT_COLLECTIONS,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -27,6 +28,12 @@ struct State {
     uploads: HashMap<String, UploadSession>,
     /// The fence: blobs whose bytes the store holds.
     blobs: HashMap<Digest, GcBlob>,
+    /// (repository, tag) -> when the tag was last pushed.
+    tag_pushed: HashMap<(String, String), SystemTime>,
+    /// Garbage collections, oldest first.
+    collections: Vec<CollectionRun>,
+    /// Signed-out UI sessions -> when their cookie expires.
+    revoked_sessions: HashMap<String, SystemTime>,
 }
 
 /// A manifest and what the collector needs of it.
@@ -272,6 +279,9 @@ impl MetaStore for MemoryMetaStore {
             let repo_tags = s.tags.entry(repo.to_string()).or_default();
             for tag in tags {
                 repo_tags.insert(tag.to_string(), m.digest.clone());
+            }
+            for tag in tags {
+                s.tag_pushed.insert((repo.to_string(), tag.to_string()), now);
             }
             Ok(())
         })?
@@ -620,5 +630,59 @@ impl MetaStore for MemoryMetaStore {
 
     async fn outbox_prune(&self, endpoints: &[String]) -> MetaResult<u64> {
         Ok(self.prune_outbox(endpoints))
+    }
+
+    async fn tag_details(&self, repo: &RepositoryName) -> MetaResult<Vec<TagDetail>> {
+        self.with(|s| {
+            let Some(tags) = s.tags.get(repo.as_str()) else {
+                return Vec::new();
+            };
+            tags.iter()
+                .filter_map(|(tag, digest)| {
+                    let stored = s.manifests.get(&key(repo, digest))?;
+                    Some(TagDetail {
+                        tag: tag.clone(),
+                        manifest: stored.record.clone(),
+                        pushed: s.tag_pushed.get(&(repo.to_string(), tag.clone())).copied(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn collection_started(&self, id: &str, started: SystemTime) -> MetaResult<()> {
+        self.with(|s| {
+            s.collections.push(CollectionRun {
+                id: id.to_string(),
+                started,
+                ended: None,
+            });
+            let excess = s.collections.len().saturating_sub(KEPT_COLLECTIONS);
+            s.collections.drain(..excess);
+        })
+    }
+
+    async fn collection_ended(&self, id: &str, ended: SystemTime, outcome: &CollectionOutcome) -> MetaResult<()> {
+        self.with(|s| {
+            if let Some(run) = s.collections.iter_mut().find(|r| r.id == id) {
+                run.ended = Some((ended, outcome.clone()));
+            }
+        })
+    }
+
+    async fn last_collection(&self) -> MetaResult<Option<CollectionRun>> {
+        self.with(|s| s.collections.iter().max_by_key(|r| r.started).cloned())
+    }
+
+    async fn revoke_session(&self, id: &str, expires: SystemTime) -> MetaResult<()> {
+        self.with(|s| {
+            let now = SystemTime::now();
+            s.revoked_sessions.retain(|_, until| *until > now);
+            s.revoked_sessions.insert(id.to_string(), expires);
+        })
+    }
+
+    async fn session_revoked(&self, id: &str) -> MetaResult<bool> {
+        self.with(|s| s.revoked_sessions.contains_key(id))
     }
 }

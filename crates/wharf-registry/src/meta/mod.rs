@@ -5,6 +5,7 @@
 //! an upload another one started. It never sees blob bytes.
 
 mod browse;
+mod collections;
 mod gc;
 mod lease;
 mod lifecycle;
@@ -17,7 +18,8 @@ mod postgres;
 mod quota;
 mod sqlite;
 
-pub use browse::{ManifestDetail, RepositorySummary, TagDetail};
+pub use browse::{page_of_tags, ManifestDetail, RepositorySummary, TagCursor, TagDetail, TagOrder};
+pub use collections::{CollectionOutcome, CollectionRun, KEPT_COLLECTIONS};
 pub use gc::{BlobClaim, GcBlob, GcLink, GcManifest, GcSnapshot, Refusal};
 pub use lease::{LeaseAttempt, LeaseRenewal, LEASE_TTL};
 pub use lifecycle::TagFilter;
@@ -492,6 +494,20 @@ pub trait MetaStore: Send + Sync + 'static {
         Ok(details)
     }
 
+    /// One page of `repo`'s tags with their manifests, in `order`, starting after
+    /// `after` (from the first when `None`), at most `limit`. The built-in relational
+    /// stores seek an index to the cursor, so every page costs what the first does; the
+    /// default sorts [`MetaStore::tag_details`].
+    async fn tag_page(
+        &self,
+        repo: &RepositoryName,
+        order: TagOrder,
+        after: Option<&TagCursor>,
+        limit: usize,
+    ) -> MetaResult<Vec<TagDetail>> {
+        Ok(page_of_tags(self.tag_details(repo).await?, order, after, limit))
+    }
+
     /// The manifests of `repo` no tag points at (referrers and an index's children
     /// among them).
     async fn untagged_manifests(&self, repo: &RepositoryName) -> MetaResult<Vec<ManifestDetail>> {
@@ -515,6 +531,46 @@ pub trait MetaStore: Send + Sync + 'static {
             tags: tags.items.len() as u64,
             last_push: None,
         })
+    }
+
+    // The garbage collector's record (see [`CollectionRun`]): what the web UI shows,
+    // whichever process collected. The defaults keep nothing, so a store without them
+    // shows no collection.
+
+    /// Records that collection `id` began at `started` (and forgets all but the last
+    /// [`KEPT_COLLECTIONS`]).
+    async fn collection_started(&self, id: &str, started: SystemTime) -> MetaResult<()> {
+        let _ = (id, started);
+        Ok(())
+    }
+
+    /// Records how collection `id` ended.
+    async fn collection_ended(&self, id: &str, ended: SystemTime, outcome: &CollectionOutcome) -> MetaResult<()> {
+        let _ = (id, ended, outcome);
+        Ok(())
+    }
+
+    /// The collection begun last, ended or not.
+    async fn last_collection(&self) -> MetaResult<Option<CollectionRun>> {
+        Ok(None)
+    }
+
+    // Web UI sessions signed out: a session cookie is signed, not stored, so signing
+    // out records the session's id until the cookie would have expired, and every UI
+    // request on any replica checks it. A store without these refuses to sign out
+    // (the default), rather than let a copied cookie live on.
+
+    /// Records that the UI session `id` is signed out; the record may be dropped after
+    /// `expires`, when the cookie is refused anyway.
+    async fn revoke_session(&self, id: &str, expires: SystemTime) -> MetaResult<()> {
+        let _ = (id, expires);
+        Err(MetaError::new("this metadata store cannot record signed-out sessions"))
+    }
+
+    /// Whether the UI session `id` was signed out.
+    async fn session_revoked(&self, id: &str) -> MetaResult<bool> {
+        let _ = id;
+        Ok(false)
     }
 
     /// Whether the store answers now, for the server's readiness probe (`/readyz`).

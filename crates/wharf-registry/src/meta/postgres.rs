@@ -36,8 +36,9 @@
 //! fresh as a query of their own.
 
 use super::{
-    BlobClaim, Change, GcSnapshot, LeaseAttempt, LeaseRenewal, Leased, Limits, ManifestRecord, MetaError, MetaResult,
-    MetaStore, NewEvent, Page, Pull, Refusal, TagFilter, UploadSession,
+    BlobClaim, Change, CollectionOutcome, CollectionRun, GcSnapshot, LeaseAttempt, LeaseRenewal, Leased, Limits,
+    ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page, Pull, Refusal, TagCursor, TagDetail, TagFilter,
+    TagOrder, UploadSession,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -57,6 +58,7 @@ mod listing;
 mod manifests;
 mod outbox;
 mod schema;
+mod ui_state;
 mod uploads;
 
 /// How often a transaction is run again after PostgreSQL aborted it for a serialization
@@ -597,5 +599,44 @@ impl MetaStore for PostgresMetaStore {
             uploads::delete(&tx, id).await?;
             Ok(linked)
         }))
+    }
+
+    async fn tag_details(&self, repo: &RepositoryName) -> MetaResult<Vec<TagDetail>> {
+        ui_state::tag_page(&self.client().await?, repo.as_str(), TagOrder::Name, None, usize::MAX).await
+    }
+
+    async fn tag_page(
+        &self,
+        repo: &RepositoryName,
+        order: TagOrder,
+        after: Option<&TagCursor>,
+        limit: usize,
+    ) -> MetaResult<Vec<TagDetail>> {
+        ui_state::tag_page(&self.client().await?, repo.as_str(), order, after, limit).await
+    }
+
+    async fn collection_started(&self, id: &str, started: SystemTime) -> MetaResult<()> {
+        in_transaction!(self, |tx| ui_state::collection_started(&tx, id, millis(started)).await)
+    }
+
+    async fn collection_ended(&self, id: &str, ended: SystemTime, outcome: &CollectionOutcome) -> MetaResult<()> {
+        ui_state::collection_ended(&self.client().await?, id, millis(ended), outcome)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn last_collection(&self) -> MetaResult<Option<CollectionRun>> {
+        ui_state::last_collection(&self.client().await?).await.map_err(db_err)
+    }
+
+    async fn revoke_session(&self, id: &str, expires: SystemTime) -> MetaResult<()> {
+        let now = millis(SystemTime::now());
+        in_transaction!(self, |tx| ui_state::revoke_session(&tx, id, millis(expires), now).await)
+    }
+
+    async fn session_revoked(&self, id: &str) -> MetaResult<bool> {
+        ui_state::session_revoked(&self.client().await?, id)
+            .await
+            .map_err(db_err)
     }
 }

@@ -12,8 +12,9 @@
 //! the commit that holds it is durable (see [`writer`]).
 
 use super::{
-    BlobClaim, Change as Applied, GcSnapshot, Leased, Limits, ManifestDetail, ManifestRecord, MetaError, MetaResult,
-    MetaStore, NewEvent, Page, Pull, Refusal, RepositorySummary, TagDetail, TagFilter, UploadSession,
+    BlobClaim, Change as Applied, CollectionOutcome, CollectionRun, GcSnapshot, Leased, Limits, ManifestDetail,
+    ManifestRecord, MetaError, MetaResult, MetaStore, NewEvent, Page, Pull, Refusal, RepositorySummary, TagCursor,
+    TagDetail, TagFilter, TagOrder, UploadSession,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -32,6 +33,7 @@ mod outbox;
 mod quota;
 mod schema;
 mod sessions;
+mod ui_state;
 
 use crate::sqlite::{Readers, Survives, Writer};
 use cache::{Change, Kind, ReadCache};
@@ -330,9 +332,11 @@ fn put_manifest_rows(
         millis(SystemTime::now()),
     ])?;
     gc::record_references(tx, repo, &digest, references)?;
-    let mut tag_stmt = tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest) VALUES (?1, ?2, ?3)")?;
+    let mut tag_stmt =
+        tx.prepare_cached("INSERT OR REPLACE INTO tags (repo, tag, digest, pushed_ms) VALUES (?1, ?2, ?3, ?4)")?;
+    let now = millis(SystemTime::now());
     for tag in tags {
-        tag_stmt.execute(params![repo, tag, digest])?;
+        tag_stmt.execute(params![repo, tag, digest, now])?;
     }
     Ok(Ok(()))
 }
@@ -955,9 +959,49 @@ impl MetaStore for SqliteMetaStore {
         self.read(move |c| browse::tag_details(c, &repo)).await
     }
 
+    async fn tag_page(
+        &self,
+        repo: &RepositoryName,
+        order: TagOrder,
+        after: Option<&TagCursor>,
+        limit: usize,
+    ) -> MetaResult<Vec<TagDetail>> {
+        let (repo, after) = (repo.to_string(), after.cloned());
+        self.read(move |c| browse::tag_page(c, &repo, order, after.as_ref(), limit))
+            .await
+    }
+
     async fn untagged_manifests(&self, repo: &RepositoryName) -> MetaResult<Vec<ManifestDetail>> {
         let repo = repo.to_string();
         self.read(move |c| browse::untagged_manifests(c, &repo)).await
+    }
+
+    async fn collection_started(&self, id: &str, started: SystemTime) -> MetaResult<()> {
+        let id = id.to_string();
+        self.write(move |tx| ui_state::collection_started(tx, &id, millis(started)))
+            .await
+    }
+
+    async fn collection_ended(&self, id: &str, ended: SystemTime, outcome: &CollectionOutcome) -> MetaResult<()> {
+        let (id, outcome) = (id.to_string(), outcome.clone());
+        self.write(move |tx| ui_state::collection_ended(tx, &id, millis(ended), &outcome))
+            .await
+    }
+
+    async fn last_collection(&self) -> MetaResult<Option<CollectionRun>> {
+        self.read(ui_state::last_collection).await
+    }
+
+    async fn revoke_session(&self, id: &str, expires: SystemTime) -> MetaResult<()> {
+        let id = id.to_string();
+        let now = millis(SystemTime::now());
+        self.write(move |tx| ui_state::revoke_session(tx, &id, millis(expires), now))
+            .await
+    }
+
+    async fn session_revoked(&self, id: &str) -> MetaResult<bool> {
+        let id = id.to_string();
+        self.read(move |c| ui_state::session_revoked(c, &id)).await
     }
 
     async fn repository_summary(&self, repo: &RepositoryName) -> MetaResult<RepositorySummary> {

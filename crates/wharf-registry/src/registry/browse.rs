@@ -2,9 +2,10 @@
 //! small blobs (image configs) whole, never a layer.
 
 use super::{Registry, RegistryResult};
-use crate::meta::{ManifestDetail, RepositorySummary, TagDetail};
+use crate::meta::{ManifestDetail, RepositorySummary, TagCursor, TagDetail, TagOrder};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use std::time::SystemTime;
 use wharf_oci::{Digest, RepositoryName};
 
 impl Registry {
@@ -13,6 +14,30 @@ impl Registry {
     pub async fn tag_details(&self, name: &RepositoryName) -> RegistryResult<Vec<TagDetail>> {
         self.require_repository(name).await?;
         Ok(self.meta.tag_details(name).await?)
+    }
+
+    /// One page of the tags of `name` in `order` after `after` (see
+    /// [`crate::meta::MetaStore::tag_page`]); NAME_UNKNOWN if it holds nothing.
+    pub async fn tag_page(
+        &self,
+        name: &RepositoryName,
+        order: TagOrder,
+        after: Option<&TagCursor>,
+        limit: usize,
+    ) -> RegistryResult<Vec<TagDetail>> {
+        self.require_repository(name).await?;
+        Ok(self.meta.tag_page(name, order, after, limit).await?)
+    }
+
+    /// Records that the web UI's session `id` is signed out, on every replica that
+    /// shares the metadata store, until `expires`.
+    pub async fn revoke_ui_session(&self, id: &str, expires: SystemTime) -> RegistryResult<()> {
+        Ok(self.meta.revoke_session(id, expires).await?)
+    }
+
+    /// Whether the web UI's session `id` was signed out.
+    pub async fn ui_session_revoked(&self, id: &str) -> RegistryResult<bool> {
+        Ok(self.meta.session_revoked(id).await?)
     }
 
     /// The manifests of `name` no tag points at.

@@ -60,8 +60,6 @@ pub struct Registry {
     pulls: pulls::PullLog,
     /// Whether it is stopping, and the last readiness probe (`/readyz`).
     readiness: readiness::ReadinessState,
-    /// The outcome of the last garbage collection (shown by the web UI).
-    last_collection: gc::CollectionStatus,
 }
 
 impl Registry {
@@ -78,7 +76,6 @@ impl Registry {
             pull_through: Default::default(),
             pulls: Default::default(),
             readiness: Default::default(),
-            last_collection: Default::default(),
         }
     }
 

@@ -3,7 +3,10 @@
 //! moved by compare-and-set. Each check takes a fresh, empty store and panics where
 //! the store breaks the contract.
 
-use crate::meta::{Limits, ManifestRecord, MetaResult, MetaStore, Page, Pull, QuotaScope, Refusal, UploadSession};
+use crate::meta::{
+    CollectionOutcome, Limits, ManifestRecord, MetaResult, MetaStore, Page, Pull, QuotaScope, Refusal, TagCursor,
+    TagOrder, UploadSession,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use wharf_oci::{Algorithm, Digest, RepositoryName, Tag};
@@ -594,6 +597,144 @@ pub async fn pull_times_keep_the_latest_per_link(meta: &dyn MetaStore) {
     assert_eq!(relinked.pulled, None, "a pull of a removed link is not kept");
 }
 
+/// Every page of `repo`'s tags in `order`, `limit` at a time, following the cursor; `between`
+/// runs after each page (to change the store while the listing goes on).
+async fn every_page(
+    meta: &dyn MetaStore,
+    repo: &RepositoryName,
+    order: TagOrder,
+    limit: usize,
+    mut between: impl FnMut(usize) -> Option<(ManifestRecord, Tag)>,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<TagCursor> = None;
+    for round in 0.. {
+        let page = meta.tag_page(repo, order, cursor.as_ref(), limit).await.unwrap();
+        assert!(page.len() <= limit, "a page of {} past its limit {limit}", page.len());
+        let Some(last) = page.last() else { break };
+        cursor = Some(TagCursor::after(last));
+        seen.extend(page.iter().map(|t| t.tag.clone()));
+        if let Some((m, t)) = between(round) {
+            put(meta, repo, &m, &[t]).await.unwrap();
+        }
+        assert!(round < 1000, "the listing does not end");
+    }
+    seen
+}
+
+pub async fn tags_page_by_keyset_by_name_and_by_push(meta: &dyn MetaStore) {
+    let app = repo("app");
+    // Pushed one after another, a millisecond or more apart, in an order that is not
+    // the names' order.
+    let names: Vec<String> = (0..23).map(|i| format!("v{:02}", (i * 7) % 23)).collect();
+    for (i, name) in names.iter().enumerate() {
+        put(meta, &app, &record(&format!("keyset-{i}")), &[tag(name)])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut by_name = names.clone();
+    by_name.sort();
+    let newest_first: Vec<String> = names.iter().rev().cloned().collect();
+
+    let details = meta.tag_page(&app, TagOrder::Pushed, None, 100).await.unwrap();
+    assert!(details.iter().all(|t| t.pushed.is_some()), "each tag has its push time");
+    assert_eq!(
+        details.iter().map(|t| t.tag.as_str()).collect::<Vec<_>>(),
+        newest_first,
+        "newest push first"
+    );
+    assert_eq!(
+        details[0].manifest,
+        record("keyset-22"),
+        "each tag comes with its manifest"
+    );
+
+    // Tags pushed while a person pages through neither repeat nor leave a gap in what
+    // follows: newer ones sort before the cursor by push, and these names before it by name.
+    let mut added = 0;
+    let mut add = |_round: usize| {
+        added += 1;
+        Some((record(&format!("keyset-new-{added}")), tag(&format!("a{added:02}"))))
+    };
+    assert_eq!(
+        every_page(meta, &app, TagOrder::Pushed, 5, &mut add).await,
+        newest_first
+    );
+    let mut add_more = |_round: usize| {
+        added += 1;
+        Some((record(&format!("keyset-new-{added}")), tag(&format!("0n{added:02}"))))
+    };
+    let listed = every_page(meta, &app, TagOrder::Name, 4, &mut add_more).await;
+    let mut expected: Vec<String> = (1..=5).map(|i| format!("a{i:02}")).collect();
+    expected.extend(by_name.iter().cloned());
+    assert_eq!(listed, expected, "by name, every tag there at the start once, in order");
+
+    // A moved tag counts as pushed now (a millisecond or more after the last push).
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    put(meta, &app, &record("keyset-0"), &[tag("v03")]).await.unwrap();
+    let first = meta.tag_page(&app, TagOrder::Pushed, None, 1).await.unwrap();
+    assert_eq!(first[0].tag, "v03");
+    assert!(meta
+        .tag_page(&repo("none"), TagOrder::Name, None, 5)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn at_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+pub async fn collections_are_recorded_and_the_last_begun_is_read(meta: &dyn MetaStore) {
+    assert_eq!(meta.last_collection().await.unwrap(), None);
+    meta.collection_started("first", at_ms(1_000_000)).await.unwrap();
+    let running = meta.last_collection().await.unwrap().expect("a collection");
+    assert_eq!(
+        (running.id.as_str(), running.started, running.ended.clone()),
+        ("first", at_ms(1_000_000), None)
+    );
+    let removed = CollectionOutcome::Removed {
+        manifests: 3,
+        blobs: 7,
+        bytes_freed: 1 << 40,
+    };
+    meta.collection_ended("first", at_ms(1_000_500), &removed)
+        .await
+        .unwrap();
+    let done = meta.last_collection().await.unwrap().unwrap();
+    assert_eq!(done.ended, Some((at_ms(1_000_500), removed)));
+
+    meta.collection_started("second", at_ms(2_000_000)).await.unwrap();
+    let failed = CollectionOutcome::Failed("blob store: gone".to_string());
+    meta.collection_ended("second", at_ms(2_000_001), &failed)
+        .await
+        .unwrap();
+    let last = meta.last_collection().await.unwrap().unwrap();
+    assert_eq!(last.id, "second");
+    assert_eq!(last.ended, Some((at_ms(2_000_001), failed)));
+
+    // Only the last ones are kept, and the last begun is still the one read.
+    for i in 0..crate::meta::KEPT_COLLECTIONS as u64 + 5 {
+        meta.collection_started(&format!("many-{i:03}"), at_ms(3_000_000 + i))
+            .await
+            .unwrap();
+    }
+    let last = meta.last_collection().await.unwrap().unwrap();
+    assert_eq!(last.id, format!("many-{:03}", crate::meta::KEPT_COLLECTIONS + 4));
+    assert_eq!(last.ended, None);
+}
+
+pub async fn a_signed_out_session_is_refused(meta: &dyn MetaStore) {
+    assert!(!meta.session_revoked("session-a").await.unwrap());
+    let until = SystemTime::now() + Duration::from_secs(3600);
+    meta.revoke_session("session-a", until).await.unwrap();
+    assert!(meta.session_revoked("session-a").await.unwrap());
+    assert!(!meta.session_revoked("session-b").await.unwrap());
+    meta.revoke_session("session-a", until).await.unwrap();
+    assert!(meta.session_revoked("session-a").await.unwrap(), "signed out twice");
+}
+
 /// Every check above, in the order [`meta_store_contract`](super::meta_store_contract) runs them.
 pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     blob_links_are_per_repository,
@@ -615,4 +756,7 @@ pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     racing_links_stay_within_a_repository_quota,
     racing_links_stay_within_the_total_quota,
     pull_times_keep_the_latest_per_link,
+    tags_page_by_keyset_by_name_and_by_push,
+    collections_are_recorded_and_the_last_begun_is_read,
+    a_signed_out_session_is_refused,
 ];

@@ -2,9 +2,10 @@
 //! expiry and a random id, signed with HMAC-SHA-256 so it cannot be forged or altered;
 //! and the form token (CSRF) derived from it, which a POST must echo.
 //!
-//! Nothing is stored on the server, so any replica that has the same [`SessionKey`]
-//! accepts the cookie. Signing out replaces the cookie; a cookie copied before that stays
-//! valid until its expiry (the lifetime bounds that).
+//! The cookie itself is not stored on the server, so any replica that has the same
+//! [`SessionKey`] accepts it; signing out records the session's id in the metadata store
+//! (see [`crate::meta::MetaStore::revoke_session`]), which every replica checks for a
+//! signed-in session, so a copy of the cookie is refused from then on.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -14,14 +14,37 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    pub fn from_headers(state: &UiState, headers: &HeaderMap) -> Viewer {
+    /// The viewer a request's cookie names. A signed-in session that was signed out
+    /// (on any replica: the record is in the metadata store) counts as none, so a copy
+    /// of its cookie is useless from that moment. While the store cannot say, the
+    /// viewer is anonymous and the cookie is left as it is.
+    pub async fn from_headers(state: &UiState, headers: &HeaderMap) -> Viewer {
         let key = &state.config.session_key;
-        match cookie_value(headers).and_then(|v| Session::decode(v, key)) {
-            Some(session) => Viewer { session, fresh: false },
-            None => Viewer {
-                session: Session::new(None, Vec::new(), state.config.session_lifetime),
-                fresh: true,
-            },
+        let fresh = || Viewer {
+            session: Session::new(None, Vec::new(), state.config.session_lifetime),
+            fresh: true,
+        };
+        let Some(session) = cookie_value(headers).and_then(|v| Session::decode(v, key)) else {
+            return fresh();
+        };
+        if session.user.is_none() {
+            return Viewer { session, fresh: false };
+        }
+        match state.registry.ui_session_revoked(&session.id).await {
+            Ok(false) => Viewer { session, fresh: false },
+            Ok(true) => fresh(),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "could not check whether a UI session was signed out");
+                Viewer::anonymous(state)
+            }
+        }
+    }
+
+    /// A viewer with no session, whose answer sets no cookie.
+    pub fn anonymous(state: &UiState) -> Viewer {
+        Viewer {
+            session: Session::new(None, Vec::new(), state.config.session_lifetime),
+            fresh: false,
         }
     }
 

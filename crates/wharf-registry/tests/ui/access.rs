@@ -49,7 +49,7 @@ pub fn admin() -> String {
 }
 
 /// Signs `user` in through the form; the session cookie.
-async fn sign_in(ui: &Ui, user: &str, password: &str) -> Answer {
+pub async fn sign_in(ui: &Ui, user: &str, password: &str) -> Answer {
     let form = ui.get("/ui/sign-in", None).await;
     let cookie = form.cookie().unwrap();
     ui.post_form(

@@ -65,12 +65,17 @@ impl Ui {
     }
 
     pub fn over(registry: Arc<Registry>, access: Option<AccessControl>) -> Ui {
+        Ui::with_config(registry, access, UiConfig::default())
+    }
+
+    /// A UI with `config` (replicas share its session key).
+    pub fn with_config(registry: Arc<Registry>, access: Option<AccessControl>, config: UiConfig) -> Ui {
         let access = access.map(Arc::new);
         let api = match access.clone() {
             Some(access) => wharf_registry::router_with_shared_access(registry.clone(), access),
             None => wharf_registry::router(registry.clone()),
         };
-        let app = api.merge(ui::router(registry, access, UiConfig::default()));
+        let app = api.merge(ui::router(registry, access, config));
         Ui { app }
     }
 

@@ -5,4 +5,6 @@ mod access;
 mod escaping;
 mod forms;
 mod harness;
+mod paging;
+mod replicas;
 mod timing;

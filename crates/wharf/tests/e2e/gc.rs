@@ -1,6 +1,7 @@
 //! `wharf gc` beside a running server: two images sharing a base layer, one deleted; a
 //! dry run reports, then a collection leaves exactly the other image's bytes on disk, and
-//! the server (which cached what the collection removed) still serves the kept image.
+//! the server (which cached what the collection removed) still serves the kept image,
+//! and its web UI shows the command's last collection.
 
 use crate::cli_harness::{Cli, Registry};
 use crate::harness::{content, sha256_of, sha256_of_file};
@@ -25,6 +26,23 @@ fn blob_file_bytes(data: &Path) -> u64 {
             .sum()
     }
     walk(&data.join("blobs"))
+}
+
+/// The web UI's front page of the server at `base`.
+fn ui_front_page(base: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let answer = crate::harness::http_client()
+            .get(format!("{base}/ui/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.text().await.unwrap()
+    })
 }
 
 #[test]
@@ -65,6 +83,12 @@ fn a_collection_beside_the_server_leaves_exactly_the_kept_images_bytes() {
     );
     let table = cli.ok(&["gc", "--data-dir", data_arg, "--grace", "0s"]);
     assert!(table.contains("removed"), "{table}");
+
+    // The server's web UI shows the last of those collections, read from the metadata
+    // store the command wrote it to.
+    let page = ui_front_page(&process.url());
+    assert!(page.contains("Last collection started"), "{page}");
+    assert!(page.contains("removed 0 manifests and 0 blobs"), "{page}");
 
     // Within the server's cache refresh, a's content is still whole.
     std::thread::sleep(std::time::Duration::from_millis(500));

@@ -1,7 +1,8 @@
 //! The web UI in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, which `scripts/test` installs) signs in, searches, opens a
 //! two-platform index pushed by skopeo, follows its signature in the referrers tree,
-//! deletes a tag through the confirmation, and never sees another user's repository.
+//! deletes a tag through the confirmation, never sees another user's repository, and
+//! signs out, after which a copy of the session cookie is refused.
 //! Screenshots go to `<target>/tmp/ui-screenshots/` (the path is printed), and also to
 //! `$WHARF_UI_SCREENSHOTS` when set.
 
@@ -297,4 +298,26 @@ async fn scenario(browser: &Browser) {
     // bob's repository, asked for by address, is answered like one that does not exist.
     browser.goto(&format!("{base}/ui/repository?name=bob/secret")).await;
     assert!(browser.text().await.contains("No such repository"));
+
+    // A copy of the session cookie, taken before signing out, is useless after it.
+    let copied = format!("wharf_ui={}", browser.cookie("wharf_ui").await);
+    let as_copy = || async {
+        http_client()
+            .get(format!("{base}/ui/"))
+            .header("cookie", &copied)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(as_copy().await.contains("Signed in as"), "the copy works before");
+    browser.goto(&format!("{base}/ui/")).await;
+    browser.click("form[action='/ui/sign-out'] button").await;
+    browser.wait_for_url("/ui/").await;
+    assert!(browser.text().await.contains("Sign in"));
+    let after = as_copy().await;
+    assert!(!after.contains("Signed in as"), "the copy still works: {after}");
+    assert!(!after.contains("team-a/web"), "the copy still sees alice's repository");
 }

@@ -1,24 +1,27 @@
-//! Just enough of the W3C WebDriver protocol (JSON over HTTP to chromedriver) to drive
-//! headless Chromium through the web UI: open a page, find, click and type, accept a
-//! confirmation dialog, read the page, take a screenshot. Every call is bounded.
+//! Headless Chromium for the web UI's browser test: Debian's chromedriver started on a
+//! free loopback port, and a WebDriver session on it through fantoccini (over plain HTTP:
+//! the test build has no TLS stack for it). What this adds to fantoccini is what the
+//! test needs around it: every wait bounded, failures that name the page, and the
+//! driver process ended with the browser.
 
-use base64::Engine;
-use serde_json::{json, Value};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an element, a dialog or a navigation is waited for.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// The Debian paths of Chromium and its driver (`scripts/test` installs both).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// chromedriver and one headless browser session; both end when dropped.
+/// chromedriver and one headless browser session; the driver ends when dropped.
 pub struct Browser {
     driver: Child,
-    base: String,
-    http: reqwest::Client,
+    client: Client,
 }
 
 impl Browser {
@@ -28,7 +31,7 @@ impl Browser {
             return None;
         }
         let port = crate::harness::free_port();
-        let driver = Command::new(CHROMEDRIVER)
+        let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -37,133 +40,92 @@ impl Browser {
             .expect("chromedriver starts");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen within 20 s");
+            if Instant::now() >= deadline {
+                let _ = driver.kill();
+                panic!("chromedriver did not listen within 20 s");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let http = wharf_testkit::http_client_builder()
-            .no_proxy()
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .unwrap();
-        let mut browser = Browser {
-            driver,
-            base: format!("http://127.0.0.1:{port}"),
-            http,
-        };
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,900", "--no-proxy-server"]
+                         "--window-size=1280,900", "--no-proxy-server", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
             }
-        }}});
-        let session = browser.call("POST", "/session", Some(capabilities)).await;
-        let id = session["sessionId"].as_str().expect("a session id").to_string();
-        browser.base = format!("{}/session/{id}", browser.base);
-        Some(browser)
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            "GET" => self.http.get(&url),
-            "DELETE" => self.http.delete(&url),
-            _ => self.http.post(&url).json(&body.unwrap_or_else(|| json!({}))),
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!()
         };
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "WebDriver {method} {path}: {status} {answer}");
-        answer["value"].clone()
+        let connected = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await;
+        let client = match connected {
+            Ok(client) => client,
+            Err(e) => {
+                let _ = driver.kill();
+                panic!("a WebDriver session on chromedriver: {e}");
+            }
+        };
+        Some(Browser { driver, client })
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({ "url": url }))).await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
     pub async fn url(&self) -> String {
-        self.call("GET", "/url", None)
+        self.client
+            .current_url()
             .await
-            .as_str()
+            .map(|u| u.to_string())
             .unwrap_or_default()
-            .to_string()
     }
 
     pub async fn source(&self) -> String {
-        self.call("GET", "/source", None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.client.source().await.expect("the page's source")
     }
 
     /// The visible text of the page.
     pub async fn text(&self) -> String {
-        let body = self.find("body").await;
-        self.call("GET", &format!("/element/{body}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.find("body").await.text().await.expect("the page's text")
     }
 
-    /// The first element `css` selects (waiting up to 10 s for it to appear).
-    pub async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let url = format!("{}/element", self.base);
-            let response = self
-                .http
-                .post(&url)
-                .json(&json!({ "using": "css selector", "value": css }))
-                .send()
-                .await
-                .expect("WebDriver find");
-            if response.status().is_success() {
-                let answer: Value = response.json().await.unwrap();
-                // An object of one entry, the element's id under a key that names the
-                // protocol (W3C's `element-6066-…`; the key varies across drivers).
-                let id = answer["value"]
-                    .as_object()
-                    .and_then(|o| o.values().next())
-                    .and_then(Value::as_str);
-                return id.unwrap_or_else(|| panic!("no element id in {answer}")).to_string();
-            }
-            assert!(Instant::now() < deadline, "no element {css:?} on {}", self.url().await);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    /// The first element `css` selects, waiting up to 10 s for it to appear.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => panic!("no element {css:?} on {}: {e}", self.url().await),
         }
     }
 
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
-        self.call("POST", &format!("/element/{element}/click"), None).await;
+        element.click().await.unwrap_or_else(|e| panic!("click {css:?}: {e}"));
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.call("POST", &format!("/element/{element}/clear"), None).await;
-        self.call(
-            "POST",
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        element.clear().await.expect("clear the field");
+        element
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css:?}: {e}"));
     }
 
     /// Accepts the `window.confirm` dialog the page opened (waiting up to 10 s for it);
     /// its text.
     pub async fn accept_dialog(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + WAIT;
         loop {
-            let response = self.http.get(format!("{}/alert/text", self.base)).send().await.unwrap();
-            if response.status().is_success() {
-                let text: Value = response.json().await.unwrap();
-                self.call("POST", "/alert/accept", None).await;
-                return text["value"].as_str().unwrap_or_default().to_string();
+            if let Ok(text) = self.client.get_alert_text().await {
+                self.client.accept_alert().await.expect("accept the dialog");
+                return text;
             }
             assert!(Instant::now() < deadline, "no dialog opened");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -172,7 +134,7 @@ impl Browser {
 
     /// Waits until the page's address contains `part` (a navigation finished).
     pub async fn wait_for_url(&self, part: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + WAIT;
         while !self.url().await.contains(part) {
             assert!(
                 Instant::now() < deadline,
@@ -183,25 +145,31 @@ impl Browser {
         }
     }
 
-    pub async fn screenshot(&self, path: &std::path::Path) {
-        let png = self.call("GET", "/screenshot", None).await;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap();
-        std::fs::write(path, bytes).unwrap();
+    /// The value of the cookie `name` of the current page (HttpOnly ones too: the
+    /// driver reads the browser's store, as a person copying it out would).
+    pub async fn cookie(&self, name: &str) -> String {
+        let cookie = self
+            .client
+            .get_named_cookie(name)
+            .await
+            .unwrap_or_else(|e| panic!("no cookie {name}: {e}"));
+        cookie.value().to_string()
     }
-}
 
-impl Browser {
+    /// A PNG of the window.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::write(path, png).unwrap();
+    }
+
     /// Ends the session (chromedriver closes the browser).
     pub async fn close(self) {
-        let _ = self.http.delete(&self.base).send().await;
+        let _ = self.client.clone().close().await;
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The session ends with the browser, which chromedriver takes down with it.
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 use wharf_oci::Digest;
 
-const COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
+pub(super) const COLUMNS: &str = "m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations";
 
-fn record(row: &tokio_postgres::Row) -> MetaResult<ManifestRecord> {
+pub(super) fn record(row: &tokio_postgres::Row) -> MetaResult<ManifestRecord> {
     let subject: Option<&str> = row.get(4);
     let annotations: Option<&str> = row.get(5);
     Ok(ManifestRecord {
@@ -66,8 +66,9 @@ impl Put<'_> {
         let insert_refs = tx.prepare_cached(INSERT_REFERENCES).await?;
         let tag = tx
             .prepare_cached(
-                "INSERT INTO tags (repo, tag, digest) SELECT $1, t, $3 FROM (SELECT DISTINCT unnest($2::text[]) AS t) AS u
-                 ON CONFLICT (repo, tag) DO UPDATE SET digest = EXCLUDED.digest",
+                "INSERT INTO tags (repo, tag, digest, pushed_ms)
+                 SELECT $1, t, $3, $4 FROM (SELECT DISTINCT unnest($2::text[]) AS t) AS u
+                 ON CONFLICT (repo, tag) DO UPDATE SET digest = EXCLUDED.digest, pushed_ms = EXCLUDED.pushed_ms",
             )
             .await?;
 
@@ -120,7 +121,7 @@ impl Put<'_> {
         ];
         let clear_params: Params = &[&repo, &digest];
         let refs_params: Params = &[&repo, &digest, &self.references];
-        let tag_params: Params = &[&repo, &self.tags, &digest];
+        let tag_params: Params = &[&repo, &self.tags, &digest, &now];
         futures::try_join!(
             tx.execute(&link, link_params),
             tx.execute(&repository, repository_params),

@@ -54,8 +54,23 @@ ALTER TABLE uploads ADD COLUMN lease_holder TEXT,
 /// batches (see `meta::pulls`); NULL until its first pull.
 const V3: &str = "ALTER TABLE links ADD COLUMN pulled_ms BIGINT;";
 
+/// The web UI's: when each tag was last pushed, indexed so that a page of tags newest
+/// first is one index range (existing tags take their manifest's push time); the record
+/// of garbage collections, whichever replica or `wharf gc` ran them; and UI sessions
+/// signed out before their cookie expires.
+const V4: &str = r#"
+ALTER TABLE tags ADD COLUMN pushed_ms BIGINT NOT NULL DEFAULT 0;
+UPDATE tags t SET pushed_ms = m.created_ms FROM manifests m WHERE m.repo = t.repo AND m.digest = t.digest;
+CREATE INDEX tags_by_push ON tags (repo, pushed_ms DESC, tag);
+CREATE TABLE gc_runs (
+    id TEXT PRIMARY KEY, started_ms BIGINT NOT NULL, ended_ms BIGINT,
+    manifests BIGINT, blobs BIGINT, bytes_freed BIGINT, error TEXT);
+CREATE INDEX gc_runs_by_start ON gc_runs (started_ms);
+CREATE TABLE ui_revoked_sessions (id TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
+"#;
+
 /// Each migration in order; the database's version is how many it has had.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Brings the database up to this build's version. A database newer than this build
 /// (a replica not yet upgraded) is left alone.

@@ -51,8 +51,25 @@ INSERT INTO gc_epoch (id, epoch) VALUES (0, 0);
 /// written in batches (see `meta::pulls`); NULL until its first pull.
 const V2: &str = "ALTER TABLE links ADD COLUMN pulled_ms INTEGER;";
 
+/// Version 3, the web UI's: when each tag was last pushed, indexed so that a page of
+/// tags newest first is one index range (`tags.pushed_ms`; existing tags take their
+/// manifest's push time); the record of garbage collections (`gc_runs`), whichever
+/// process ran them; and UI sessions signed out before their cookie expires
+/// (`ui_revoked_sessions`).
+const V3: &str = "
+ALTER TABLE tags ADD COLUMN pushed_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE tags SET pushed_ms = COALESCE(
+    (SELECT m.created_ms FROM manifests m WHERE m.repo = tags.repo AND m.digest = tags.digest), 0);
+CREATE INDEX tags_by_push ON tags (repo, pushed_ms DESC, tag);
+CREATE TABLE gc_runs (
+    id TEXT PRIMARY KEY, started_ms INTEGER NOT NULL, ended_ms INTEGER,
+    manifests INTEGER, blobs INTEGER, bytes_freed INTEGER, error TEXT) WITHOUT ROWID;
+CREATE INDEX gc_runs_by_start ON gc_runs (started_ms);
+CREATE TABLE ui_revoked_sessions (id TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL) WITHOUT ROWID;
+";
+
 /// The version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Brings the database up to [`VERSION`]; `now_ms` stamps what existed before. Runs
 /// inside the writer's transaction.
@@ -71,8 +88,73 @@ pub fn migrate(conn: &Connection, now_ms: i64) -> rusqlite::Result<()> {
     if version < 2 {
         conn.execute_batch(V2)?;
     }
+    if version < 3 {
+        conn.execute_batch(V3)?;
+    }
     if version < VERSION {
         conn.execute_batch(&format!("PRAGMA user_version = {VERSION}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database of version 1 (as wharf wrote it before the web UI's tables), with one
+    /// tagged manifest pushed at 500 ms.
+    fn version_one() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(BASE).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        conn.execute_batch(
+            "INSERT INTO manifests (repo, digest, media_type, size, created_ms, refs_recorded)
+             VALUES ('app', 'sha256:aa', 'm', 1, 500, 1);
+             INSERT INTO tags (repo, tag, digest) VALUES ('app', 'v1', 'sha256:aa');",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn version_three_gives_existing_tags_their_manifests_push_time() {
+        let conn = version_one();
+        migrate(&conn, 9_000).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 3);
+        let pushed: i64 = conn
+            .query_row("SELECT pushed_ms FROM tags WHERE tag = 'v1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(pushed, 500);
+        for table in ["gc_runs", "ui_revoked_sessions"] {
+            let rows: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 0, "{table}");
+        }
+        migrate(&conn, 10_000).expect("a second start finds nothing to do");
+    }
+
+    #[test]
+    fn a_page_of_tags_by_push_seeks_the_index() {
+        let conn = version_one();
+        migrate(&conn, 9_000).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT t.tag FROM tags t WHERE t.repo = ?1 AND t.pushed_ms <= ?2
+                 AND (t.pushed_ms < ?2 OR t.tag > ?3) ORDER BY t.pushed_ms DESC, t.tag LIMIT 50",
+            )
+            .unwrap()
+            .query_map(params!["app", 1000, "v"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(plan.contains("tags_by_push") && plan.contains("pushed_ms<"), "{plan}");
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "sorted rather than read in order: {plan}"
+        );
+    }
 }

@@ -28,15 +28,12 @@
 
 mod plan;
 mod report;
-mod status;
-
-pub(crate) use status::CollectionStatus;
-pub use status::LastCollection;
 mod sweep;
 
 pub use report::{GcReport, Tally};
 
 use super::{Registry, RegistryResult};
+use crate::meta::{CollectionOutcome, CollectionRun};
 use crate::storage::read_blob_to_bytes;
 use std::time::{Duration, Instant, SystemTime};
 use wharf_oci::ParsedManifest;
@@ -68,22 +65,39 @@ impl Registry {
     /// a time. Safe while the registry serves requests, and alongside a collection run by
     /// another process on the same stores (each removal is re-checked by the metadata
     /// store), though running two at once only wastes work.
-    /// The outcome of every collection that is not a dry run is kept for
-    /// [`Registry::last_collection`].
+    /// Every collection that is not a dry run is recorded in the metadata store, its
+    /// start and then its end and outcome, so that [`Registry::last_collection`] on any
+    /// replica sees it, and one run by `wharf gc` too. A record that cannot be written
+    /// is logged and does not stop the collection.
     pub async fn collect_garbage(&self, options: &GcOptions) -> RegistryResult<GcReport> {
         // Its removals are announced as the collector's, whoever started it.
         let actor = Some(crate::events::GC_ACTOR.to_string());
+        if options.dry_run {
+            return crate::events::with_actor(actor, self.collect_garbage_now(options)).await;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Err(e) = self.meta.collection_started(&id, SystemTime::now()).await {
+            tracing::warn!(error = %e, "the start of a garbage collection was not recorded");
+        }
         let outcome = crate::events::with_actor(actor, self.collect_garbage_now(options)).await;
-        if !options.dry_run {
-            let recorded = outcome.clone().map_err(|e| e.message);
-            self.last_collection.record(recorded);
+        let recorded = match &outcome {
+            Ok(report) => CollectionOutcome::Removed {
+                manifests: report.manifests.count,
+                blobs: report.blobs.count + report.stray_blobs.count,
+                bytes_freed: report.bytes_freed(),
+            },
+            Err(e) => CollectionOutcome::Failed(e.message.clone()),
+        };
+        if let Err(e) = self.meta.collection_ended(&id, SystemTime::now(), &recorded).await {
+            tracing::warn!(error = %e, "the end of a garbage collection was not recorded");
         }
         outcome
     }
 
-    /// The last collection this process ran (not a dry run), if any.
-    pub fn last_collection(&self) -> Option<LastCollection> {
-        self.last_collection.last()
+    /// The collection begun last on these stores (not a dry run), by any process, ended
+    /// or still running; `None` before the first.
+    pub async fn last_collection(&self) -> RegistryResult<Option<CollectionRun>> {
+        Ok(self.meta.last_collection().await?)
     }
 
     async fn collect_garbage_now(&self, options: &GcOptions) -> RegistryResult<GcReport> {

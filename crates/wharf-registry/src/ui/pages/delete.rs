@@ -42,7 +42,7 @@ async fn target(
 }
 
 pub async fn confirm(Shared(state): Shared<State>, headers: HeaderMap, params: super::Params) -> Response {
-    let viewer = Viewer::from_headers(&state, &headers);
+    let viewer = Viewer::from_headers(&state, &headers).await;
     let (name, reference) = match target(&state, &viewer, &params).await {
         Ok(target) => target,
         Err(response) => return response,
@@ -78,7 +78,7 @@ pub async fn confirm(Shared(state): Shared<State>, headers: HeaderMap, params: s
 
 pub async fn delete(Shared(state): Shared<State>, headers: HeaderMap, body: Bytes) -> Response {
     let form = super::form_fields(&body);
-    let viewer = match checked_form(&state, &headers, &form) {
+    let viewer = match checked_form(&state, &headers, &form).await {
         Ok(viewer) => viewer,
         Err(response) => return *response,
     };
@@ -99,12 +99,12 @@ pub async fn delete(Shared(state): Shared<State>, headers: HeaderMap, body: Byte
 
 /// The viewer of a POST whose form token is the one their session cookie binds; a 403
 /// page otherwise (no cookie, another session's token, none at all).
-pub fn checked_form(
+pub async fn checked_form(
     state: &UiState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Viewer, Box<Response>> {
-    let viewer = Viewer::from_headers(state, headers);
+    let viewer = Viewer::from_headers(state, headers).await;
     let token = form.get("csrf").map(String::as_str).unwrap_or("");
     if viewer.fresh || !viewer.session.accepts_form_token(token, &state.config.session_key) {
         return Err(Box::new(error_page(

@@ -29,7 +29,7 @@ pub struct Referrer {
 }
 
 pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Params) -> Response {
-    let viewer = Viewer::from_headers(&state, &headers);
+    let viewer = Viewer::from_headers(&state, &headers).await;
     let name = match visible_repository(&state, &viewer, &params).await {
         Ok(name) => name,
         Err(response) => return response,

@@ -26,7 +26,7 @@ pub async fn to_ui() -> Redirect {
 }
 
 pub async fn not_found(Shared(state): Shared<State>, headers: HeaderMap) -> Response {
-    let viewer = Viewer::from_headers(&state, &headers);
+    let viewer = Viewer::from_headers(&state, &headers).await;
     error_page(&state, &viewer, StatusCode::NOT_FOUND, "There is no such page.")
 }
 

@@ -2,6 +2,7 @@
 //! with tag count, size and last push; and the garbage collector's last run.
 
 use super::{layout, respond, Params};
+use crate::meta::CollectionOutcome;
 use crate::ui::format::{q, size, time};
 use crate::ui::viewer::Viewer;
 use crate::ui::{State, UiState};
@@ -24,7 +25,7 @@ struct Row {
 }
 
 pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Params) -> Response {
-    let viewer = Viewer::from_headers(&state, &headers);
+    let viewer = Viewer::from_headers(&state, &headers).await;
     let search = params.get("q").map(|s| s.trim().to_string()).unwrap_or_default();
     let after = params.get("after").cloned().filter(|a| !a.is_empty());
     let (names, next) = match matching(&state, &viewer, &search, after.as_deref()).await {
@@ -45,7 +46,8 @@ pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Para
             last_push: summary.last_push,
         });
     }
-    let body = body(&state, &search, &rows, next.as_deref());
+    let gc = gc_status(&state).await;
+    let body = body(&search, &rows, next.as_deref(), gc);
     respond(
         &state,
         &viewer,
@@ -92,7 +94,7 @@ async fn matching(
     }
 }
 
-fn body(state: &UiState, search: &str, rows: &[Row], next: Option<&str>) -> Markup {
+fn body(search: &str, rows: &[Row], next: Option<&str>, gc: Markup) -> Markup {
     html! {
         h1 { "Repositories" }
         form.bar method="get" action="/ui/" role="search" {
@@ -120,24 +122,31 @@ fn body(state: &UiState, search: &str, rows: &[Row], next: Option<&str>) -> Mark
         @if let Some(next) = next {
             nav.pages { a href={ "/ui/?q=" (q(search)) "&after=" (q(next)) } { "Next page →" } }
         }
-        (gc_status(state))
+        (gc)
     }
 }
 
-/// The last garbage collection this process ran.
-fn gc_status(state: &UiState) -> Markup {
+/// The last garbage collection on these stores, run by any replica or by `wharf gc`,
+/// as the metadata store recorded it.
+async fn gc_status(state: &UiState) -> Markup {
     html! {
         h2 { "Garbage collection" }
-        @match state.registry.last_collection() {
-            None => p.muted { "No collection has run since this server started." },
-            Some(last) => {
-                @match &last.outcome {
-                    Ok(report) => p {
-                        "Last collection " (time(Some(last.finished))) ": removed "
-                        (report.manifests.count) " manifests, " (report.blobs.count) " blobs, freeing "
-                        (size(report.bytes_freed())) " in " (report.took.as_millis()) " ms."
+        @match state.registry.last_collection().await {
+            Err(e) => p.error { "The garbage collector's record could not be read: " (e.message) },
+            Ok(None) => p.muted { "No garbage collection has run yet." },
+            Ok(Some(run)) => {
+                @match &run.ended {
+                    None => p.note {
+                        "A collection started " (time(Some(run.started)))
+                        " has not ended: it is running, or the process running it stopped."
                     },
-                    Err(message) => p.error { "Last collection " (time(Some(last.finished))) " failed: " (message) },
+                    Some((ended, CollectionOutcome::Removed { manifests, blobs, bytes_freed })) => p {
+                        "Last collection started " (time(Some(run.started))) ", ended " (time(Some(*ended)))
+                        ": removed " (manifests) " manifests and " (blobs) " blobs, freeing " (size(*bytes_freed)) "."
+                    },
+                    Some((ended, CollectionOutcome::Failed(message))) => p.error {
+                        "Last collection started " (time(Some(run.started))) " failed at " (time(Some(*ended))) ": " (message)
+                    },
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use super::{layout, pull_commands, registry_host, respond, visible_repository, Params};
 use crate::auth::Action;
-use crate::meta::{ManifestRecord, TagDetail};
+use crate::meta::{ManifestRecord, TagCursor, TagDetail, TagOrder};
 use crate::registry::Registry;
 use crate::ui::data::{ConfigView, ManifestView, CONFIG_CAP};
 use crate::ui::format::{q, short_digest, size, time};
@@ -35,7 +35,7 @@ pub enum Sort {
 }
 
 pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Params) -> Response {
-    let viewer = Viewer::from_headers(&state, &headers);
+    let viewer = Viewer::from_headers(&state, &headers).await;
     let name = match visible_repository(&state, &viewer, &params).await {
         Ok(name) => name,
         Err(response) => return response,
@@ -44,13 +44,24 @@ pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Para
         Some("name") => Sort::Name,
         _ => Sort::Pushed,
     };
-    let offset: usize = params.get("from").and_then(|f| f.parse().ok()).unwrap_or(0);
     let untagged = params.get("untagged").is_some_and(|u| u == "1");
+    // Untagged manifests page by offset (there are few); tags by keyset, after the
+    // last tag of the page before (`after`, and `after_ms` its push time when sorted by
+    // push), so a late page costs what the first does.
+    let offset: usize = params.get("from").and_then(|f| f.parse().ok()).unwrap_or(0);
+    let cursor = params.get("after").map(|tag| TagCursor {
+        tag: tag.clone(),
+        pushed_ms: params.get("after_ms").and_then(|ms| ms.parse().ok()).unwrap_or(0),
+    });
     let registry = &state.registry;
+    let mut next = None;
     let (total, rows) = if untagged {
         match registry.untagged_manifests(&name).await {
             Ok(found) => {
                 let total = found.len();
+                if offset + PAGE < total {
+                    next = Some(format!("&from={}", offset + PAGE));
+                }
                 let page: Vec<Row> = found
                     .into_iter()
                     .skip(offset)
@@ -67,10 +78,22 @@ pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Para
             Err(e) => return super::error_page(&state, &viewer, StatusCode::NOT_FOUND, &e.message),
         }
     } else {
-        match registry.tag_details(&name).await {
-            Ok(tags) => {
-                let total = tags.len();
-                (total, tag_page(tags, sort, offset))
+        let order = match sort {
+            Sort::Name => TagOrder::Name,
+            Sort::Pushed => TagOrder::Pushed,
+        };
+        let (page, summary) = futures::join!(
+            registry.tag_page(&name, order, cursor.as_ref(), PAGE + 1),
+            registry.repository_summary(&name)
+        );
+        match page {
+            Ok(mut tags) => {
+                if tags.len() > PAGE {
+                    tags.truncate(PAGE);
+                    next = tags.last().map(|last| next_link(&TagCursor::after(last), order));
+                }
+                let total = summary.map(|s| s.tags as usize).unwrap_or(tags.len());
+                (total, tags.into_iter().map(row).collect())
             }
             Err(e) => return super::error_page(&state, &viewer, StatusCode::NOT_FOUND, &e.message),
         }
@@ -85,7 +108,8 @@ pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Para
         name: &name,
         host: registry_host(&state, &headers),
         sort,
-        offset,
+        first: offset == 0 && cursor.is_none(),
+        next,
         total,
         untagged,
         may_delete,
@@ -100,22 +124,22 @@ pub async fn page(Shared(state): Shared<State>, headers: HeaderMap, params: Para
     )
 }
 
-/// The rows of one page of `tags`, sorted (newest push first, ties by name; or by name).
-pub fn tag_page(mut tags: Vec<TagDetail>, sort: Sort, offset: usize) -> Vec<Row> {
-    if sort == Sort::Pushed {
-        // Stable: tags come in name order, so equal times stay in name order.
-        tags.sort_by_key(|t| std::cmp::Reverse(t.pushed));
+/// A tag's row (its platforms are filled in afterwards).
+fn row(t: TagDetail) -> Row {
+    Row {
+        tag: Some(t.tag),
+        manifest: t.manifest,
+        pushed: t.pushed,
+        platforms: Vec::new(),
     }
-    tags.into_iter()
-        .skip(offset)
-        .take(PAGE)
-        .map(|t| Row {
-            tag: Some(t.tag),
-            manifest: t.manifest,
-            pushed: t.pushed,
-            platforms: Vec::new(),
-        })
-        .collect()
+}
+
+/// The query that continues after `cursor`.
+fn next_link(cursor: &TagCursor, order: TagOrder) -> String {
+    match order {
+        TagOrder::Name => format!("&after={}", q(&cursor.tag)),
+        TagOrder::Pushed => format!("&after={}&after_ms={}", q(&cursor.tag), cursor.pushed_ms),
+    }
 }
 
 /// The platforms a manifest is for: an index's children's, or an image config's (read
@@ -144,7 +168,10 @@ struct View<'a> {
     name: &'a RepositoryName,
     host: String,
     sort: Sort,
-    offset: usize,
+    /// Whether this is the first page.
+    first: bool,
+    /// The query of the next page, when there is one.
+    next: Option<String>,
     total: usize,
     untagged: bool,
     may_delete: bool,
@@ -209,11 +236,11 @@ fn body(view: &View<'_>, rows: &[Row]) -> Markup {
             }
         }
         nav.pages {
-            @if view.offset > 0 {
-                a href={ (base) (sort_param) (untagged_param) "&from=" (view.offset.saturating_sub(PAGE)) } { "← Previous" }
+            @if !view.first {
+                a href={ (base) (sort_param) (untagged_param) } { "← First page" }
             }
-            @if view.offset + PAGE < view.total {
-                a href={ (base) (sort_param) (untagged_param) "&from=" (view.offset + PAGE) } { "Next →" }
+            @if let Some(next) = &view.next {
+                a href={ (base) (sort_param) (untagged_param) (next) } { "Next →" }
             }
         }
     }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use maud::html;
 use std::net::SocketAddr;
+use std::time::{Duration, UNIX_EPOCH};
 
 fn form_page(state: &UiState, viewer: &Viewer, status: StatusCode, error: Option<&str>, user: &str) -> Response {
     let body = html! {
@@ -34,7 +35,7 @@ fn form_page(state: &UiState, viewer: &Viewer, status: StatusCode, error: Option
 }
 
 pub async fn form(Shared(state): Shared<State>, headers: HeaderMap) -> Response {
-    let viewer = Viewer::from_headers(&state, &headers);
+    let viewer = Viewer::from_headers(&state, &headers).await;
     form_page(&state, &viewer, StatusCode::OK, None, "")
 }
 
@@ -45,7 +46,7 @@ pub async fn sign_in(Shared(state): Shared<State>, parts: http::request::Parts, 
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let viewer = match checked_form(&state, headers, &form) {
+    let viewer = match checked_form(&state, headers, &form).await {
         Ok(viewer) => viewer,
         Err(response) => return *response,
     };
@@ -101,13 +102,33 @@ pub async fn sign_in(Shared(state): Shared<State>, parts: http::request::Parts, 
     }
 }
 
+/// Signs out: the session is recorded as signed out in the metadata store, so its
+/// cookie, and any copy of it, is refused from now on by every replica; the browser
+/// gets a new anonymous session.
 pub async fn sign_out(Shared(state): Shared<State>, headers: HeaderMap, body: Bytes) -> Response {
     let form = super::form_fields(&body);
-    if let Err(response) = checked_form(&state, &headers, &form) {
-        return *response;
+    let viewer = match checked_form(&state, &headers, &form).await {
+        Ok(viewer) => viewer,
+        Err(response) => return *response,
+    };
+    let anonymous = Session::new(None, Vec::new(), state.config.session_lifetime);
+    let signed_out = &viewer.session;
+    if signed_out.user.is_some() {
+        let expires = UNIX_EPOCH + Duration::from_secs(signed_out.expires);
+        if let Err(e) = state.registry.revoke_ui_session(&signed_out.id, expires).await {
+            tracing::error!(error = %e.message, "a UI sign-out could not be recorded");
+            let message = "You are signed out in this browser, but the registry could not record it: \
+                           a copy of your session cookie stays valid until it expires.";
+            let page = error_page(
+                &state,
+                &Viewer::anonymous(&state),
+                StatusCode::SERVICE_UNAVAILABLE,
+                message,
+            );
+            return with_session(&state, &anonymous, page);
+        }
     }
-    let session = Session::new(None, Vec::new(), state.config.session_lifetime);
-    with_session(&state, &session, Redirect::to("/ui/").into_response())
+    with_session(&state, &anonymous, Redirect::to("/ui/").into_response())
 }
 
 fn with_session(state: &UiState, session: &Session, mut response: Response) -> Response {

@@ -25,4 +25,7 @@ on_every_meta_store!(kit:
     racing_links_stay_within_a_repository_quota,
     racing_links_stay_within_the_total_quota,
     pull_times_keep_the_latest_per_link,
+    tags_page_by_keyset_by_name_and_by_push,
+    collections_are_recorded_and_the_last_begun_is_read,
+    a_signed_out_session_is_refused,
 );
