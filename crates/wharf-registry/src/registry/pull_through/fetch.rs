@@ -94,6 +94,14 @@ impl Fetch {
         self.changed.send_modify(|n| *n += 1);
     }
 
+    /// Whether the fetch has failed: a request that finds it so starts a fetch of its
+    /// own instead of joining one that can only give it the failure (the failed fetch
+    /// stays in the table until its storing has stopped).
+    pub(crate) fn failed(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(state.outcome, Some(Err(_)))
+    }
+
     /// Ends the fetch for every reader with `error` (before or after it started).
     pub(crate) fn fail(&self, error: RegistryError) {
         self.update(|s| {

@@ -148,7 +148,7 @@ impl Registry {
     ) -> Arc<Fetch> {
         let key = format!("{name}@{digest}");
         let mut fetches = self.pull_through.fetches.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(fetch) = fetches.get(&key) {
+        if let Some(fetch) = fetches.get(&key).filter(|f| !f.failed()) {
             return fetch.clone();
         }
         let fetch = Fetch::new(digest.clone(), self.blobs.clone());
