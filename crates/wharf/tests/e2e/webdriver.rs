@@ -91,9 +91,21 @@ impl Browser {
         self.client.source().await.expect("the page's source")
     }
 
-    /// The visible text of the page.
+    /// The visible text of the page. A page still loading (after a click or a form's
+    /// submission) can replace its body between finding it and reading it: then the
+    /// new body is read, up to a few times.
     pub async fn text(&self) -> String {
-        self.find("body").await.text().await.expect("the page's text")
+        let mut tries = 0;
+        loop {
+            match self.find("body").await.text().await {
+                Ok(text) => return text,
+                Err(_) if tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("the page's text: {e}"),
+            }
+        }
     }
 
     /// The first element `css` selects, waiting up to 10 s for it to appear.
