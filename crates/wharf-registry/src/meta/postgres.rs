@@ -149,27 +149,20 @@ impl PostgresMetaStore {
         if pg.get_application_name().is_none() {
             pg.application_name("wharf");
         }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .wait_timeout(Some(config.connect_timeout))
-            .create_timeout(Some(config.connect_timeout))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(db_err)?;
-        // A quarter of the connections for each kind of group read at most, so that
-        // pulls under load leave connections to pushes.
-        let in_flight = (config.pool_size / 4).max(1);
+        // The group reads have connections of their own, opened to keep each statement's
+        // generic plan (see `group_read`): one per kind at most, a quarter of the pool
+        // at most; the rest serve everything else. Both together stay within
+        // `pool_size` (two at least).
+        let reads = (config.pool_size / 4).clamp(1, 3);
+        let others = config.pool_size.saturating_sub(reads).max(1);
+        let mut read_pg = pg.clone();
+        read_pg.options(&group_read::with_generic_plans(read_pg.get_options()));
+        let pool = build_pool(pg, others, config.connect_timeout)?;
+        let read_pool = build_pool(read_pg, reads, config.connect_timeout)?;
         let store = PostgresMetaStore {
-            tags: GroupRead::new(pool.clone(), in_flight),
-            manifests: GroupRead::new(pool.clone(), in_flight),
-            links: GroupRead::new(pool.clone(), in_flight),
+            tags: GroupRead::new(read_pool.clone()),
+            manifests: GroupRead::new(read_pool.clone()),
+            links: GroupRead::new(read_pool),
             pool,
         };
         let mut client = store.client().await?;
@@ -181,6 +174,24 @@ impl PostgresMetaStore {
     async fn client(&self) -> MetaResult<Client> {
         self.pool.get().await.map_err(db_err)
     }
+}
+
+/// A pool of at most `size` connections to `pg`.
+fn build_pool(pg: tokio_postgres::Config, size: usize, timeout: Duration) -> MetaResult<Pool> {
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(db_err)
 }
 
 fn millis(t: SystemTime) -> i64 {
