@@ -156,7 +156,7 @@ impl PostgresMetaStore {
         let reads = (config.pool_size / 4).clamp(1, 3);
         let others = config.pool_size.saturating_sub(reads).max(1);
         let mut read_pg = pg.clone();
-        read_pg.options(&group_read::with_generic_plans(read_pg.get_options()));
+        read_pg.options(group_read::with_generic_plans(read_pg.get_options()));
         let pool = build_pool(pg, others, config.connect_timeout)?;
         let read_pool = build_pool(read_pg, reads, config.connect_timeout)?;
         let store = PostgresMetaStore {
