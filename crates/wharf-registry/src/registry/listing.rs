@@ -24,22 +24,31 @@ fn listing(page: Page, n: Option<usize>) -> Listing {
 }
 
 impl Registry {
-    /// Tags of `name` after `last`, at most `n` (end-8a, end-8b).
+    /// Tags of `name` after `last`, at most `n` (end-8a, end-8b); NAME_UNKNOWN for a
+    /// repository the registry does not know.
+    ///
+    /// A page that holds tags shows that the repository exists, so only an empty one
+    /// asks the metadata store about the repository as well: a walk through a long list
+    /// costs one lookup per page.
     pub async fn list_tags(
         &self,
         name: &RepositoryName,
         n: Option<usize>,
         last: Option<&str>,
     ) -> RegistryResult<Listing> {
-        self.require_repository(name).await?;
         if n == Some(0) {
+            self.require_repository(name).await?;
             return Ok(Listing {
                 items: Vec::new(),
                 next_n: None,
             });
         }
         let limit = n.map(|n| n.min(MAX_PAGE));
-        Ok(listing(self.meta.list_tags(name, last, limit).await?, n))
+        let page = self.meta.list_tags(name, last, limit).await?;
+        if page.items.is_empty() {
+            self.require_repository(name).await?;
+        }
+        Ok(listing(page, n))
     }
 
     /// Repository names after `last`, at most `n` (`/v2/_catalog`).

@@ -121,6 +121,48 @@ pub async fn a_tag_moves_to_the_manifest_last_put(meta: &dyn MetaStore) {
     assert_eq!(meta.tagged_manifest(&app, &tag("v1")).await.unwrap(), Some(m1));
 }
 
+/// A manifest put again under another tag counts as pushed anew: its record's and its
+/// link's times (which the collector's grace period and retention's ages start from)
+/// move to the later push, and its references stay recorded once.
+pub async fn a_manifest_put_again_counts_from_its_last_push(meta: &dyn MetaStore) {
+    let app = repo("app");
+    let layer = digest("layer");
+    meta.claim_blob(&layer, 10).await.unwrap();
+    meta.link_blob(&app, &layer, 10).await.unwrap();
+    let m = record("m");
+    meta.claim_blob(&m.digest, m.size).await.unwrap();
+    let references = std::slice::from_ref(&layer);
+    meta.put_manifest(&app, &m, &tags(&["a"]), references, true)
+        .await
+        .unwrap();
+    let first = push_times(meta, &app, &m.digest).await;
+    // Times are kept to the millisecond.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    meta.put_manifest(&app, &m, &tags(&["b"]), references, true)
+        .await
+        .unwrap();
+    let again = push_times(meta, &app, &m.digest).await;
+    assert!(again.0 > first.0, "the record's time stayed at the first push");
+    assert!(again.1 > first.1, "the link's time stayed at the first push");
+    for t in ["a", "b"] {
+        assert_eq!(meta.tagged_manifest(&app, &tag(t)).await.unwrap(), Some(m.clone()));
+    }
+    let snapshot = meta.gc_snapshot().await.unwrap();
+    let recorded: Vec<&Digest> = (snapshot.references.iter())
+        .filter(|(r, from, _)| r == &app && from == &m.digest)
+        .map(|(_, _, to)| to)
+        .collect();
+    assert_eq!(recorded, vec![&layer]);
+}
+
+/// The times of manifest `d`'s record and of its link in `r`, as the collector reads them.
+async fn push_times(meta: &dyn MetaStore, r: &RepositoryName, d: &Digest) -> (SystemTime, SystemTime) {
+    let snapshot = meta.gc_snapshot().await.unwrap();
+    let manifest = snapshot.manifests.iter().find(|m| &m.repository == r && &m.digest == d);
+    let link = snapshot.links.iter().find(|l| &l.repository == r && &l.digest == d);
+    (manifest.expect("the manifest").created, link.expect("its link").created)
+}
+
 pub async fn records_keep_every_field(meta: &dyn MetaStore) {
     let app = repo("app");
     let full = referrer("full", &digest("subject"), "application/x.sbom");
@@ -740,6 +782,7 @@ pub const CHECKS: &[super::Check<dyn MetaStore>] = checks![dyn MetaStore:
     blob_links_are_per_repository,
     a_manifest_comes_with_its_tags_and_link,
     a_tag_moves_to_the_manifest_last_put,
+    a_manifest_put_again_counts_from_its_last_push,
     records_keep_every_field,
     deleting_a_manifest_removes_its_tags_and_link,
     deleting_a_tag_leaves_the_manifest,

@@ -9,6 +9,7 @@ on_every_meta_store!(kit:
     blob_links_are_per_repository,
     a_manifest_comes_with_its_tags_and_link,
     a_tag_moves_to_the_manifest_last_put,
+    a_manifest_put_again_counts_from_its_last_push,
     records_keep_every_field,
     deleting_a_manifest_removes_its_tags_and_link,
     deleting_a_tag_leaves_the_manifest,

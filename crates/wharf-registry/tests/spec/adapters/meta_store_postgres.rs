@@ -299,3 +299,92 @@ async fn a_busy_replica_reads_another_replicas_changes_at_once() {
         l.await.unwrap();
     }
 }
+
+/// Pushes of one stored manifest under new tags, several at once (one image tagged
+/// many times): none waits for another's commit. Here another replica's push of it is
+/// in the middle of its transaction, its writes to the manifest's row and link not yet
+/// committed; a push of the same manifest with another tag is acknowledged meanwhile,
+/// and both tags point at it once that transaction ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_push_does_not_wait_for_another_uncommitted_push_of_the_manifest() {
+    use wharf_oci::Tag;
+    let url = tokio::task::spawn_blocking(Postgres::fresh_database).await.unwrap();
+    let meta = connect(&url).await;
+    let app: RepositoryName = "app".parse().unwrap();
+    let layer = Digest::sha256_of(b"layer");
+    meta.claim_blob(&layer, 5).await.unwrap();
+    meta.link_blob(&app, &layer, 5).await.unwrap();
+    let m = record("image");
+    let (a, b): (Tag, Tag) = ("a".parse().unwrap(), "b".parse().unwrap());
+    meta.claim_blob(&m.digest, m.size).await.unwrap();
+    let layers = std::slice::from_ref(&layer);
+    meta.put_manifest(&app, &m, std::slice::from_ref(&a), layers, true)
+        .await
+        .unwrap();
+
+    // The other replica's push, stopped before its commit: its row locks are those of
+    // rewriting the manifest's row and link.
+    let (mut other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let open = other.transaction().await.unwrap();
+    let d = m.digest.to_string();
+    for sql in [
+        "UPDATE links SET created_ms = created_ms WHERE repo = 'app' AND digest = $1",
+        "UPDATE manifests SET created_ms = created_ms WHERE repo = 'app' AND digest = $1",
+    ] {
+        assert_eq!(open.execute(sql, &[&d]).await.unwrap(), 1, "{sql}");
+    }
+
+    let pushed = tokio::time::timeout(
+        Duration::from_secs(20),
+        meta.put_manifest(&app, &m, std::slice::from_ref(&b), layers, true),
+    )
+    .await;
+    open.commit().await.unwrap();
+    pushed
+        .expect("the push waited for the other push's transaction to end")
+        .unwrap();
+    for t in [&a, &b] {
+        assert_eq!(meta.tagged_manifest(&app, t).await.unwrap(), Some(m.clone()), "{t}");
+    }
+    drop(other);
+    connection.await.unwrap().unwrap();
+}
+
+/// Pushes of a stored, untagged manifest under a tag, each racing the collector's
+/// removal of that manifest, many times: every push is acknowledged, and afterwards
+/// each tag points at its manifest, stored with its link (the collector saw the tag and
+/// kept it, or removed it first and the push stored it again); never a tag left
+/// pointing at a removed manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tag_push_racing_the_removal_of_its_manifest_never_loses_it() {
+    use wharf_oci::Tag;
+    let meta = Arc::new(fresh_store().await);
+    let app: RepositoryName = "app".parse().unwrap();
+    let mut racers = Vec::new();
+    let mut cases = Vec::new();
+    for i in 0..150 {
+        let m = record(&format!("untagged {i}"));
+        let tag: Tag = format!("t{i}").parse().unwrap();
+        meta.claim_blob(&m.digest, m.size).await.unwrap();
+        meta.put_manifest(&app, &m, &[], &[], false).await.unwrap();
+        let (x, a, rec, t) = (meta.clone(), app.clone(), m.clone(), tag.clone());
+        racers.push(tokio::spawn(async move {
+            x.put_manifest(&a, &rec, std::slice::from_ref(&t), &[], false)
+                .await
+                .unwrap();
+        }));
+        let (x, a, d) = (meta.clone(), app.clone(), m.digest.clone());
+        racers.push(tokio::spawn(async move {
+            x.remove_unused_manifests(&[(a, d)], later()).await.unwrap();
+        }));
+        cases.push((tag, m));
+    }
+    for r in racers {
+        r.await.unwrap();
+    }
+    for (tag, m) in &cases {
+        assert_eq!(meta.tagged_manifest(&app, tag).await.unwrap(), Some(m.clone()), "{tag}");
+        assert_eq!(meta.linked_blob(&app, &m.digest).await.unwrap(), Some(m.size), "{tag}");
+    }
+}
