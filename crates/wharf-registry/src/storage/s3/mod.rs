@@ -15,8 +15,8 @@
 //! registry's lease in the metadata store already prevents, unless a holder outlives
 //! its lease) cannot lose each other's update: the later one fails.
 //!
-//! Large reads are one streamed GET, read ahead of the client in 1 MiB pieces (see
-//! [`read_ahead`]).
+//! Large reads are one streamed GET, read ahead of the client by up to 4 MiB, its
+//! pieces handed on uncopied (see [`read_ahead`]).
 //!
 //! A commit is one atomic step of S3's: a single PUT for a blob of one segment, else a
 //! multipart upload created on the blob's own key whose parts are server-side copies

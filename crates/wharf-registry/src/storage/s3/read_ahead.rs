@@ -1,68 +1,78 @@
 //! Read-ahead for large streamed reads: a task takes the bytes of one GET off the S3
-//! connection as fast as the server sends them and hands them on in pieces of
-//! [`PIECE`] bytes, at most [`PIECES`] ahead of the client, so that the two
-//! connections (bucket → wharf, wharf → client) run at once instead of in lockstep,
-//! and the response is written in a few large frames rather than in the HTTP client's
-//! small reads.
+//! connection as fast as the server sends them and hands them on as they came, at most
+//! [`AHEAD`] bytes ahead of the client, so that the two connections (bucket → wharf,
+//! wharf → client) run at once instead of in lockstep.
 //!
-//! Memory stays bounded: a download holds at most `(PIECES + 1) × PIECE` bytes (5 MiB)
-//! whatever its size. When the client goes away the receiving half is dropped, the
-//! task's next hand-over fails and it stops, dropping the GET.
+//! The pieces are handed on uncopied, in the sizes the HTTP client read them (hyper
+//! reads up to about 400 KiB at a time); hyper's response writer sends each with one
+//! `writev` and gathers those that wait. Copying them into larger pieces cost a pass
+//! over every byte (wharf's CPU per GiB served up by about a tenth, BENCHMARKS.md) and
+//! bought no throughput.
+//!
+//! Memory stays bounded: the pieces waiting for the client hold at most [`AHEAD`] bytes
+//! (a larger piece is cut, uncopied, to fit), whatever the download's size. When the
+//! client goes away the receiving half is dropped, the task sees the channel closed
+//! (also while it waits for room or for the bucket) and stops, dropping the GET.
 
 use crate::storage::ByteStream;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use std::io;
+use std::sync::Arc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-/// The size of the pieces handed to the response (the last one may be shorter).
-pub(super) const PIECE: usize = 1 << 20;
+/// The bytes read ahead of the client at most.
+pub(super) const AHEAD: usize = 4 << 20;
 
-/// Pieces read ahead of the client at most.
-pub(super) const PIECES: usize = 4;
+/// A piece on its way to the consumer, with the room it takes up until it is taken.
+type Piece = (io::Result<Bytes>, Option<OwnedSemaphorePermit>);
 
-/// `source` read ahead on its own task, in pieces of `piece` bytes, at most `pieces`
-/// of them waiting for the consumer.
-pub(super) fn read_ahead(mut source: ByteStream, piece: usize, pieces: usize) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(pieces.max(1));
+/// `source` read ahead on its own task, its pieces handed on uncopied, at most `ahead`
+/// bytes of them waiting for the consumer.
+pub(super) fn read_ahead(mut source: ByteStream, ahead: usize) -> ByteStream {
+    let ahead = ahead.clamp(1, u32::MAX as usize);
+    let room = Arc::new(Semaphore::new(ahead));
+    let (tx, rx) = mpsc::unbounded_channel::<Piece>();
     tokio::spawn(async move {
-        let mut filling = BytesMut::new();
-        while let Some(next) = source.next().await {
-            match next {
-                Ok(bytes) => {
-                    if filling.is_empty() && bytes.len() >= piece {
-                        // Already large: handed on as it is, uncopied.
-                        if tx.send(Ok(bytes)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    filling.extend_from_slice(&bytes);
-                    if filling.len() >= piece && tx.send(Ok(filling.split().freeze())).await.is_err() {
-                        return;
-                    }
+        loop {
+            let next = tokio::select! {
+                next = source.next() => next,
+                () = tx.closed() => return,
+            };
+            let mut bytes = match next {
+                Some(Ok(bytes)) => bytes,
+                Some(Err(e)) => {
+                    let _ = tx.send((Err(e), None));
+                    return;
                 }
-                Err(e) => {
-                    if !filling.is_empty() && tx.send(Ok(filling.split().freeze())).await.is_err() {
-                        return;
-                    }
-                    let _ = tx.send(Err(e)).await;
+                None => return,
+            };
+            while !bytes.is_empty() {
+                let piece = bytes.split_to(bytes.len().min(ahead));
+                let permit = tokio::select! {
+                    permit = room.clone().acquire_many_owned(piece.len() as u32) => permit,
+                    () = tx.closed() => return,
+                };
+                let Ok(permit) = permit else { return };
+                if tx.send((Ok(piece), Some(permit))).is_err() {
                     return;
                 }
             }
         }
-        if !filling.is_empty() {
-            let _ = tx.send(Ok(filling.freeze())).await;
-        }
     });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+    futures::stream::unfold(rx, |mut rx| async move {
+        // The piece's room is given back as soon as it is taken.
+        rx.recv().await.map(|(item, _room)| (item, rx))
+    })
+    .boxed()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures::TryStreamExt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
 
     fn pieces(sizes: &[usize]) -> Vec<Bytes> {
         let mut at = 0u8;
@@ -76,28 +86,32 @@ mod tests {
             .collect()
     }
 
-    /// Small reads are joined into pieces, large ones passed on, the bytes in order.
+    /// The pieces come through in order and uncopied (the very same memory); one
+    /// larger than the allowance is cut to fit, uncopied too.
     #[tokio::test]
-    async fn bytes_come_through_in_order_in_pieces_of_the_size() {
-        let input = pieces(&[3, 4, 5, 20, 1, 1, 2]);
+    async fn pieces_come_through_in_order_uncopied_and_cut_to_the_allowance() {
+        let input = pieces(&[3, 4, 25, 1]);
         let all: Vec<u8> = input.concat();
-        let source = futures::stream::iter(input.into_iter().map(Ok)).boxed();
-        let out: Vec<Bytes> = read_ahead(source, 10, 2).try_collect().await.unwrap();
-        assert_eq!(out.iter().map(Bytes::len).collect::<Vec<_>>(), [12, 20, 4]);
+        let source = futures::stream::iter(input.clone().into_iter().map(Ok)).boxed();
+        let out: Vec<Bytes> = read_ahead(source, 10).try_collect().await.unwrap();
+        assert_eq!(out.iter().map(Bytes::len).collect::<Vec<_>>(), [3, 4, 10, 10, 5, 1]);
         assert_eq!(out.concat(), all);
+        assert_eq!(out[0].as_ptr(), input[0].as_ptr(), "handed on, not copied");
+        assert_eq!(out[2].as_ptr(), input[2].as_ptr());
+        assert_eq!(out[3].as_ptr(), input[2][10..].as_ptr());
     }
 
     /// An error ends the stream after the bytes before it.
     #[tokio::test]
     async fn an_error_follows_the_bytes_read_before_it() {
         let source = futures::stream::iter([Ok(Bytes::from_static(b"abc")), Err(io::Error::other("cut"))]).boxed();
-        let out: Vec<io::Result<Bytes>> = read_ahead(source, 10, 2).collect().await;
+        let out: Vec<io::Result<Bytes>> = read_ahead(source, 10).collect().await;
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].as_ref().unwrap().as_ref(), b"abc");
         assert!(out[1].is_err());
     }
 
-    /// The task reads no further than the pieces it may hold, and stops when the
+    /// The task reads no further than the bytes it may hold, and stops when the
     /// consumer is gone.
     #[tokio::test]
     async fn it_reads_at_most_the_bound_ahead_and_stops_when_dropped() {
@@ -109,20 +123,51 @@ mod tests {
                 Ok(Bytes::from_static(&[0u8; 10]))
             })
             .boxed();
-        let mut out = read_ahead(source, 10, 3);
+        let mut out = read_ahead(source, 30);
         out.next().await.unwrap().unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        // One handed out, three waiting, one blocked in the hand-over.
-        assert!(
-            taken.load(Ordering::SeqCst) <= 5,
-            "read {}",
-            taken.load(Ordering::SeqCst)
-        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // One handed out, three (30 bytes) waiting, one waiting for room.
+        let read = taken.load(Ordering::SeqCst);
+        assert!(read <= 5, "read {read}");
         drop(out);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let after = taken.load(Ordering::SeqCst);
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(taken.load(Ordering::SeqCst), after, "nothing read once dropped");
         assert!(after <= 6);
+    }
+
+    /// Sets its flag when dropped: the GET's stream, to see it closed.
+    struct DropFlag(Arc<AtomicBool>);
+
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A client that goes away while the bucket sends nothing still ends the read: the
+    /// GET is dropped at once, not when (if ever) its next bytes arrive.
+    #[tokio::test]
+    async fn a_consumer_gone_while_the_source_stalls_drops_the_source() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = DropFlag(dropped.clone());
+        let source = futures::stream::once(async { Ok(Bytes::from_static(b"first")) })
+            .chain(futures::stream::pending())
+            .map(move |item| {
+                let _ = &guard;
+                item
+            })
+            .boxed();
+        let mut out = read_ahead(source, 1 << 20);
+        assert_eq!(out.next().await.unwrap().unwrap().as_ref(), b"first");
+        drop(out);
+        for _ in 0..50 {
+            if dropped.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the stalled source was not dropped after its consumer went away");
     }
 }

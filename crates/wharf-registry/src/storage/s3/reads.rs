@@ -60,9 +60,9 @@ impl S3BlobStore {
     }
 
     /// The bytes of `key` in `range` from one GET, streamed as they arrive; read ahead
-    /// of the consumer (see [`read_ahead`]) when longer than a few of its pieces.
+    /// of the consumer (see [`read_ahead`]) when longer than what it may hold ahead.
     async fn read_streamed(&self, key: &Path, range: Range<u64>) -> io::Result<ByteStream> {
-        let long = range.end - range.start > 2 * read_ahead::PIECE as u64;
+        let long = range.end - range.start > read_ahead::AHEAD as u64;
         let options = GetOptions {
             range: Some(GetRange::Bounded(range)),
             ..Default::default()
@@ -70,7 +70,7 @@ impl S3BlobStore {
         let result = self.store.get_opts(key, options).await.map_err(to_io)?;
         let stream = result.into_stream().map_err(to_io).boxed();
         if long {
-            return Ok(read_ahead::read_ahead(stream, read_ahead::PIECE, read_ahead::PIECES));
+            return Ok(read_ahead::read_ahead(stream, read_ahead::AHEAD));
         }
         Ok(stream)
     }
