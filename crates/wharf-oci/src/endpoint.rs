@@ -63,6 +63,23 @@ pub enum EndpointError {
     Session(String),
 }
 
+/// `Some(name)` of an endpoint that addresses a repository, `None` otherwise: the one
+/// list of those variants, for [`Endpoint::name`] and [`Endpoint::name_mut`] (the
+/// reference or mutable reference follows from the endpoint's).
+macro_rules! repository_of {
+    ($endpoint:expr) => {
+        match $endpoint {
+            Endpoint::Base | Endpoint::Catalog => None,
+            Endpoint::Blob { name, .. }
+            | Endpoint::UploadStart { name }
+            | Endpoint::Upload { name, .. }
+            | Endpoint::Manifest { name, .. }
+            | Endpoint::Tags { name }
+            | Endpoint::Referrers { name, .. } => Some(name),
+        }
+    };
+}
+
 impl Endpoint {
     /// Parses the path of a request (without its query string).
     pub fn parse(path: &str) -> Result<Endpoint, EndpointError> {
@@ -131,29 +148,13 @@ impl Endpoint {
 
     /// The repository the endpoint addresses, if any.
     pub fn name(&self) -> Option<&RepositoryName> {
-        match self {
-            Endpoint::Base | Endpoint::Catalog => None,
-            Endpoint::Blob { name, .. }
-            | Endpoint::UploadStart { name }
-            | Endpoint::Upload { name, .. }
-            | Endpoint::Manifest { name, .. }
-            | Endpoint::Tags { name }
-            | Endpoint::Referrers { name, .. } => Some(name),
-        }
+        repository_of!(self)
     }
 
     /// The repository the endpoint addresses, to change it (a mirror's `?ns=` puts the
     /// upstream's prefix in front), if any.
     pub fn name_mut(&mut self) -> Option<&mut RepositoryName> {
-        match self {
-            Endpoint::Base | Endpoint::Catalog => None,
-            Endpoint::Blob { name, .. }
-            | Endpoint::UploadStart { name }
-            | Endpoint::Upload { name, .. }
-            | Endpoint::Manifest { name, .. }
-            | Endpoint::Tags { name }
-            | Endpoint::Referrers { name, .. } => Some(name),
-        }
+        repository_of!(self)
     }
 
     /// A short name of the kind of endpoint, without the repository or reference: the

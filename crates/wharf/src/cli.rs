@@ -283,8 +283,8 @@ pub struct GcArgs {
 /// policies), with the same flags and `WHARF_*` variables over it as `wharf serve`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct StoreArgs {
-    /// The server's config file, for its stores and lifecycle policies [default:
-    /// ./wharf.toml if present].
+    /// The server's config file, for its stores, lifecycle policies, events and
+    /// upstreams [default: ./wharf.toml if present].
     #[arg(long, env = "WHARF_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 

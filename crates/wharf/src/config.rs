@@ -185,18 +185,24 @@ pub fn load_stores(args: &crate::cli::StoreArgs) -> Result<Stores, String> {
         storage,
         policies,
         events,
+        upstreams: file.upstreams.unwrap_or_default(),
         data_dir: file.data_dir,
     })
 }
 
 /// What a maintenance command (`wharf gc`, `retention`, ...) takes from the config file:
-/// the stores, the policies, and the events its removals are announced by (written to
-/// the outbox the server's dispatcher delivers from, as the server's own would be).
+/// the stores, the policies, the events its removals are announced by (written to
+/// the outbox the server's dispatcher delivers from, as the server's own would be), and
+/// the upstreams.
 pub struct Stores {
     pub metadata: Metadata,
     pub storage: StorageChoice,
     pub policies: wharf_registry::registry::policy::Policies,
     pub events: wharf_registry::events::EventsConfig,
+    /// The `[[upstreams]]`: `wharf gc` enforces their caches' `max_size` as the
+    /// server's collections do, and `wharf scrub` knows their repositories refetch
+    /// what was evicted.
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
     /// The config file's `data_dir`, used when the command is given none.
     pub data_dir: Option<PathBuf>,
 }

@@ -17,6 +17,7 @@ mod pulls;
 mod postgres;
 mod quota;
 mod sqlite;
+mod unsupported;
 
 pub use browse::{page_of_tags, ManifestDetail, RepositorySummary, TagCursor, TagDetail, TagOrder};
 pub use collections::{CollectionOutcome, CollectionRun, KEPT_COLLECTIONS};
@@ -31,6 +32,7 @@ pub use postgres::{PostgresConfig, PostgresMetaStore};
 pub use pulls::Pull;
 pub use quota::{quota_refusal, Limits, QuotaScope};
 pub use sqlite::SqliteMetaStore;
+pub use unsupported::Unsupported;
 
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -76,6 +78,16 @@ impl MetaError {
     /// Why the store refused the change, when it did rather than failing.
     pub fn refusal(&self) -> Option<&Refusal> {
         self.0.downcast_ref::<Refusal>()
+    }
+
+    /// The answer of an optional call the store does not implement (see [`Unsupported`]).
+    pub fn unsupported(what: &'static str) -> MetaError {
+        MetaError(Box::new(Unsupported(what)))
+    }
+
+    /// Whether the store does not support the call, rather than failing it.
+    pub fn is_unsupported(&self) -> bool {
+        self.0.downcast_ref::<Unsupported>().is_some()
     }
 }
 
@@ -126,6 +138,14 @@ pub struct Page {
 ///   [`MetaStore::claim_blob`], exists and is not being deleted: otherwise the call is
 ///   refused with [`Refusal::BlobGone`] and changes nothing. This is the fence that
 ///   makes garbage collection safe while pushes go on (see [`GcSnapshot`]).
+///
+/// Calls with a default are optional. Most defaults are made of the required calls;
+/// those of the web UI's records have nothing to make them of: the collection record
+/// ([`MetaStore::collection_started`], [`MetaStore::collection_ended`]) and signed-out
+/// sessions ([`MetaStore::revoke_session`]) answer [`MetaError::is_unsupported`], and
+/// the default tags of [`MetaStore::tag_page`] carry no push time (so their push order
+/// is by name). The contract checks skip what a store says it does not support this
+/// way, and check it fully where the store implements it.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     /// Records that the blob store holds (or is about to hold) the bytes of `digest`,
@@ -534,20 +554,21 @@ pub trait MetaStore: Send + Sync + 'static {
     }
 
     // The garbage collector's record (see [`CollectionRun`]): what the web UI shows,
-    // whichever process collected. The defaults keep nothing, so a store without them
-    // shows no collection.
+    // whichever process collected. Optional: the defaults keep nothing and say so
+    // ([`MetaError::is_unsupported`]; the collector then collects without a record),
+    // and a store without them shows no collection.
 
     /// Records that collection `id` began at `started` (and forgets all but the last
     /// [`KEPT_COLLECTIONS`]).
     async fn collection_started(&self, id: &str, started: SystemTime) -> MetaResult<()> {
         let _ = (id, started);
-        Ok(())
+        Err(MetaError::unsupported("record garbage collections"))
     }
 
     /// Records how collection `id` ended.
     async fn collection_ended(&self, id: &str, ended: SystemTime, outcome: &CollectionOutcome) -> MetaResult<()> {
         let _ = (id, ended, outcome);
-        Ok(())
+        Err(MetaError::unsupported("record garbage collections"))
     }
 
     /// The collection begun last, ended or not.
@@ -557,14 +578,15 @@ pub trait MetaStore: Send + Sync + 'static {
 
     // Web UI sessions signed out: a session cookie is signed, not stored, so signing
     // out records the session's id until the cookie would have expired, and every UI
-    // request on any replica checks it. A store without these refuses to sign out
-    // (the default), rather than let a copied cookie live on.
+    // request on any replica checks it. Optional: a store without these refuses to
+    // sign out (the default answers [`MetaError::is_unsupported`]), rather than let a
+    // copied cookie live on.
 
     /// Records that the UI session `id` is signed out; the record may be dropped after
     /// `expires`, when the cookie is refused anyway.
     async fn revoke_session(&self, id: &str, expires: SystemTime) -> MetaResult<()> {
         let _ = (id, expires);
-        Err(MetaError::new("this metadata store cannot record signed-out sessions"))
+        Err(MetaError::unsupported("record signed-out sessions"))
     }
 
     /// Whether the UI session `id` was signed out.

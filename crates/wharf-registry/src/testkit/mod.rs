@@ -43,12 +43,19 @@
 //! }
 //! ```
 //!
+//! A store need not implement the optional [`MetaStore`] calls of the web UI (the
+//! collection record, signed-out sessions, tag pages by push time): their checks skip
+//! what the store says it does not support (an error for which
+//! [`MetaError::is_unsupported`] holds, as the defaults answer, or tags without push
+//! times) and check fully what it implements.
+//!
 //! Each check is also an async function of its own ([`blob_store`], [`meta_store`]),
 //! which takes an empty store and panics, naming what broke, where the store does not
 //! keep its contract: run them one per test to see each pass or fail apart.
 //!
 //! [`BlobStore`]: crate::storage::BlobStore
 //! [`MetaStore`]: crate::meta::MetaStore
+//! [`MetaError::is_unsupported`]: crate::meta::MetaError::is_unsupported
 
 /// `&[Check]` of the named check functions, for stores of type `$store`.
 macro_rules! checks {

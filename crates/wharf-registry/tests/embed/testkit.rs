@@ -1,6 +1,6 @@
 //! A third party's adapters, checked with the public test kit as wharf's own are: a
 //! blob store and a metadata store written outside the crate (here, wrappers that hand
-//! every call to the in-memory adapters), named only through what wharf_registry
+//! every call they implement to the in-memory adapters), named only through what wharf_registry
 //! exports. The same wrappers with a fault each make the kit fail, naming the check.
 
 use std::collections::HashMap;
@@ -10,8 +10,7 @@ use std::time::SystemTime;
 use wharf_registry::async_trait;
 use wharf_registry::bytes::Bytes;
 use wharf_registry::meta::{
-    BlobClaim, CollectionOutcome, CollectionRun, GcSnapshot, ManifestRecord, MemoryMetaStore, MetaResult, MetaStore,
-    Page, Pull, TagCursor, TagDetail, TagOrder, UploadSession,
+    BlobClaim, GcSnapshot, ManifestRecord, MemoryMetaStore, MetaResult, MetaStore, Page, Pull, UploadSession,
 };
 use wharf_registry::storage::{AppendSource, BlobStore, ByteStream, MemoryBlobStore, StoredBlob};
 use wharf_registry::testkit::{blob_store_contract, meta_store_contract};
@@ -72,7 +71,9 @@ impl BlobStore for TheirBlobStore {
     }
 }
 
-/// Someone's metadata store; `unsorted_tags` lists tags newest first (a fault).
+/// Someone's metadata store, with only the calls a store must have (the web UI's
+/// optional records keep their defaults, which say they are not supported);
+/// `unsorted_tags` lists tags newest first (a fault).
 struct TheirMetaStore {
     inner: MemoryMetaStore,
     unsorted_tags: bool,
@@ -155,36 +156,6 @@ impl MetaStore for TheirMetaStore {
 
     async fn list_repositories(&self, after: Option<&str>, limit: Option<usize>) -> MetaResult<Page> {
         self.inner.list_repositories(after, limit).await
-    }
-
-    async fn tag_page(
-        &self,
-        repo: &RepositoryName,
-        order: TagOrder,
-        after: Option<&TagCursor>,
-        limit: usize,
-    ) -> MetaResult<Vec<TagDetail>> {
-        self.inner.tag_page(repo, order, after, limit).await
-    }
-
-    async fn collection_started(&self, id: &str, started: SystemTime) -> MetaResult<()> {
-        self.inner.collection_started(id, started).await
-    }
-
-    async fn collection_ended(&self, id: &str, ended: SystemTime, outcome: &CollectionOutcome) -> MetaResult<()> {
-        self.inner.collection_ended(id, ended, outcome).await
-    }
-
-    async fn last_collection(&self) -> MetaResult<Option<CollectionRun>> {
-        self.inner.last_collection().await
-    }
-
-    async fn revoke_session(&self, id: &str, expires: SystemTime) -> MetaResult<()> {
-        self.inner.revoke_session(id, expires).await
-    }
-
-    async fn session_revoked(&self, id: &str) -> MetaResult<bool> {
-        self.inner.session_revoked(id).await
     }
 
     async fn referrers(

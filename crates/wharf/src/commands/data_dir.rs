@@ -21,9 +21,10 @@ pub struct Opened {
 }
 
 /// The registry over the stores `stores` selects (with the data directory `dir`, when
-/// they keep something there), with the config file's lifecycle policies and events (and
-/// `config`'s other settings): what a command removes is announced through the outbox
-/// as the server's removals are.
+/// they keep something there), with the config file's lifecycle policies, events and
+/// upstreams (and `config`'s other settings): what a command removes is announced
+/// through the outbox as the server's removals are, and an upstream's cache is held to
+/// its `max_size` as the server holds it. Nothing is asked of the upstreams.
 pub async fn open(dir: Option<&Path>, stores: &StoreArgs, config: RegistryConfig) -> Result<Opened, Failure> {
     let chosen = crate::config::load_stores(stores).map_err(Failure::usage)?;
     let local = chosen.metadata.uses_data_dir() || chosen.storage.uses_data_dir();
@@ -50,6 +51,7 @@ pub async fn open(dir: Option<&Path>, stores: &StoreArgs, config: RegistryConfig
             dir.display()
         )));
     }
+    let upstreams = crate::upstream::build(&chosen.upstreams).map_err(Failure::usage)?;
     let blobs: Arc<dyn BlobStore> = chosen.storage.open(&dir, true).await.map_err(Failure::other)?;
     let meta = chosen.metadata.open(&dir, true).await.map_err(Failure::other)?;
     let config = RegistryConfig {
@@ -58,7 +60,7 @@ pub async fn open(dir: Option<&Path>, stores: &StoreArgs, config: RegistryConfig
         ..config
     };
     Ok(Opened {
-        registry: Registry::new(blobs, meta, config),
+        registry: Registry::new(blobs, meta, config).with_upstreams(upstreams),
         quarantine: chosen.storage.quarantine_place(&dir),
     })
 }

@@ -41,6 +41,7 @@ mod oci_layout;
 mod otlp;
 mod postgres;
 mod pull_through;
+mod pull_through_eviction;
 mod pull_through_upstream;
 mod s3_storage;
 mod serve_tls;

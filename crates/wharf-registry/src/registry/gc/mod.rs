@@ -68,7 +68,7 @@ impl Registry {
     /// Every collection that is not a dry run is recorded in the metadata store, its
     /// start and then its end and outcome, so that [`Registry::last_collection`] on any
     /// replica sees it, and one run by `wharf gc` too. A record that cannot be written
-    /// is logged and does not stop the collection.
+    /// is logged (unless the store keeps none) and does not stop the collection.
     pub async fn collect_garbage(&self, options: &GcOptions) -> RegistryResult<GcReport> {
         // Its removals are announced as the collector's, whoever started it.
         let actor = Some(crate::events::GC_ACTOR.to_string());
@@ -76,8 +76,11 @@ impl Registry {
             return crate::events::with_actor(actor, self.collect_garbage_now(options)).await;
         }
         let id = uuid::Uuid::new_v4().to_string();
-        if let Err(e) = self.meta.collection_started(&id, SystemTime::now()).await {
-            tracing::warn!(error = %e, "the start of a garbage collection was not recorded");
+        match self.meta.collection_started(&id, SystemTime::now()).await {
+            Err(e) if !e.is_unsupported() => {
+                tracing::warn!(error = %e, "the start of a garbage collection was not recorded")
+            }
+            _ => {}
         }
         let outcome = crate::events::with_actor(actor, self.collect_garbage_now(options)).await;
         let recorded = match &outcome {
@@ -88,8 +91,11 @@ impl Registry {
             },
             Err(e) => CollectionOutcome::Failed(e.message.clone()),
         };
-        if let Err(e) = self.meta.collection_ended(&id, SystemTime::now(), &recorded).await {
-            tracing::warn!(error = %e, "the end of a garbage collection was not recorded");
+        match self.meta.collection_ended(&id, SystemTime::now(), &recorded).await {
+            Err(e) if !e.is_unsupported() => {
+                tracing::warn!(error = %e, "the end of a garbage collection was not recorded")
+            }
+            _ => {}
         }
         outcome
     }

@@ -40,10 +40,47 @@ struct Cached<'a> {
     repositories: Vec<&'a RepositoryName>,
 }
 
+/// What one pass would do for one prefix: its report, and the links to remove.
+struct Planned {
+    report: EvictionReport,
+    unlinks: Vec<(RepositoryName, Digest)>,
+}
+
 impl Registry {
     /// Brings every upstream cache that has a `max_size` under it (see [`self`]); one
-    /// report per such upstream. The collector's job runs it before each collection.
+    /// report per such upstream. The collector's job runs it before each collection,
+    /// and so does `wharf gc`.
     pub async fn evict_upstream_caches(&self) -> RegistryResult<Vec<EvictionReport>> {
+        let plans = self.plan_eviction().await?;
+        let mut reports = Vec::with_capacity(plans.len());
+        for plan in plans {
+            for (repo, digest) in &plan.unlinks {
+                self.meta.unlink_blob(repo, digest).await?;
+            }
+            let report = plan.report;
+            if !report.evicted.is_empty() {
+                tracing::info!(
+                    prefix = %report.prefix,
+                    evicted = report.evicted.len(),
+                    bytes = report.evicted_bytes,
+                    max_size = report.max_size,
+                    "upstream cache over its max_size: least recently pulled blobs evicted"
+                );
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// What [`Registry::evict_upstream_caches`] would evict now, evicting nothing (a dry
+    /// run's answer).
+    pub async fn plan_upstream_eviction(&self) -> RegistryResult<Vec<EvictionReport>> {
+        Ok(self.plan_eviction().await?.into_iter().map(|p| p.report).collect())
+    }
+
+    /// For each upstream with a `max_size`, the least recently pulled blobs to unlink
+    /// until its cache fits.
+    async fn plan_eviction(&self) -> RegistryResult<Vec<Planned>> {
         let limited: Vec<_> = self
             .upstreams
             .routes()
@@ -60,7 +97,7 @@ impl Registry {
         let snapshot = self.meta.gc_snapshot().await?;
         let manifests: HashSet<(&RepositoryName, &Digest)> =
             snapshot.manifests.iter().map(|m| (&m.repository, &m.digest)).collect();
-        let mut reports = Vec::new();
+        let mut plans = Vec::new();
         for (prefix, max_size) in limited {
             let under = |repo: &RepositoryName| {
                 self.upstreams
@@ -82,11 +119,14 @@ impl Registry {
                 entry.repositories.push(&link.repository);
             }
             let cached_bytes: u64 = cached.values().map(|c| c.size).sum();
-            let mut report = EvictionReport {
-                prefix: prefix.clone(),
-                max_size,
-                cached_bytes,
-                ..EvictionReport::default()
+            let mut plan = Planned {
+                report: EvictionReport {
+                    prefix: prefix.clone(),
+                    max_size,
+                    cached_bytes,
+                    ..EvictionReport::default()
+                },
+                unlinks: Vec::new(),
             };
             let mut oldest_first: Vec<Cached> = cached.into_values().collect();
             oldest_first.sort_by(|a, b| a.last_used.cmp(&b.last_used).then_with(|| a.digest.cmp(b.digest)));
@@ -96,23 +136,14 @@ impl Registry {
                     break;
                 }
                 for repo in &blob.repositories {
-                    self.meta.unlink_blob(repo, blob.digest).await?;
+                    plan.unlinks.push(((*repo).clone(), blob.digest.clone()));
                 }
                 bytes -= blob.size;
-                report.evicted.push(blob.digest.to_string());
-                report.evicted_bytes += blob.size;
+                plan.report.evicted.push(blob.digest.to_string());
+                plan.report.evicted_bytes += blob.size;
             }
-            if !report.evicted.is_empty() {
-                tracing::info!(
-                    prefix = %report.prefix,
-                    evicted = report.evicted.len(),
-                    bytes = report.evicted_bytes,
-                    max_size,
-                    "upstream cache over its max_size: least recently pulled blobs evicted"
-                );
-            }
-            reports.push(report);
+            plans.push(plan);
         }
-        Ok(reports)
+        Ok(plans)
     }
 }
