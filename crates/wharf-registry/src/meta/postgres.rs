@@ -43,6 +43,7 @@ use super::{
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use group_read::GroupRead;
+pub use login_limits::PostgresLoginLimits;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,6 +56,7 @@ mod gc;
 mod group_read;
 mod lifecycle;
 mod listing;
+mod login_limits;
 mod manifests;
 mod outbox;
 mod schema;
@@ -142,27 +144,7 @@ impl PostgresMetaStore {
     /// Connects to the database `config.url` names and brings its tables up to this
     /// build's version (several replicas starting at once take turns, see [`schema`]).
     pub async fn connect(config: &PostgresConfig) -> MetaResult<PostgresMetaStore> {
-        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| db_err(format!("PostgreSQL URL: {e}")))?;
-        if pg.get_connect_timeout().is_none() {
-            pg.connect_timeout(config.connect_timeout);
-        }
-        if pg.get_application_name().is_none() {
-            pg.application_name("wharf");
-        }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size.max(1))
-            .wait_timeout(Some(config.connect_timeout))
-            .create_timeout(Some(config.connect_timeout))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(db_err)?;
+        let pool = pool(config)?;
         // A quarter of the connections for each kind of group read at most, so that
         // pulls under load leave connections to pushes.
         let in_flight = (config.pool_size / 4).max(1);
@@ -181,6 +163,31 @@ impl PostgresMetaStore {
     async fn client(&self) -> MetaResult<Client> {
         self.pool.get().await.map_err(db_err)
     }
+}
+
+/// A pool of at most `config.pool_size` connections to the database `config.url` names.
+fn pool(config: &PostgresConfig) -> MetaResult<Pool> {
+    let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| db_err(format!("PostgreSQL URL: {e}")))?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(config.connect_timeout);
+    }
+    if pg.get_application_name().is_none() {
+        pg.application_name("wharf");
+    }
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(config.pool_size.max(1))
+        .wait_timeout(Some(config.connect_timeout))
+        .create_timeout(Some(config.connect_timeout))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(db_err)
 }
 
 fn millis(t: SystemTime) -> i64 {
