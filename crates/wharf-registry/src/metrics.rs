@@ -20,6 +20,7 @@
 //! | `wharf_uploads_in_progress` | gauge | | upload requests whose body is being received |
 //! | `wharf_auth_failures_total` | counter | `reason` | refused credentials |
 //! | `wharf_auth_throttled_total` | counter | | logins refused by the throttle (429) |
+//! | `wharf_auth_limit_unavailable_total` | counter | | logins refused because the shared failed-login limit's database could not be reached (503) |
 //! | `wharf_db_commit_duration_seconds` | histogram | `db` | one group commit, BEGIN to COMMIT |
 //! | `wharf_db_commit_group_size` | histogram | `db` | writes in one group commit |
 //! | `wharf_db_sync_duration_seconds` | histogram | `db` | one fsync of the WAL (durable mode) |
@@ -44,6 +45,7 @@ pub const HTTP_SENT: &str = "wharf_http_sent_bytes_total";
 pub const UPLOADS_IN_PROGRESS: &str = "wharf_uploads_in_progress";
 pub const AUTH_FAILURES: &str = "wharf_auth_failures_total";
 pub const AUTH_THROTTLED: &str = "wharf_auth_throttled_total";
+pub const AUTH_LIMIT_UNAVAILABLE: &str = "wharf_auth_limit_unavailable_total";
 pub const DB_COMMIT_DURATION: &str = "wharf_db_commit_duration_seconds";
 pub const DB_COMMIT_GROUP: &str = "wharf_db_commit_group_size";
 pub const DB_SYNC_DURATION: &str = "wharf_db_sync_duration_seconds";
@@ -83,6 +85,10 @@ pub fn describe() {
     describe_gauge!(UPLOADS_IN_PROGRESS, "Upload requests whose body is being received now");
     describe_counter!(AUTH_FAILURES, "Credentials refused, by reason");
     describe_counter!(AUTH_THROTTLED, "Logins refused by the failed-login throttle");
+    describe_counter!(
+        AUTH_LIMIT_UNAVAILABLE,
+        "Logins refused because the shared failed-login limit could not be consulted"
+    );
     describe_histogram!(
         DB_COMMIT_DURATION,
         Unit::Seconds,
@@ -222,6 +228,11 @@ pub(crate) fn auth_failure(reason: &'static str) {
 /// A login refused by the throttle.
 pub(crate) fn auth_throttled() {
     metrics::counter!(AUTH_THROTTLED).increment(1);
+}
+
+/// A login refused because the failed-login limit could not be consulted.
+pub(crate) fn auth_limit_unavailable() {
+    metrics::counter!(AUTH_LIMIT_UNAVAILABLE).increment(1);
 }
 
 /// One group commit of the SQLite writer of `db` ("metadata", "small blobs").

@@ -62,7 +62,24 @@ pub struct AuthConfig {
     pub max_failed_logins: Option<u32>,
     #[serde(default, with = "humantime_serde")]
     pub failed_login_window: Option<Duration>,
+    /// Count failed logins in the PostgreSQL metadata database, one limit for every
+    /// replica, instead of in each process [default: false].
+    pub login_limit_shared: Option<bool>,
     pub token: Option<TokenConfig>,
+}
+
+impl AuthConfig {
+    /// The failed-login limit: at most this many failures per address within this
+    /// window; `None` when there is none (`max_failed_logins = 0`, or no access control).
+    pub fn login_limit(&self) -> Option<(u32, Duration)> {
+        match (self.mode, self.max_failed_logins) {
+            (AuthMode::None, _) | (_, Some(0)) => None,
+            (_, max) => Some((
+                max.unwrap_or(10),
+                self.failed_login_window.unwrap_or(Duration::from_secs(60)),
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,13 +233,11 @@ pub fn access_control_over(
             }
         }
     }
-    let throttle = match config.max_failed_logins {
-        Some(0) => None,
-        max => Some(LoginThrottle::new(
-            max.unwrap_or(10),
-            config.failed_login_window.unwrap_or(Duration::from_secs(60)),
-        )),
-    };
+    // Counted in this process; `wharf serve` replaces it with the shared count when
+    // `login_limit_shared` asks for it (see `crate::login_limits`).
+    let throttle = config
+        .login_limit()
+        .map(|(max, window)| LoginThrottle::new(max, window));
     Ok(Some(control.with_throttle(throttle)))
 }
 

@@ -758,6 +758,19 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_AUTH_TOKEN_KEY", value_name = "FILE")]
     pub auth_token_key: Option<PathBuf>,
 
+    /// Count failed logins in the PostgreSQL metadata database, so that replicas share
+    /// one limit (needs --metadata postgres); `--login-limit-shared` alone means true
+    /// [default: false, each replica counts on its own].
+    #[arg(
+        long,
+        env = "WHARF_LOGIN_LIMIT_SHARED",
+        action = ArgAction::Set,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub login_limit_shared: Option<bool>,
+
     /// Log filter, in tracing's EnvFilter syntax, e.g. info, wharf=debug [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,

@@ -359,6 +359,8 @@ impl ServeConfig {
             args.tls_client_auth.or(tls_file.client_auth),
         )?;
         let metadata = Metadata::merge(&args.metadata, file.metadata)?;
+        auth.login_limit_shared = args.login_limit_shared.or(auth.login_limit_shared);
+        crate::login_limits::check(&auth, &metadata)?;
         let ui_file = file.ui.unwrap_or_default();
         let ui = UiSettings {
             enabled: args.ui_enabled.or(ui_file.enabled).unwrap_or(true),

@@ -15,6 +15,7 @@ mod events_config;
 pub mod features;
 mod lifecycle;
 mod listener;
+mod login_limits;
 mod memory;
 mod metadata;
 mod metrics;

@@ -82,6 +82,13 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
         Some(access) if client_certs => Some(crate::auth::with_client_certificates(access, &config.auth)),
         access => access,
     };
+    let access = match (
+        access,
+        crate::login_limits::shared(&config.auth, &config.metadata).await?,
+    ) {
+        (Some(access), Some(shared)) => Some(access.with_login_limits(Some(shared))),
+        (access, _) => access,
+    };
     let access = access.map(Arc::new);
     let app = match access.clone() {
         Some(access) => {

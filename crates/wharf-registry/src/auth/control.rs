@@ -1,7 +1,8 @@
 //! The whole access policy the HTTP layer applies: how to challenge, who may sign in
 //! (authenticators, asked in order), what they may do (one authorizer), the token issuer
-//! behind `/token`, and the login throttle.
+//! behind `/token`, and the failed-login limit.
 
+use super::login_limits::LoginLimits;
 use super::throttle::LoginThrottle;
 use super::token::{TokenIssuer, TokenVerifier};
 use super::{Access, Account, Action, Actions, AuthError, Authenticator, Authorizer, Credentials, Identity, Resource};
@@ -25,7 +26,7 @@ pub struct AccessControl {
     authenticators: Vec<Arc<dyn Authenticator>>,
     authorizer: Arc<dyn Authorizer>,
     issuer: Option<Arc<TokenIssuer>>,
-    throttle: Option<Arc<LoginThrottle>>,
+    login_limits: Option<Arc<dyn LoginLimits>>,
 }
 
 impl AccessControl {
@@ -37,7 +38,7 @@ impl AccessControl {
             authenticators: Vec::new(),
             authorizer,
             issuer: None,
-            throttle: Some(Arc::new(LoginThrottle::default())),
+            login_limits: Some(Arc::new(LoginThrottle::default())),
         }
     }
 
@@ -55,9 +56,17 @@ impl AccessControl {
         self
     }
 
-    /// Replaces the login throttle; `None` turns it off.
+    /// Replaces the failed-login limit with one counted in this process; `None` turns
+    /// the limit off.
     pub fn with_throttle(mut self, throttle: Option<LoginThrottle>) -> AccessControl {
-        self.throttle = throttle.map(Arc::new);
+        self.login_limits = throttle.map(|t| Arc::new(t) as Arc<dyn LoginLimits>);
+        self
+    }
+
+    /// Replaces the failed-login limit with any adapter of [`LoginLimits`], e.g. one that
+    /// replicas share (`meta::PostgresLoginLimits`); `None` turns the limit off.
+    pub fn with_login_limits(mut self, limits: Option<Arc<dyn LoginLimits>>) -> AccessControl {
+        self.login_limits = limits;
         self
     }
 
@@ -69,8 +78,9 @@ impl AccessControl {
         self.issuer.as_deref()
     }
 
-    pub fn throttle(&self) -> Option<&Arc<LoginThrottle>> {
-        self.throttle.as_ref()
+    /// The failed-login limit, if any.
+    pub fn login_limits(&self) -> Option<&Arc<dyn LoginLimits>> {
+        self.login_limits.as_ref()
     }
 
     /// Who presents `credentials`: no credentials are [`Identity::Anonymous`] unless an

@@ -9,13 +9,15 @@
 //! - [`rules`]: grants of pull/push/delete on repository globs to users, groups and
 //!   anonymous callers.
 //! - [`client_cert`]: the subject of a verified TLS client certificate as a user.
-//! - [`throttle`]: failed logins per client address, answered 429 when too many.
+//! - [`login_limits`]: failed logins per client address, answered 429 when too many;
+//!   [`throttle`] counts them in this process.
 //! - [`AccessControl`]: the whole policy the HTTP layer applies.
 
 mod access;
 pub mod client_cert;
 mod control;
 pub mod htpasswd;
+pub mod login_limits;
 pub mod password;
 pub mod rules;
 pub mod throttle;

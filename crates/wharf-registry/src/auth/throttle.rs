@@ -1,18 +1,21 @@
-//! Failed logins per client address: after `max_failures` within `window`, further
+//! Failed logins per client address, counted in this process: the default adapter of
+//! [`LoginLimits`] (see its contract). After `max_failures` within `window`, further
 //! attempts from that address are answered 429 TOOMANYREQUESTS with `Retry-After`
-//! until the window has passed, so passwords cannot be guessed at speed. Counted per
-//! address, not per user, so nobody can lock another person out of their account.
+//! until the window has passed, so passwords cannot be guessed at speed.
 //!
-//! The limit holds however many guesses arrive at once: an attempt takes a place before
-//! its (slow) password check, and the failures counted plus the checks in flight never
-//! exceed `max_failures`. An attempt beyond that waits while checks are in flight
-//! (one of them may succeed and give its place back) and is refused once the failures
-//! alone reach the limit. A success gives its place back but does not forgive earlier
-//! failures: knowing one password must not buy more guesses at another.
+//! Each process counts on its own: replicas behind a load balancer allow the limit
+//! once each. For one limit over all of them, use the PostgreSQL adapter
+//! (`meta::PostgresLoginLimits`).
+//!
+//! An attempt beyond the places left waits while checks are in flight (woken when one
+//! ends) and is refused once the failures alone reach the limit. Checks in flight are
+//! carried into a new window: they hold their places until they end.
 
+use super::login_limits::{warn_if_address_unknown, Attempt, LoginLimits, Outcome, Place, Refused};
+use async_trait::async_trait;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -20,8 +23,14 @@ use tokio::sync::Notify;
 /// Addresses tracked before expired entries are swept out.
 const SWEEP_ABOVE: usize = 10_000;
 
-#[derive(Debug)]
+/// The in-process failed-login limit. Cloning it shares the counts.
+#[derive(Debug, Clone)]
 pub struct LoginThrottle {
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug)]
+struct Counts {
     max_failures: u32,
     window: Duration,
     clients: Mutex<HashMap<Option<IpAddr>, Client>>,
@@ -49,83 +58,62 @@ impl Client {
     }
 }
 
-/// A place taken for one login attempt. Say how it ended with [`Attempt::failed`] or
-/// [`Attempt::succeeded`]; dropped without either (the request was cancelled, or the
-/// check could not be made), it gives its place back without counting a failure.
-#[derive(Debug)]
-pub struct Attempt {
-    throttle: Arc<LoginThrottle>,
+/// A place taken in this process's counts.
+struct LocalPlace {
+    counts: Arc<Counts>,
     client: Option<IpAddr>,
-    open: bool,
 }
 
-impl Attempt {
-    /// The password was wrong: counts a failure in the place taken.
-    pub fn failed(mut self) {
-        self.finish(true);
+#[async_trait]
+impl Place for LocalPlace {
+    async fn finish(self: Box<Self>, outcome: Outcome) {
+        self.counts.finish(self.client, outcome == Outcome::Failed);
     }
 
-    /// The password was right: gives the place back.
-    pub fn succeeded(mut self) {
-        self.finish(false);
-    }
-
-    fn finish(&mut self, failed: bool) {
-        if std::mem::replace(&mut self.open, false) {
-            self.throttle.finish(self.client, failed);
-        }
-    }
-}
-
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        self.finish(false);
+    fn abandon(self: Box<Self>) {
+        self.counts.finish(self.client, false);
     }
 }
 
 impl LoginThrottle {
     pub fn new(max_failures: u32, window: Duration) -> LoginThrottle {
         LoginThrottle {
-            max_failures: max_failures.max(1),
-            window,
-            clients: Mutex::new(HashMap::new()),
-            released: Notify::new(),
-            warned_no_address: AtomicBool::new(false),
+            counts: Arc::new(Counts {
+                max_failures: max_failures.max(1),
+                window,
+                clients: Mutex::new(HashMap::new()),
+                released: Notify::new(),
+                warned_no_address: AtomicBool::new(false),
+            }),
         }
     }
+}
 
-    /// Takes a place for one login attempt of `client`, waiting while the places are
-    /// held by checks in flight; `Err(retry_after)` once `client` has failed too often.
-    /// `None` is a client whose address is unknown (the server gives no connect info):
-    /// all such share one count, so one client's failures refuse every other's logins
-    /// for the window; a warning says so, once.
-    pub async fn attempt(self: &Arc<Self>, client: Option<IpAddr>) -> Result<Attempt, Duration> {
-        if client.is_none() && !self.warned_no_address.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "the registry does not know its clients' addresses, so failed logins are counted for all \
-                 clients together (one client's failures lock every client out for the window): serve the \
-                 router with into_make_service_with_connect_info::<SocketAddr>()"
-            );
-        }
+#[async_trait]
+impl LoginLimits for LoginThrottle {
+    /// Never [`Refused::Unavailable`]: the counts are in memory.
+    async fn attempt(&self, client: Option<IpAddr>) -> Result<Attempt, Refused> {
+        warn_if_address_unknown(client, &self.counts.warned_no_address);
         loop {
-            let released = self.released.notified();
+            let released = self.counts.released.notified();
             tokio::pin!(released);
             // Registered before the count is read, so a release in between is not missed.
             released.as_mut().enable();
-            match self.try_take(client) {
+            match self.counts.try_take(client) {
                 Taken::Yes => {
-                    return Ok(Attempt {
-                        throttle: self.clone(),
+                    return Ok(Attempt::new(Box::new(LocalPlace {
+                        counts: self.counts.clone(),
                         client,
-                        open: true,
-                    })
+                    })))
                 }
-                Taken::Refused(retry_after) => return Err(retry_after),
+                Taken::Refused(retry_after) => return Err(Refused::TooMany(retry_after)),
                 Taken::Wait => released.await,
             }
         }
     }
+}
 
+impl Counts {
     fn try_take(&self, client: Option<IpAddr>) -> Taken {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if clients.len() > SWEEP_ABOVE {
@@ -190,41 +178,52 @@ impl Default for LoginThrottle {
 mod tests {
     use super::*;
 
+    fn too_many(refused: Refused) -> Duration {
+        match refused {
+            Refused::TooMany(retry_after) => retry_after,
+            other => panic!("refused for another reason: {other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn blocks_after_too_many_failures() {
-        let t = Arc::new(LoginThrottle::new(2, Duration::from_secs(60)));
+        let t = LoginThrottle::new(2, Duration::from_secs(60));
         let a = Some("10.0.0.1".parse().unwrap());
         let b = Some("10.0.0.2".parse().unwrap());
-        t.attempt(a).await.unwrap().failed();
-        t.attempt(a).await.unwrap().succeeded();
-        t.attempt(a).await.unwrap().failed();
-        assert!(t.attempt(a).await.unwrap_err() <= Duration::from_secs(60));
-        t.attempt(b).await.unwrap().succeeded();
+        t.attempt(a).await.unwrap().failed().await;
+        t.attempt(a).await.unwrap().succeeded().await;
+        t.attempt(a).await.unwrap().failed().await;
+        assert!(too_many(t.attempt(a).await.unwrap_err()) <= Duration::from_secs(60));
+        t.attempt(b).await.unwrap().succeeded().await;
     }
 
     #[tokio::test]
     async fn checks_in_flight_hold_places_and_a_success_gives_its_place_back() {
-        let t = Arc::new(LoginThrottle::new(2, Duration::from_secs(60)));
+        let t = LoginThrottle::new(2, Duration::from_secs(60));
         let a = Some("10.0.0.1".parse().unwrap());
         let first = t.attempt(a).await.unwrap();
         let second = t.attempt(a).await.unwrap();
         let third = tokio::spawn({
             let t = t.clone();
-            async move { t.attempt(a).await.map(|attempt| attempt.failed()) }
+            async move {
+                let attempt = t.attempt(a).await?;
+                attempt.failed().await;
+                Ok::<(), Refused>(())
+            }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!third.is_finished(), "both places are taken: the third waits");
-        first.succeeded();
+        first.succeeded().await;
         third.await.unwrap().unwrap();
-        second.failed();
+        second.failed().await;
         assert!(t.attempt(a).await.is_err(), "two failures: refused");
     }
 
     #[tokio::test]
     async fn a_dropped_attempt_counts_nothing() {
-        let t = Arc::new(LoginThrottle::new(1, Duration::from_secs(60)));
+        let t = LoginThrottle::new(1, Duration::from_secs(60));
         drop(t.attempt(None).await.unwrap());
-        t.attempt(None).await.unwrap().failed();
+        t.attempt(None).await.unwrap().failed().await;
         assert!(t.attempt(None).await.is_err());
     }
 }

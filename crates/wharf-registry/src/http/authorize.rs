@@ -4,9 +4,10 @@
 //! caller's identity in the request's extensions (the catalog filters by it).
 
 use super::access_log::{Parsed, Subject};
-use super::challenge::{denied, too_many, unauthorized, BearerError};
+use super::challenge::{denied, limit_unavailable, too_many, unauthorized, BearerError};
 use super::credentials::presented;
 use super::required::{need, Need};
+use crate::auth::login_limits::Refused;
 use crate::auth::{Access, AccessControl, Action, Actions, AuthError, Credentials, Identity, Resource};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -32,8 +33,8 @@ impl Caller {
 }
 
 /// The client's address, when the server was started with connect info
-/// (`into_make_service_with_connect_info::<SocketAddr>()`); the login throttle counts
-/// per address.
+/// (`into_make_service_with_connect_info::<SocketAddr>()`); the failed-login limit
+/// counts per address.
 pub(crate) fn client_address(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
@@ -43,29 +44,55 @@ pub(crate) fn client_address(request: &Request) -> Option<IpAddr> {
 
 /// Why signing in failed.
 pub(crate) enum SignInError {
-    Throttled(Duration),
+    /// Refused by the failed-login limit before the credentials were looked at.
+    Limited(Limited),
     Refused(AuthError),
 }
 
-/// Checks `credentials`, minding the login throttle: a password is checked only in a
-/// place the throttle gives (so guesses sent at once are held to the limit too), and an
+/// A refusal by the failed-login limit.
+pub(crate) enum Limited {
+    /// Too many failures from the address: 429 with `Retry-After`.
+    TooMany(Duration),
+    /// The limit could not be consulted: 503, rather than a login let through unlimited.
+    Unavailable,
+}
+
+impl Limited {
+    pub(crate) fn response(&self) -> Response {
+        match self {
+            Limited::TooMany(retry_after) => too_many(*retry_after),
+            Limited::Unavailable => limit_unavailable(),
+        }
+    }
+}
+
+/// Checks `credentials`, minding the failed-login limit: a password is checked only in
+/// a place the limit gives (so guesses sent at once are held to the limit too), and an
 /// address that failed too often is refused before its password is even looked at.
 pub(crate) async fn sign_in(
     control: &AccessControl,
     credentials: &Credentials,
     client: Option<IpAddr>,
 ) -> Result<Identity, SignInError> {
-    let attempt = match (control.throttle(), credentials) {
-        (Some(throttle), Credentials::Basic { .. }) => Some(throttle.attempt(client).await.map_err(|retry_after| {
-            crate::metrics::auth_throttled();
-            SignInError::Throttled(retry_after)
-        })?),
+    let attempt = match (control.login_limits(), credentials) {
+        (Some(limits), Credentials::Basic { .. }) => match limits.attempt(client).await {
+            Ok(attempt) => Some(attempt),
+            Err(Refused::TooMany(retry_after)) => {
+                crate::metrics::auth_throttled();
+                return Err(SignInError::Limited(Limited::TooMany(retry_after)));
+            }
+            Err(Refused::Unavailable(why)) => {
+                crate::metrics::auth_limit_unavailable();
+                tracing::error!("login refused: the failed-login limit could not be consulted: {why}");
+                return Err(SignInError::Limited(Limited::Unavailable));
+            }
+        },
         _ => None,
     };
     match control.authenticate(credentials).await {
         Ok(identity) => {
             if let Some(attempt) = attempt {
-                attempt.succeeded();
+                attempt.succeeded().await;
             }
             Ok(identity)
         }
@@ -77,7 +104,7 @@ pub(crate) async fn sign_in(
                 AuthError::Unavailable(_) => "unavailable",
             });
             if let (Some(attempt), AuthError::BadPassword) = (attempt, &e) {
-                attempt.failed();
+                attempt.failed().await;
             }
             if let AuthError::Unavailable(why) = &e {
                 tracing::error!("authentication failed: {why}");
@@ -128,11 +155,11 @@ pub(crate) async fn authorize(State(control): State<Arc<AccessControl>>, mut req
     };
     let identity = match sign_in(&control, &credentials, client_address(&request)).await {
         Ok(identity) => identity,
-        Err(SignInError::Throttled(retry_after)) => return too_many(retry_after),
         Err(SignInError::Refused(e)) => {
             let error = matches!(credentials, Credentials::Bearer(_)).then_some(BearerError::InvalidToken);
             return unauthorized(challenge, e.to_string(), &scopes, error);
         }
+        Err(SignInError::Limited(limited)) => return limited.response(),
     };
     match &need {
         Need::SignedIn { .. } if identity == Identity::Anonymous => {

@@ -1,5 +1,6 @@
 //! The answers of access control: 401 UNAUTHORIZED with a `WWW-Authenticate` challenge,
-//! 403 DENIED, 429 TOOMANYREQUESTS with `Retry-After`, each with the spec's JSON body.
+//! 403 DENIED, 429 TOOMANYREQUESTS with `Retry-After`, each with the spec's JSON body;
+//! and 503 when the failed-login limit cannot be consulted.
 
 use super::headers::value;
 use crate::auth::{Access, Challenge};
@@ -78,6 +79,24 @@ pub fn too_many(retry_after: Duration) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, value(secs.to_string()));
+    response
+}
+
+/// 503 Service Unavailable: the failed-login limit (kept in a database the replicas
+/// share) could not be consulted, so the credentials were not checked. The spec has no
+/// code for it; `Retry-After` asks clients that honour it to come back shortly.
+pub fn limit_unavailable() -> Response {
+    let mut response = RegistryError {
+        code: None,
+        status: 503,
+        message: "logins cannot be checked now (the registry cannot reach its database); \
+                  try again shortly, tokens already issued still work"
+            .to_string(),
+        detail: None,
+        upload: None,
+    }
+    .into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, value("5"));
     response
 }
 

@@ -5,7 +5,7 @@
 //! never an error, so the answer tells nothing about what exists.
 
 use super::authorize::{client_address, sign_in, SignInError};
-use super::challenge::{too_many, unauthorized};
+use super::challenge::unauthorized;
 use super::credentials::presented;
 use super::query::Query;
 use crate::auth::token::TokenIssuer;
@@ -45,8 +45,8 @@ fn bad_request(message: &str) -> Response {
 
 fn refused(error: SignInError) -> Response {
     match error {
-        SignInError::Throttled(retry_after) => too_many(retry_after),
         SignInError::Refused(e) => unauthorized(&basic_challenge(), e.to_string(), &[], None),
+        SignInError::Limited(limited) => limited.response(),
     }
 }
 

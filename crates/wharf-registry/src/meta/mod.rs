@@ -28,7 +28,7 @@ pub use memory::MemoryMetaStore;
 pub(crate) use outbox::apply as outbox_apply;
 pub use outbox::{Change, Condition, Leased, NewEvent, OutboxEvent};
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresConfig, PostgresMetaStore};
+pub use postgres::{PostgresConfig, PostgresLoginLimits, PostgresMetaStore};
 pub use pulls::Pull;
 pub use quota::{quota_refusal, Limits, QuotaScope};
 pub use sqlite::SqliteMetaStore;

@@ -43,6 +43,7 @@ use super::{
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use group_read::GroupRead;
+pub use login_limits::PostgresLoginLimits;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,6 +56,7 @@ mod gc;
 mod group_read;
 mod lifecycle;
 mod listing;
+mod login_limits;
 mod manifests;
 mod outbox;
 mod schema;
@@ -142,13 +144,7 @@ impl PostgresMetaStore {
     /// Connects to the database `config.url` names and brings its tables up to this
     /// build's version (several replicas starting at once take turns, see [`schema`]).
     pub async fn connect(config: &PostgresConfig) -> MetaResult<PostgresMetaStore> {
-        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| db_err(format!("PostgreSQL URL: {e}")))?;
-        if pg.get_connect_timeout().is_none() {
-            pg.connect_timeout(config.connect_timeout);
-        }
-        if pg.get_application_name().is_none() {
-            pg.application_name("wharf");
-        }
+        let pg = connection_config(config)?;
         // The group reads have connections of their own, opened to keep each statement's
         // generic plan (see `group_read`): one per kind at most, a quarter of the pool
         // at most; the rest serve everything else. Both together stay within
@@ -174,6 +170,24 @@ impl PostgresMetaStore {
     async fn client(&self) -> MetaResult<Client> {
         self.pool.get().await.map_err(db_err)
     }
+}
+
+/// The connection settings of the database `config.url` names, with wharf's defaults
+/// for what the URL leaves out.
+fn connection_config(config: &PostgresConfig) -> MetaResult<tokio_postgres::Config> {
+    let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| db_err(format!("PostgreSQL URL: {e}")))?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(config.connect_timeout);
+    }
+    if pg.get_application_name().is_none() {
+        pg.application_name("wharf");
+    }
+    Ok(pg)
+}
+
+/// A pool of at most `config.pool_size` connections to the database `config.url` names.
+fn pool(config: &PostgresConfig) -> MetaResult<Pool> {
+    build_pool(connection_config(config)?, config.pool_size.max(1), config.connect_timeout)
 }
 
 /// A pool of at most `size` connections to `pg`.

@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 use wharf_registry::auth::htpasswd::HtpasswdFile;
+use wharf_registry::auth::login_limits::{Attempt, LoginLimits, Refused};
 use wharf_registry::auth::password::PasswordEntry;
 use wharf_registry::auth::throttle::LoginThrottle;
 use wharf_registry::auth::token::{SigningKey, TokenIssuer};
@@ -299,6 +300,35 @@ async fn right_passwords_sent_at_once_wait_for_a_place_and_are_all_accepted() {
     let logins = (0..30).map(|_| async { s.get("/v2/", Some(&basic("carol", "carol-pw"))).await.status() });
     let answers = futures::future::join_all(logins).await;
     assert!(answers.iter().all(|s| *s == StatusCode::OK), "{answers:?}");
+}
+
+/// A failed-login limit that cannot consult its count (a shared database out of reach).
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl LoginLimits for Unreachable {
+    async fn attempt(&self, _client: Option<std::net::IpAddr>) -> Result<Attempt, Refused> {
+        Err(Refused::Unavailable("the database is out of reach".into()))
+    }
+}
+
+#[tokio::test]
+async fn logins_are_refused_with_503_while_the_limit_cannot_be_consulted() {
+    let s = AuthServer::start(|_, _| {
+        basic_mode()
+            .with_token_issuer(TokenIssuer::new("wharf", "wharf", SigningKey::generate().unwrap().0))
+            .with_login_limits(Some(Arc::new(Unreachable)))
+    })
+    .await;
+    // Not let through unlimited: even the right password is refused, on the API and on
+    // the token endpoint, and the client is asked to come back.
+    let r = s.get("/v2/", Some(&alice())).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    let r = s.get("/token?service=wharf", Some(&alice())).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Requests without a password to check are answered as before.
+    assert_eq!(s.get("/v2/", None).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

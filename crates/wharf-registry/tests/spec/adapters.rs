@@ -45,6 +45,7 @@ macro_rules! on_every_meta_store {
 }
 
 mod blob_store;
+mod login_limits_postgres;
 mod meta_store;
 mod meta_store_gc;
 mod meta_store_postgres;

@@ -34,6 +34,7 @@ mod interop_oras_py;
 mod interop_podman;
 mod interop_skopeo;
 mod lifecycle;
+mod login_limit_replicas;
 mod memory;
 mod observability;
 mod oci_layout;

@@ -69,8 +69,18 @@ CREATE INDEX gc_runs_by_start ON gc_runs (started_ms);
 CREATE TABLE ui_revoked_sessions (id TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL);
 "#;
 
+/// The failed-login limit the replicas share (see `login_limits`): per client address,
+/// when its window started (ms by the database's clock), the failures counted in it and
+/// the places taken in it by checks still in flight.
+const V5: &str = r#"
+CREATE TABLE login_limits (
+    client TEXT PRIMARY KEY, window_start_ms BIGINT NOT NULL,
+    failures INTEGER NOT NULL, in_flight INTEGER NOT NULL);
+CREATE INDEX login_limits_by_window ON login_limits (window_start_ms);
+"#;
+
 /// Each migration in order; the database's version is how many it has had.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Brings the database up to this build's version. A database newer than this build
 /// (a replica not yet upgraded) is left alone.

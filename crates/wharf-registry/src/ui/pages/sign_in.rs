@@ -1,9 +1,10 @@
 //! `/ui/sign-in` and `/ui/sign-out`: a user name and password checked by the registry's
-//! own authenticators (the users of Basic and of token mode alike), minding the login
-//! throttle as the API does; a new session (and so new form tokens) at each.
+//! own authenticators (the users of Basic and of token mode alike), minding the
+//! failed-login limit as the API does; a new session (and so new form tokens) at each.
 
 use super::delete::checked_form;
 use super::{access, error_page, layout, respond};
+use crate::auth::login_limits::Refused;
 use crate::auth::{Credentials, Identity};
 use crate::ui::session::Session;
 use crate::ui::viewer::Viewer;
@@ -55,15 +56,21 @@ pub async fn sign_in(Shared(state): Shared<State>, parts: http::request::Parts, 
     };
     let username = form.get("username").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
-    let attempt = match access.throttle() {
-        Some(throttle) => match throttle.attempt(client).await {
+    let attempt = match access.login_limits() {
+        Some(limits) => match limits.attempt(client).await {
             Ok(attempt) => Some(attempt),
-            Err(retry_after) => {
+            Err(Refused::TooMany(retry_after)) => {
                 let message = format!(
                     "Too many failed sign-ins: try again in {} s.",
                     retry_after.as_secs().max(1)
                 );
                 return error_page(&state, &viewer, StatusCode::TOO_MANY_REQUESTS, &message);
+            }
+            Err(Refused::Unavailable(why)) => {
+                tracing::error!("sign-in refused: the failed-login limit could not be consulted: {why}");
+                let message =
+                    "Signing in is not possible now (the registry cannot reach its database); try again shortly.";
+                return error_page(&state, &viewer, StatusCode::SERVICE_UNAVAILABLE, message);
             }
         },
         None => None,
@@ -75,14 +82,14 @@ pub async fn sign_in(Shared(state): Shared<State>, parts: http::request::Parts, 
     match access.authenticate(&credentials).await {
         Ok(Identity::User { name, groups }) => {
             if let Some(attempt) = attempt {
-                attempt.succeeded();
+                attempt.succeeded().await;
             }
             let session = Session::new(Some(name), groups, state.config.session_lifetime);
             with_session(&state, &session, Redirect::to("/ui/").into_response())
         }
         Ok(_) | Err(crate::auth::AuthError::BadPassword) => {
             if let Some(attempt) = attempt {
-                attempt.failed();
+                attempt.failed().await;
             }
             form_page(
                 &state,
