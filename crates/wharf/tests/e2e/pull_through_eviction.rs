@@ -28,15 +28,9 @@ fn wharf_gc(dir: &Path, extra: &[&str]) -> Output {
 /// The config's and layers' (digest, size) of the image manifest `base` serves as
 /// `repo:reference`.
 async fn blobs_of(base: &str, repo: &str, reference: &str) -> Vec<(String, u64)> {
-    let manifest: serde_json::Value = http_client()
-        .get(format!("{base}/v2/{repo}/manifests/{reference}"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{base}/v2/{repo}/manifests/{reference}");
+    let response = http_client().get(url).header("accept", OCI_MANIFEST).send().await;
+    let manifest: serde_json::Value = response.unwrap().json().await.unwrap();
     let layers = manifest["layers"].as_array().unwrap().iter();
     std::iter::once(&manifest["config"])
         .chain(layers)
