@@ -95,7 +95,7 @@ pub struct GlobalArgs {
 
     /// Push blobs larger than this in chunks of this size (e.g. 5MiB); by default each
     /// blob goes in one request.
-    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_chunk_size)]
     pub chunk_size: Option<u64>,
 
     /// Blobs transferred at once.
@@ -134,25 +134,12 @@ impl GlobalArgs {
     }
 }
 
-/// `123`, `64k`, `5MiB`, `1G`: a byte count (k, M, G are powers of 1024).
-pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a byte count (e.g. 1048576, 512k, 5MiB)"))?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("{s:?}: unknown unit (use k, M or G)")),
-    };
-    match n.checked_mul(factor) {
-        Some(0) => Err("the chunk size must be at least 1 byte".into()),
-        Some(v) => Ok(v),
-        None => Err(format!("{s:?} is too large")),
+/// A chunk size: a byte count as `crate::lifecycle::parse_bytes` reads it (`5MiB`), of
+/// at least 1 byte.
+fn parse_chunk_size(s: &str) -> Result<u64, String> {
+    match crate::lifecycle::parse_bytes(s)? {
+        0 => Err("the chunk size must be at least 1 byte".into()),
+        size => Ok(size),
     }
 }
 

@@ -50,8 +50,7 @@ pub fn build(configs: &[UpstreamConfig]) -> Result<Upstreams, String> {
         }
         route.allow_push = config.allow_push;
         if let Some(size) = &config.max_size {
-            let max = crate::cli::parse_bytes(size).map_err(|e| format!("upstream {}: max_size {e}", config.prefix))?;
-            route.max_size = Some(max);
+            route.max_size = Some(max_size(&config.prefix, size)?);
         }
         if routes.iter().any(|r: &UpstreamRoute| r.prefix == route.prefix) {
             return Err(format!("two [[upstreams]] have the prefix {:?}", route.prefix));
@@ -59,6 +58,17 @@ pub fn build(configs: &[UpstreamConfig]) -> Result<Upstreams, String> {
         routes.push(route);
     }
     Ok(Upstreams::new(routes))
+}
+
+/// An upstream's `max_size`: a byte count of at least 1 byte (no entry means no limit).
+fn max_size(prefix: &str, size: &str) -> Result<u64, String> {
+    match crate::lifecycle::parse_bytes(size) {
+        Ok(0) => Err(format!(
+            "upstream {prefix}: max_size must be at least 1 byte (leave it out for no limit)"
+        )),
+        Ok(max) => Ok(max),
+        Err(e) => Err(format!("upstream {prefix}: max_size {e}")),
+    }
 }
 
 /// An upstream reached with `wharf-client`, one client per URL.
@@ -229,5 +239,20 @@ impl Upstream for ClientUpstream {
             })
             .await?;
         Ok(found.into_iter().filter_map(|d| serde_json::to_value(d).ok()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_size;
+
+    #[test]
+    fn max_size_reads_units_and_refuses_zero_with_its_own_name() {
+        assert_eq!(max_size("up", "50G"), Ok(50 << 30));
+        assert_eq!(max_size("up", "1T"), Ok(1 << 40));
+        let zero = max_size("up", "0").unwrap_err();
+        assert!(zero.contains("max_size must be at least 1 byte"), "{zero}");
+        let bad = max_size("up", "lots").unwrap_err();
+        assert!(bad.starts_with("upstream up: max_size"), "{bad}");
     }
 }

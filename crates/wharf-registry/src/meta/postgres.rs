@@ -187,7 +187,11 @@ fn connection_config(config: &PostgresConfig) -> MetaResult<tokio_postgres::Conf
 
 /// A pool of at most `config.pool_size` connections to the database `config.url` names.
 fn pool(config: &PostgresConfig) -> MetaResult<Pool> {
-    build_pool(connection_config(config)?, config.pool_size.max(1), config.connect_timeout)
+    build_pool(
+        connection_config(config)?,
+        config.pool_size.max(1),
+        config.connect_timeout,
+    )
 }
 
 /// A pool of at most `size` connections to `pg`.
