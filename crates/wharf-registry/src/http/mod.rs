@@ -9,6 +9,7 @@ mod challenge;
 mod credentials;
 mod dispatch;
 mod error;
+pub mod forwarded;
 mod headers;
 mod health;
 mod listing;
