@@ -710,6 +710,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WHARF_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Reverse proxies whose X-Forwarded-For names the client (for the failed-login
+    /// limit), comma-separated IP addresses or networks (10.0.0.0/8) [default: none].
+    #[arg(long, env = "WHARF_TRUSTED_PROXIES", value_name = "LIST", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+
     /// Whether a mount without `from` links a blob the registry already holds
     /// [default: true].
     #[arg(long, env = "WHARF_MOUNT_WITHOUT_FROM", action = ArgAction::Set, value_name = "BOOL")]

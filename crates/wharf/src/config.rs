@@ -12,6 +12,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use wharf_registry::http::forwarded::TrustedProxies;
 use wharf_registry::registry::gc::GcOptions;
 use wharf_registry::RegistryConfig;
 
@@ -32,6 +33,8 @@ pub struct ServeConfig {
     /// The `[gc]` section with `--gc-*` flags applied.
     pub gc: GcSchedule,
     pub connections: ConnectionLimits,
+    /// `trusted_proxies`: whose `X-Forwarded-For` names the client (empty: nobody's).
+    pub trusted_proxies: TrustedProxies,
     /// Where blobs live (`[storage]`, `--storage`, `--s3-*`).
     pub storage: StorageChoice,
     /// `[scrub]` with `--scrub-*` flags applied (the other lifecycle policies are in
@@ -126,6 +129,7 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
     max_connections: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
     mount_without_from: Option<bool>,
     allow_sparse_manifests: Option<bool>,
     verify_blob_reads: Option<bool>,
@@ -347,6 +351,8 @@ impl ServeConfig {
                 n => n,
             },
         };
+        let trusted_proxies =
+            TrustedProxies::parse(&args.trusted_proxies.or(file.trusted_proxies).unwrap_or_default())?;
         let storage = StorageChoice::merge(args.storage, file.storage)?;
         let upstreams = file.upstreams.unwrap_or_default();
         // Checked now, so that a bad entry stops the start with its message.
@@ -376,6 +382,7 @@ impl ServeConfig {
             gc,
             scrub,
             connections,
+            trusted_proxies,
             shutdown_timeout: args
                 .shutdown_timeout
                 .or(file.shutdown_timeout)
@@ -593,6 +600,32 @@ mod tests {
         assert!(ServeConfig::merge(args, FileConfig::default()).is_err());
         let file: FileConfig = toml::from_str("max_connections = 0").unwrap();
         assert!(ServeConfig::merge(ServeArgs::default(), file).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_file_or_the_flag_and_none_by_default() {
+        let none = ServeConfig::merge(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert!(none.trusted_proxies.is_empty());
+        let file: FileConfig = toml::from_str("trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]").unwrap();
+        let from_file = ServeConfig::merge(ServeArgs::default(), file).unwrap().trusted_proxies;
+        assert!(from_file.contains("10.1.2.3".parse().unwrap()));
+        let file: FileConfig = toml::from_str("trusted_proxies = [\"10.0.0.0/8\"]").unwrap();
+        let args = ServeArgs {
+            trusted_proxies: Some(vec!["192.0.2.1".into()]),
+            ..Default::default()
+        };
+        let from_flag = ServeConfig::merge(args, file).unwrap().trusted_proxies;
+        assert!(
+            from_flag.contains("192.0.2.1".parse().unwrap()),
+            "the flag beats the file"
+        );
+        assert!(!from_flag.contains("10.1.2.3".parse().unwrap()));
+        let file: FileConfig = toml::from_str("trusted_proxies = [\"proxy.local\"]").unwrap();
+        let error = ServeConfig::merge(ServeArgs::default(), file).unwrap_err();
+        assert!(
+            error.contains("trusted_proxies") && error.contains("proxy.local"),
+            "{error}"
+        );
     }
 }
 

@@ -115,6 +115,8 @@ pub async fn run(config: ServeConfig) -> Result<Stopped, String> {
     } else {
         app
     };
+    // Behind trusted proxies, the client's address is the one they forward.
+    let app = wharf_registry::http::forwarded::with_trusted_proxies(app, config.trusted_proxies.clone());
     let limits = connection_limits(&config.connections, crate::listener::raise_open_file_limit());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     // Metrics: /metrics on the main listener, or on an address of its own.

@@ -9,6 +9,7 @@ mod challenge;
 mod credentials;
 mod dispatch;
 mod error;
+pub mod forwarded;
 mod headers;
 mod health;
 mod listing;
@@ -67,10 +68,11 @@ fn with_mirror_namespace(routes: Router, registry: Arc<Registry>) -> Router {
 /// throttle counts failed logins per client address. Served without connect info, the
 /// registry cannot tell clients apart: the throttle falls back to **one count shared by
 /// every client** (one client's failures refuse everyone's logins until the window has
-/// passed) and logs a warning saying so the first time. Behind a reverse proxy, insert
-/// the real client's address as `axum::extract::ConnectInfo<SocketAddr>` in a layer
-/// of your own, or turn the throttle off with `AccessControl::with_throttle(None)` and
-/// limit logins at the proxy.
+/// passed) and logs a warning saying so the first time. Behind a reverse proxy, wrap
+/// the router with [`forwarded::with_trusted_proxies`] (the client's address taken from
+/// the proxies' `X-Forwarded-For`), or insert the real client's address as
+/// `axum::extract::ConnectInfo<SocketAddr>` in a layer of your own, or turn the
+/// throttle off with `AccessControl::with_throttle(None)` and limit logins at the proxy.
 ///
 /// Nested under a prefix (see [`router`]), `/token` is under the prefix too: the realm of
 /// a [`Challenge::Bearer`](crate::auth::Challenge::Bearer) must be its public URL there

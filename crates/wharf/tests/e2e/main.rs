@@ -50,5 +50,6 @@ mod shutdown;
 mod shutdown_ready;
 mod soak;
 mod stores;
+mod trusted_proxies;
 mod ui_browser;
 mod webdriver;
