@@ -10,7 +10,25 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 use wharf_testkit::Postgres;
 
-const MAX_FAILED_LOGINS: usize = 3;
+pub(crate) const MAX_FAILED_LOGINS: usize = 3;
+
+/// Writes, in `dir`, a config of Basic auth with one user `ci` (password `ci-secret`,
+/// may pull) and a limit of [`MAX_FAILED_LOGINS`] failed logins a quarter of an hour;
+/// returns its path.
+pub(crate) fn login_limited_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("wharf.toml");
+    let hash = bcrypt::hash("ci-secret", 4).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nmode = \"basic\"\nmax_failed_logins = {MAX_FAILED_LOGINS}\nfailed_login_window = \"15m\"\n\
+             [[auth.users]]\nname = \"ci\"\npassword_hash = \"{hash}\"\n\
+             [[auth.rules]]\nwho = [\"user:ci\"]\nrepositories = [\"*\"]\nactions = [\"pull\"]\n"
+        ),
+    )
+    .unwrap();
+    config
+}
 
 /// Two replicas over one fresh database, Basic auth with one user and a limit of
 /// [`MAX_FAILED_LOGINS`] a quarter of an hour; every process stops on drop.
@@ -23,17 +41,7 @@ impl Replicas {
     fn start(shared: bool) -> Replicas {
         let database = Postgres::fresh_database();
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("wharf.toml");
-        let hash = bcrypt::hash("ci-secret", 4).unwrap();
-        std::fs::write(
-            &config,
-            format!(
-                "[auth]\nmode = \"basic\"\nmax_failed_logins = {MAX_FAILED_LOGINS}\nfailed_login_window = \"15m\"\n\
-                 [[auth.users]]\nname = \"ci\"\npassword_hash = \"{hash}\"\n\
-                 [[auth.rules]]\nwho = [\"user:ci\"]\nrepositories = [\"*\"]\nactions = [\"pull\"]\n"
-            ),
-        )
-        .unwrap();
+        let config = login_limited_config(dir.path());
         let mut args = vec![
             "--metadata",
             "postgres",

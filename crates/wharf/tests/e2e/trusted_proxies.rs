@@ -5,24 +5,13 @@
 //! ignored and every request counts against the peer's own address.
 
 use crate::harness::{http_client, WharfProcess};
+use crate::login_limit_replicas::{login_limited_config, MAX_FAILED_LOGINS};
 use reqwest::StatusCode;
-
-const MAX_FAILED_LOGINS: usize = 3;
 
 /// `wharf serve` with Basic auth, one user `ci` and a limit of [`MAX_FAILED_LOGINS`] a
 /// quarter of an hour, started with `env`.
 fn start(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> WharfProcess {
-    let config = dir.path().join("wharf.toml");
-    let hash = bcrypt::hash("ci-secret", 4).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[auth]\nmode = \"basic\"\nmax_failed_logins = {MAX_FAILED_LOGINS}\nfailed_login_window = \"15m\"\n\
-             [[auth.users]]\nname = \"ci\"\npassword_hash = \"{hash}\"\n\
-             [[auth.rules]]\nwho = [\"user:ci\"]\nrepositories = [\"*\"]\nactions = [\"pull\"]\n"
-        ),
-    )
-    .unwrap();
+    let config = login_limited_config(dir.path());
     WharfProcess::start_with_env(&dir.path().join("data"), &["--config", config.to_str().unwrap()], env)
 }
 
