@@ -1,7 +1,8 @@
 //! Connections that hold a slot without sending requests: silent ones, ones that trickle
 //! their headers a byte at a time, and idle keep-alive ones. They are closed after the
 //! header or idle timeout, and however many there are, a client that sends a request at
-//! once is served, even with few file descriptors.
+//! once is served, even with few file descriptors. Likewise downloads whose clients
+//! never read the answer hold nothing other requests need.
 
 use crate::harness::{content_digest, content_stream, http_client, open_upload, with_digest, WharfProcess};
 use futures::StreamExt;
@@ -211,4 +212,58 @@ async fn http2_flow_control_windows_leave_room_for_a_whole_upload_batch() {
     let (stream_window, connection_window) = announced_windows(&wharf.host()).await;
     assert!(stream_window >= 16 << 20, "stream window {stream_window}");
     assert!(connection_window >= 32 << 20, "connection window {connection_window}");
+}
+
+/// Pushes `bytes` to `repo` in one request; the blob's digest.
+async fn push_blob(base: &str, repo: &str, bytes: Vec<u8>) -> String {
+    let http = http_client();
+    let digest = crate::harness::sha256_of(&bytes);
+    let session = open_upload(&http, base, repo).await.unwrap();
+    let stored = http
+        .put(with_digest(&session, &digest))
+        .header("Content-Type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), StatusCode::CREATED);
+    digest
+}
+
+/// Hundreds of unauthenticated GETs of a large blob whose clients never read the
+/// answer (more than the runtime's 512 blocking threads) leave other downloads and
+/// uploads served at once: a download waiting for its client holds no thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_nobody_reads_do_not_stall_other_downloads_and_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let wharf = WharfProcess::start(dir.path(), &[]);
+    let base = wharf.url();
+    let big = push_blob(&base, "unread/big", crate::harness::content(1, 0..64 << 20)).await;
+    let small = push_blob(&base, "unread/small", crate::harness::content(2, 0..(2 << 20))).await;
+    let mut unread = Vec::new();
+    for _ in 0..600 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(([127, 0, 0, 1], wharf.port).into()).await.unwrap();
+        let request = format!("GET /v2/unread/big/blobs/{big} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        unread.push(stream);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let http = http_client();
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(10),
+        crate::harness::fetch_hashed(&http, &format!("{base}/v2/unread/small/blobs/{small}")),
+    )
+    .await
+    .expect("a download waited behind downloads nobody reads")
+    .unwrap();
+    assert_eq!(fetched.digest, small);
+    let pushed = tokio::time::timeout(
+        Duration::from_secs(10),
+        push_blob(&base, "unread/other", crate::harness::content(3, 0..4096)),
+    )
+    .await;
+    assert!(pushed.is_ok(), "an upload waited behind downloads nobody reads");
+    drop(unread);
 }
