@@ -15,8 +15,8 @@
 //! registry's lease in the metadata store already prevents, unless a holder outlives
 //! its lease) cannot lose each other's update: the later one fails.
 //!
-//! Large reads are one streamed GET, read ahead of the client by up to 4 MiB, its
-//! pieces handed on uncopied (see [`read_ahead`]).
+//! Large reads are one streamed GET, read ahead of the client by up to 4 MiB out of a
+//! budget all downloads share, its pieces handed on uncopied (see [`read_ahead`]).
 //!
 //! A commit is one atomic step of S3's: a single PUT for a blob of one segment, else a
 //! multipart upload created on the blob's own key whose parts are server-side copies
@@ -67,6 +67,9 @@ pub struct S3BlobStore {
     redirect_expiry: Option<Duration>,
     /// Part size and parts in flight of writes and large reads.
     parts: PartSettings,
+    /// The bytes large reads of this store (and its clones) may read ahead of their
+    /// clients together, beyond one piece each (see [`read_ahead`]).
+    read_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl S3BlobStore {
@@ -83,6 +86,7 @@ impl S3BlobStore {
                 .map_err(io::Error::other)?,
             redirect_expiry: None,
             parts: PartSettings::default(),
+            read_budget: Arc::new(tokio::sync::Semaphore::new(read_ahead::BUDGET)),
         };
         store
             .store

@@ -10,9 +10,14 @@
 //! bought no throughput.
 //!
 //! Memory stays bounded: the pieces waiting for the client hold at most [`AHEAD`] bytes
-//! (a larger piece is cut, uncopied, to fit), whatever the download's size. When the
-//! client goes away the receiving half is dropped, the task sees the channel closed
-//! (also while it waits for room or for the bucket) and stops, dropping the GET.
+//! (a larger piece is cut, uncopied, to fit), whatever the download's size. Beyond its
+//! first waiting piece, a download's read-ahead is taken from a budget all downloads of
+//! the store share ([`BUDGET`]): when it is spent, a download hands on one piece at a
+//! time instead, as if it read nothing ahead. So clients that stop reading cost one
+//! piece each (what one socket read returned), not 4 MiB each: 4,096 connections
+//! left unread would otherwise hold 16 GiB. When the client goes away the receiving
+//! half is dropped, the task sees the channel closed (also while it waits for room or
+//! for the bucket) and stops, dropping the GET.
 
 use crate::storage::ByteStream;
 use bytes::Bytes;
@@ -24,12 +29,20 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 /// The bytes read ahead of the client at most.
 pub(super) const AHEAD: usize = 4 << 20;
 
+/// The bytes all downloads of a store may read ahead together, beyond one piece each.
+pub(super) const BUDGET: usize = 256 << 20;
+
+/// The room a waiting piece takes until it is taken: in its download's allowance, and
+/// in the shared budget unless it is the only piece waiting.
+type Room = (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>);
+
 /// A piece on its way to the consumer, with the room it takes up until it is taken.
-type Piece = (io::Result<Bytes>, Option<OwnedSemaphorePermit>);
+type Piece = (io::Result<Bytes>, Option<Room>);
 
 /// `source` read ahead on its own task, its pieces handed on uncopied, at most `ahead`
-/// bytes of them waiting for the consumer.
-pub(super) fn read_ahead(mut source: ByteStream, ahead: usize) -> ByteStream {
+/// bytes of them waiting for the consumer, all but one piece of them taken from
+/// `budget` (shared with other downloads); with the budget spent, one piece at a time.
+pub(super) fn read_ahead(mut source: ByteStream, ahead: usize, budget: Arc<Semaphore>) -> ByteStream {
     let ahead = ahead.clamp(1, u32::MAX as usize);
     let room = Arc::new(Semaphore::new(ahead));
     let (tx, rx) = mpsc::unbounded_channel::<Piece>();
@@ -49,12 +62,12 @@ pub(super) fn read_ahead(mut source: ByteStream, ahead: usize) -> ByteStream {
             };
             while !bytes.is_empty() {
                 let piece = bytes.split_to(bytes.len().min(ahead));
-                let permit = tokio::select! {
-                    permit = room.clone().acquire_many_owned(piece.len() as u32) => permit,
+                let taken = tokio::select! {
+                    taken = take_room(&room, ahead, &budget, piece.len()) => taken,
                     () = tx.closed() => return,
                 };
-                let Ok(permit) = permit else { return };
-                if tx.send((Ok(piece), Some(permit))).is_err() {
+                let Some(taken) = taken else { return };
+                if tx.send((Ok(piece), Some(taken))).is_err() {
                     return;
                 }
             }
@@ -67,12 +80,82 @@ pub(super) fn read_ahead(mut source: ByteStream, ahead: usize) -> ByteStream {
     .boxed()
 }
 
+/// Room for a piece of `len` bytes: in the download's allowance (`room`, of `ahead`
+/// bytes), and in the shared `budget` when other pieces of the download still wait. With
+/// the budget spent, waits until the consumer has taken every waiting piece, so that
+/// this one waits alone. `None` once the allowance is closed (never, in practice).
+async fn take_room(room: &Arc<Semaphore>, ahead: usize, budget: &Arc<Semaphore>, len: usize) -> Option<Room> {
+    let own = room.clone().acquire_many_owned(len as u32).await.ok()?;
+    let others_waiting = room.available_permits() + len < ahead;
+    if !others_waiting {
+        return Some((own, None));
+    }
+    if let Ok(shared) = budget.clone().try_acquire_many_owned(len as u32) {
+        return Some((own, Some(shared)));
+    }
+    // Wait until everything else of this download is taken (its room given back); the
+    // task is the allowance's only taker, so it is then this piece's alone.
+    let rest = room.clone().acquire_many_owned((ahead - len) as u32).await.ok()?;
+    drop(rest);
+    Some((own, None))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures::TryStreamExt;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::Duration;
+
+    fn unlimited() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(Semaphore::MAX_PERMITS))
+    }
+
+    /// A source of `count` pieces of 10 bytes that counts the pieces read from it.
+    fn counted(count: usize) -> (ByteStream, Arc<AtomicUsize>) {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let counter = taken.clone();
+        let source = futures::stream::iter(0..count)
+            .map(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(Bytes::from_static(&[7u8; 10]))
+            })
+            .boxed();
+        (source, taken)
+    }
+
+    /// With the shared budget spent, a download reads no further ahead than one waiting
+    /// piece, and still delivers every byte.
+    #[tokio::test]
+    async fn with_the_budget_spent_a_download_holds_one_piece_at_a_time() {
+        let (source, taken) = counted(100);
+        let mut out = read_ahead(source, 30, Arc::new(Semaphore::new(0)));
+        out.next().await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // One handed out, one waiting, one read and waiting for the queue to empty.
+        let read = taken.load(Ordering::SeqCst);
+        assert!(read <= 3, "read {read} pieces ahead with no budget");
+        let rest: Vec<Bytes> = out.try_collect().await.unwrap();
+        assert_eq!(rest.len(), 99);
+    }
+
+    /// Read-ahead beyond the first waiting piece comes out of the shared budget and goes
+    /// back to it when the pieces are taken or the download is dropped.
+    #[tokio::test]
+    async fn read_ahead_beyond_one_piece_is_taken_from_the_shared_budget_and_given_back() {
+        let budget = Arc::new(Semaphore::new(20));
+        let (source, taken) = counted(100);
+        let mut out = read_ahead(source, 1000, budget.clone());
+        out.next().await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(budget.available_permits(), 0, "two pieces waiting on the budget");
+        // One handed out, one waiting free, two on the budget, one waiting for room.
+        let read = taken.load(Ordering::SeqCst);
+        assert!(read <= 6, "read {read}");
+        drop(out);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(budget.available_permits(), 20, "the budget given back");
+    }
 
     fn pieces(sizes: &[usize]) -> Vec<Bytes> {
         let mut at = 0u8;
@@ -93,7 +176,7 @@ mod tests {
         let input = pieces(&[3, 4, 25, 1]);
         let all: Vec<u8> = input.concat();
         let source = futures::stream::iter(input.clone().into_iter().map(Ok)).boxed();
-        let out: Vec<Bytes> = read_ahead(source, 10).try_collect().await.unwrap();
+        let out: Vec<Bytes> = read_ahead(source, 10, unlimited()).try_collect().await.unwrap();
         assert_eq!(out.iter().map(Bytes::len).collect::<Vec<_>>(), [3, 4, 10, 10, 5, 1]);
         assert_eq!(out.concat(), all);
         assert_eq!(out[0].as_ptr(), input[0].as_ptr(), "handed on, not copied");
@@ -105,7 +188,7 @@ mod tests {
     #[tokio::test]
     async fn an_error_follows_the_bytes_read_before_it() {
         let source = futures::stream::iter([Ok(Bytes::from_static(b"abc")), Err(io::Error::other("cut"))]).boxed();
-        let out: Vec<io::Result<Bytes>> = read_ahead(source, 10).collect().await;
+        let out: Vec<io::Result<Bytes>> = read_ahead(source, 10, unlimited()).collect().await;
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].as_ref().unwrap().as_ref(), b"abc");
         assert!(out[1].is_err());
@@ -123,7 +206,7 @@ mod tests {
                 Ok(Bytes::from_static(&[0u8; 10]))
             })
             .boxed();
-        let mut out = read_ahead(source, 30);
+        let mut out = read_ahead(source, 30, unlimited());
         out.next().await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         // One handed out, three (30 bytes) waiting, one waiting for room.
@@ -159,7 +242,7 @@ mod tests {
                 item
             })
             .boxed();
-        let mut out = read_ahead(source, 1 << 20);
+        let mut out = read_ahead(source, 1 << 20, unlimited());
         assert_eq!(out.next().await.unwrap().unwrap().as_ref(), b"first");
         drop(out);
         for _ in 0..50 {

@@ -70,7 +70,11 @@ impl S3BlobStore {
         let result = self.store.get_opts(key, options).await.map_err(to_io)?;
         let stream = result.into_stream().map_err(to_io).boxed();
         if long {
-            return Ok(read_ahead::read_ahead(stream, read_ahead::AHEAD));
+            return Ok(read_ahead::read_ahead(
+                stream,
+                read_ahead::AHEAD,
+                self.read_budget.clone(),
+            ));
         }
         Ok(stream)
     }
