@@ -214,22 +214,6 @@ async fn http2_flow_control_windows_leave_room_for_a_whole_upload_batch() {
     assert!(connection_window >= 32 << 20, "connection window {connection_window}");
 }
 
-/// Pushes `bytes` to `repo` in one request; the blob's digest.
-async fn push_blob(base: &str, repo: &str, bytes: Vec<u8>) -> String {
-    let http = http_client();
-    let digest = crate::harness::sha256_of(&bytes);
-    let session = open_upload(&http, base, repo).await.unwrap();
-    let stored = http
-        .put(with_digest(&session, &digest))
-        .header("Content-Type", "application/octet-stream")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stored.status(), StatusCode::CREATED);
-    digest
-}
-
 /// Hundreds of unauthenticated GETs of a large blob whose clients never read the
 /// answer (more than the runtime's 512 blocking threads) leave other downloads and
 /// uploads served at once: a download waiting for its client holds no thread.
@@ -238,8 +222,8 @@ async fn downloads_nobody_reads_do_not_stall_other_downloads_and_uploads() {
     let dir = tempfile::tempdir().unwrap();
     let wharf = WharfProcess::start(dir.path(), &[]);
     let base = wharf.url();
-    let big = push_blob(&base, "unread/big", crate::harness::content(1, 0..64 << 20)).await;
-    let small = push_blob(&base, "unread/small", crate::harness::content(2, 0..(2 << 20))).await;
+    let big = crate::pull_through::push_blob(&base, "unread/big", crate::harness::content(1, 0..64 << 20)).await;
+    let small = crate::pull_through::push_blob(&base, "unread/small", crate::harness::content(2, 0..(2 << 20))).await;
     let mut unread = Vec::new();
     for _ in 0..600 {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -261,7 +245,7 @@ async fn downloads_nobody_reads_do_not_stall_other_downloads_and_uploads() {
     assert_eq!(fetched.digest, small);
     let pushed = tokio::time::timeout(
         Duration::from_secs(10),
-        push_blob(&base, "unread/other", crate::harness::content(3, 0..4096)),
+        crate::pull_through::push_blob(&base, "unread/other", crate::harness::content(3, 0..4096)),
     )
     .await;
     assert!(pushed.is_ok(), "an upload waited behind downloads nobody reads");

@@ -124,17 +124,11 @@ impl Download {
                 return;
             }
             let (at, end, way) = (self.at, self.end, self.way);
+            // An undecided first piece asks for a window; read instead, it comes back
+            // shorter and the next pieces go on from where it ended.
             let size = match way {
-                Way::Map => WINDOW.min(end - at),
+                Way::Map | Way::Undecided => WINDOW.min(end - at),
                 Way::Read => (PIECE as u64).min(end - at),
-                // Decided by the first piece; its size follows from the way it takes.
-                Way::Undecided => {
-                    if end - at >= MAP_AT_LEAST {
-                        WINDOW.min(end - at)
-                    } else {
-                        (PIECE as u64).min(end - at)
-                    }
-                }
             };
             let file = self.file.clone();
             let handle = tokio::task::spawn_blocking(move || prepare(&file, at, size, end, way));

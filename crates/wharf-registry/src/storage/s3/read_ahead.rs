@@ -198,14 +198,7 @@ mod tests {
     /// consumer is gone.
     #[tokio::test]
     async fn it_reads_at_most_the_bound_ahead_and_stops_when_dropped() {
-        let taken = Arc::new(AtomicUsize::new(0));
-        let counter = taken.clone();
-        let source = futures::stream::iter(0..1000)
-            .map(move |_| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                Ok(Bytes::from_static(&[0u8; 10]))
-            })
-            .boxed();
+        let (source, taken) = counted(1000);
         let mut out = read_ahead(source, 30, unlimited());
         out.next().await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
